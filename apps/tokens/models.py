@@ -1,0 +1,313 @@
+"""Tokens and their daily facts: prices, revenue, value accrual, reports, snapshots.
+
+Money and prices are ``Decimal`` (``NUMERIC``). Every fact records the source and the
+sync run that wrote it, and when it was fetched.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    """USD amounts: up to 10^22 with 4 decimals."""
+    return models.DecimalField(max_digits=26, decimal_places=4, null=True, blank=True, **kwargs)
+
+
+def price_field(**kwargs) -> models.DecimalField:
+    """Unit prices: micro-caps trade at 1e-8 USD and below."""
+    return models.DecimalField(max_digits=36, decimal_places=18, null=True, blank=True, **kwargs)
+
+
+def quantity_field(**kwargs) -> models.DecimalField:
+    """Token amounts and supplies."""
+    return models.DecimalField(max_digits=40, decimal_places=8, null=True, blank=True, **kwargs)
+
+
+def ratio_field(**kwargs) -> models.DecimalField:
+    """Multiples, yields, growth and shares (0.05 = 5 %)."""
+    return models.DecimalField(max_digits=30, decimal_places=10, null=True, blank=True, **kwargs)
+
+
+class Category(models.TextChoices):
+    PERPS_DEX = "perps-dex", "Perpetuals exchange"
+    SPOT_DEX = "spot-dex", "Spot exchange"
+    LENDING = "lending", "Lending"
+    LAUNCHPAD = "launchpad", "Launchpad"
+    LAYER1 = "layer-1", "Layer 1"
+    LAYER2 = "layer-2", "Layer 2"
+    LIQUID_STAKING = "liquid-staking", "Liquid staking"
+    DEPIN = "depin", "DePIN"
+    ROBOTICS = "robotics", "Robotics"
+    STABLECOIN = "stablecoin-issuer", "Stablecoin issuer"
+    YIELD = "yield", "Yield"
+    OTHER = "other", "Other"
+
+
+class Source(models.TextChoices):
+    SAMPLE = "sample", "Sample data"
+    COINGECKO = "coingecko", "CoinGecko"
+    DEFILLAMA = "defillama", "DefiLlama"
+    HYPERLIQUID = "hyperliquid", "Hyperliquid"
+    EDITOR = "editor", "Editor"
+    COMPUTED = "computed", "Computed by Accrual"
+
+
+class Chain(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Token(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    symbol = models.CharField(max_length=32, db_index=True)
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.OTHER, db_index=True)
+    chains = models.ManyToManyField(Chain, blank=True, related_name="tokens")
+    coingecko_id = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    defillama_slug = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    website = models.URLField(blank=True)
+    description = models.TextField(blank=True)
+    image_url = models.URLField(blank=True)
+    circulating_supply = quantity_field()
+    total_supply = quantity_field()
+    max_supply = quantity_field()
+    # The newest snapshot, kept here so any list reads every figure in one join.
+    latest_snapshot = models.OneToOneField(
+        "MetricSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.symbol})"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("tokens:detail", kwargs={"slug": self.slug})
+
+
+class SyncRun(models.Model):
+    """One fetch from a provider (or a replay of the sample data): provenance of facts."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    provider = models.CharField(max_length=32, choices=Source.choices)
+    kind = models.CharField(max_length=32)  # markets, price-history, revenue, revenue-history, …
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_written = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["provider", "kind", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.kind} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class FactProvenance(models.Model):
+    source = models.CharField(max_length=32, choices=Source.choices)
+    sync_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class PriceDay(FactProvenance):
+    """Close-of-day market data (00:00 UTC point of the next day, as CoinGecko reports it)."""
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="price_days")
+    date = models.DateField()
+    price_usd = price_field()
+    market_cap_usd = money_field()
+    fdv_usd = money_field()
+    volume_usd = money_field()
+
+    class Meta:
+        ordering = ["token", "date"]
+        constraints = [models.UniqueConstraint(fields=["token", "date"], name="price_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} {self.date} {self.price_usd}"
+
+
+class RevenueDay(FactProvenance):
+    """Fees, revenue and holders revenue for one UTC day (DefiLlama's definitions)."""
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="revenue_days")
+    date = models.DateField()
+    fees_usd = money_field()
+    revenue_usd = money_field()
+    holders_revenue_usd = money_field()
+
+    class Meta:
+        ordering = ["token", "date"]
+        constraints = [models.UniqueConstraint(fields=["token", "date"], name="revenue_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} {self.date} fees={self.fees_usd} revenue={self.revenue_usd}"
+
+
+class AccrualMechanism(models.TextChoices):
+    BUYBACK = "buyback", "Buyback"
+    BURN = "burn", "Burn"
+    BUYBACK_AND_BURN = "buyback-burn", "Buyback and burn"
+    REVENUE_SHARE = "revenue-share", "Revenue share"
+    STAKING_PAYOUT = "staking-payout", "Staking payout"
+
+
+class AccrualPolicy(models.Model):
+    """How a protocol hands revenue to holders, from a date (a change is a new row)."""
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="accrual_policies")
+    mechanism = models.CharField(max_length=32, choices=AccrualMechanism.choices)
+    share_of_revenue = ratio_field(help_text="Fraction of fees or revenue directed to holders, 0–1")
+    basis = models.CharField(max_length=16, choices=[("fees", "Fees"), ("revenue", "Revenue")], default="revenue")
+    since = models.DateField(null=True, blank=True)
+    until = models.DateField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    source_url = models.URLField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["token", "-since"]
+        verbose_name_plural = "accrual policies"
+        constraints = [
+            models.UniqueConstraint(fields=["token", "mechanism", "since"], name="accrual_policy_unique"),
+            models.CheckConstraint(
+                condition=Q(share_of_revenue__isnull=True) | Q(share_of_revenue__gte=0, share_of_revenue__lte=1),
+                name="accrual_policy_share_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token} {self.get_mechanism_display()} since {self.since}"
+
+
+class AccrualEvent(FactProvenance):
+    """A dated buyback, burn or distribution."""
+
+    class Kind(models.TextChoices):
+        BUYBACK = "buyback", "Buyback"
+        BURN = "burn", "Burn"
+        DISTRIBUTION = "distribution", "Distribution"
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="accrual_events")
+    date = models.DateField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    usd_amount = money_field()
+    token_amount = quantity_field()
+    reference = models.CharField(max_length=300, blank=True, default="", help_text="Transaction hash or URL")
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["token", "-date"]
+        constraints = [
+            models.UniqueConstraint(fields=["token", "date", "kind", "reference"], name="accrual_event_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token} {self.kind} {self.date}"
+
+
+class RevenueReport(models.Model):
+    """A period statement: built from daily facts, or entered by an editor with a source."""
+
+    class Period(models.TextChoices):
+        MONTH = "month", "Month"
+        QUARTER = "quarter", "Quarter"
+        YEAR = "year", "Year"
+        ARR = "arr", "Annual recurring revenue"
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="revenue_reports")
+    period = models.CharField(max_length=16, choices=Period.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    fees_usd = money_field()
+    revenue_usd = money_field()
+    holders_revenue_usd = money_field()
+    buybacks_usd = money_field()
+    days_covered = models.PositiveSmallIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=32, choices=Source.choices, default=Source.COMPUTED)
+    source_url = models.URLField(blank=True)
+    note = models.TextField(blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["token", "-period_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["token", "period", "period_start", "source"], name="revenue_report_unique"),
+            models.CheckConstraint(condition=Q(period_end__gte=models.F("period_start")), name="revenue_report_dates"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token} {self.period} {self.period_start}"
+
+
+class MetricSnapshot(models.Model):
+    """Every derived figure for one token on one day, computed once so pages never compute."""
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="snapshots")
+    date = models.DateField()
+    price_usd = price_field()
+    market_cap_usd = money_field()
+    fdv_usd = money_field()
+    volume_usd = money_field()
+    price_change_7d = ratio_field()
+    price_change_30d = ratio_field()
+    fees_30d = money_field()
+    revenue_30d = money_field()
+    holders_revenue_30d = money_field()
+    fees_annualised = money_field()
+    revenue_annualised = money_field()
+    holders_revenue_annualised = money_field()
+    buybacks_30d = money_field()
+    pf = ratio_field()
+    pf_fdv = ratio_field()
+    ps = ratio_field()
+    ps_fdv = ratio_field()
+    phr = ratio_field()
+    phr_fdv = ratio_field()
+    holder_yield = ratio_field()
+    buyback_yield = ratio_field()
+    revenue_growth_30d = ratio_field()
+    revenue_growth_90d = ratio_field()
+    burned_share = ratio_field()
+    holders_share = ratio_field()
+    price_source = models.CharField(max_length=32, choices=Source.choices, blank=True)
+    price_as_of = models.DateTimeField(null=True, blank=True)
+    revenue_source = models.CharField(max_length=32, choices=Source.choices, blank=True)
+    revenue_as_of = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["token", "date"]
+        constraints = [models.UniqueConstraint(fields=["token", "date"], name="snapshot_unique")]
+        indexes = [models.Index(fields=["date"])]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} {self.date}"

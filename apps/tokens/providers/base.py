@@ -1,0 +1,120 @@
+"""The normalised shape every provider returns; ingestion services only ever see these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+class ProviderError(Exception):
+    """Base class of provider failures."""
+
+
+class ProviderDataError(ProviderError):
+    """The response did not have the expected shape: nothing from it may be written."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """Catalogue facts about a token (Accrual's own metadata plus the provider's)."""
+
+    slug: str
+    symbol: str
+    name: str
+    category: str
+    chains: tuple[str, ...] = ()
+    coingecko_id: str | None = None
+    defillama_slug: str | None = None
+    website: str = ""
+    description: str = ""
+    image_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MarketQuote:
+    """One row of CoinGecko's /coins/markets: the token now."""
+
+    coingecko_id: str
+    symbol: str
+    name: str
+    last_updated: dt.datetime
+    image_url: str = ""
+    price: Decimal | None = None
+    market_cap: Decimal | None = None
+    fdv: Decimal | None = None
+    volume: Decimal | None = None
+    circulating_supply: Decimal | None = None
+    total_supply: Decimal | None = None
+    max_supply: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PricePoint:
+    """One day of CoinGecko's market_chart, keyed by UTC date."""
+
+    coingecko_id: str
+    date: dt.date
+    price: Decimal | None
+    market_cap: Decimal | None
+    volume: Decimal | None
+    fdv: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevenuePoint:
+    """One UTC day of DefiLlama fees, revenue and holders revenue for a protocol."""
+
+    defillama_slug: str
+    date: dt.date
+    fees: Decimal | None = None
+    revenue: Decimal | None = None
+    holders_revenue: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    token_slug: str
+    mechanism: str
+    share_of_revenue: Decimal | None
+    basis: str = "revenue"
+    since: dt.date | None = None
+    until: dt.date | None = None
+    description: str = ""
+    source_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    token_slug: str
+    date: dt.date
+    kind: str
+    usd_amount: Decimal | None = None
+    token_amount: Decimal | None = None
+    reference: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInfo:
+    """A revenue statement an editor entered with its source (e.g. an RTK network's ARR)."""
+
+    token_slug: str
+    period: str
+    period_start: dt.date
+    period_end: dt.date
+    revenue: Decimal | None = None
+    fees: Decimal | None = None
+    holders_revenue: Decimal | None = None
+    source_url: str = ""
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Catalogue:
+    """Everything a sample replay (or a catalogue import) hands to ingestion."""
+
+    tokens: list[TokenInfo] = field(default_factory=list)
+    policies: list[PolicyInfo] = field(default_factory=list)
+    events: list[EventInfo] = field(default_factory=list)
+    reports: list[ReportInfo] = field(default_factory=list)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "tokens"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("tokens/", views.screener, name="screener"),
+    path("tokens/<slug:slug>/", views.token_detail, name="detail"),
+]
