@@ -143,6 +143,8 @@ class PriceDay(FactProvenance):
     market_cap_usd = money_field()
     fdv_usd = money_field()
     volume_usd = money_field()
+    # When the price was observed: 00:00 UTC for daily points, the quote's time for today.
+    observed_at = models.DateTimeField()
 
     class Meta:
         ordering = ["token", "date"]
