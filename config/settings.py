@@ -65,9 +65,7 @@ _INSECURE_DEV_KEY = "django-insecure-accrual-embedded-default-key-not-for-produc
 SECRET_KEY = env_str("SECRET_KEY")
 if PRODUCTION:
     if not SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set to a random value of at least 50 characters in production"
-        )
+        raise ImproperlyConfigured("SECRET_KEY must be set to a random value of at least 50 characters in production")
 elif not SECRET_KEY:
     SECRET_KEY = _INSECURE_DEV_KEY
 

@@ -55,6 +55,7 @@ class PricePoint:
 
     coingecko_id: str
     date: dt.date
+    observed_at: dt.datetime
     price: Decimal | None
     market_cap: Decimal | None
     volume: Decimal | None
@@ -114,6 +115,7 @@ class ReportInfo:
 class Catalogue:
     """Everything a sample replay (or a catalogue import) hands to ingestion."""
 
+    chain_names: dict[str, str] = field(default_factory=dict)
     tokens: list[TokenInfo] = field(default_factory=list)
     policies: list[PolicyInfo] = field(default_factory=list)
     events: list[EventInfo] = field(default_factory=list)

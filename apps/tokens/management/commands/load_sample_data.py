@@ -1,0 +1,42 @@
+"""Load the bundled sample data set through the ingestion services, with progress bars."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from apps.tokens.ingestion import sample_data_load
+from apps.tokens.providers.base import ProviderError
+from apps.tokens.providers.sample import DEFAULT_DATA_DIR, SampleProvider
+
+
+class Command(BaseCommand):
+    help = "Load (or reload: it is idempotent) the bundled sample data set."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="Folder of the sample data set")
+        parser.add_argument("--no-progress", action="store_true", help="Do not draw progress bars")
+
+    def handle(self, *args, data_dir: str, no_progress: bool, **options):
+        bars: dict[str, tqdm] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if no_progress:
+                return
+            bar = bars.get(stage)
+            if bar is None:
+                bar = bars[stage] = tqdm(total=total, desc=f"{stage:>9}", unit="token", file=self.stderr._out)
+            bar.update(done - bar.n)
+            if done >= total:
+                bar.close()
+
+        try:
+            result = sample_data_load(provider=SampleProvider(data_dir), progress=progress)
+        except ProviderError as exc:
+            raise CommandError(f"Sample data not loaded: {exc}") from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Sample data loaded: {result.tokens} tokens, {result.price_rows} price rows, "
+                f"{result.revenue_rows} revenue rows, {result.reports} reports, {result.snapshots} snapshots."
+            )
+        )

@@ -1,0 +1,294 @@
+"""Writes of token facts. Every upsert is idempotent: the same rows twice leave the same
+database, so a job may repeat any of them safely."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from .models import (
+    AccrualEvent,
+    AccrualPolicy,
+    Category,
+    Chain,
+    PriceDay,
+    RevenueDay,
+    RevenueReport,
+    Source,
+    SyncRun,
+    Token,
+)
+from .providers.base import Catalogue, MarketQuote, PricePoint, ProviderDataError, RevenuePoint
+from .selectors import DATA_STATUS_CACHE_KEY
+
+UPSERT_BATCH = 2000
+
+
+def sync_run_start(*, provider: str, kind: str, started_at: dt.datetime | None = None) -> SyncRun:
+    """Open a run. A replay with a fixed ``started_at`` (the sample data's as-of) reuses its run."""
+    if started_at is None:
+        return SyncRun.objects.create(provider=provider, kind=kind, started_at=timezone.now())
+    run, _ = SyncRun.objects.get_or_create(provider=provider, kind=kind, started_at=started_at)
+    return run
+
+
+def sync_run_finish(
+    *,
+    run: SyncRun,
+    rows_written: int,
+    pages: int = 0,
+    retries: int = 0,
+    error: str = "",
+    finished_at: dt.datetime | None = None,
+) -> SyncRun:
+    run.status = SyncRun.Status.FAILED if error else SyncRun.Status.SUCCEEDED
+    run.rows_written = rows_written
+    run.pages = pages
+    run.retries = retries
+    run.error = error
+    run.finished_at = finished_at or timezone.now()
+    run.save(update_fields=["status", "rows_written", "pages", "retries", "error", "finished_at"])
+    cache.delete(DATA_STATUS_CACHE_KEY)
+    return run
+
+
+@transaction.atomic
+def catalogue_upsert(*, catalogue: Catalogue, source: str, fetched_at: dt.datetime) -> int:
+    """Chains, tokens, accrual policies and events, and editor-entered revenue reports."""
+    categories = set(Category.values)
+    for info in catalogue.tokens:
+        if info.category not in categories:
+            raise ProviderDataError(f"token {info.slug}: unknown category {info.category!r}")
+
+    chain_slugs = {slug for info in catalogue.tokens for slug in info.chains} | set(catalogue.chain_names)
+    Chain.objects.bulk_create(
+        [
+            Chain(slug=slug, name=catalogue.chain_names.get(slug, slug.replace("-", " ").title()))
+            for slug in chain_slugs
+        ],
+        update_conflicts=True,
+        unique_fields=["slug"],
+        update_fields=["name"],
+    )
+    Token.objects.bulk_create(
+        [
+            Token(
+                slug=info.slug,
+                symbol=info.symbol,
+                name=info.name,
+                category=info.category,
+                coingecko_id=info.coingecko_id,
+                defillama_slug=info.defillama_slug,
+                website=info.website,
+                description=info.description,
+                image_url=info.image_url,
+            )
+            for info in catalogue.tokens
+        ],
+        update_conflicts=True,
+        unique_fields=["slug"],
+        update_fields=["symbol", "name", "category", "coingecko_id", "defillama_slug", "website", "description"],
+        batch_size=UPSERT_BATCH,
+    )
+    token_ids = dict(Token.objects.filter(slug__in=[t.slug for t in catalogue.tokens]).values_list("slug", "id"))
+    chain_ids = dict(Chain.objects.filter(slug__in=chain_slugs).values_list("slug", "id"))
+    _token_chains_set(
+        {token_ids[info.slug]: {chain_ids[c] for c in info.chains} for info in catalogue.tokens},
+    )
+    written = len(catalogue.tokens)
+
+    def token_id(slug: str, what: str) -> int:
+        if slug not in token_ids:
+            token_ids[slug] = Token.objects.filter(slug=slug).values_list("id", flat=True).first()
+        if token_ids[slug] is None:
+            raise ProviderDataError(f"{what}: unknown token {slug!r}")
+        return token_ids[slug]
+
+    for policy in catalogue.policies:
+        AccrualPolicy.objects.update_or_create(
+            token_id=token_id(policy.token_slug, "policy"),
+            mechanism=policy.mechanism,
+            since=policy.since,
+            defaults={
+                "share_of_revenue": policy.share_of_revenue,
+                "basis": policy.basis,
+                "until": policy.until,
+                "description": policy.description,
+                "source_url": policy.source_url,
+            },
+        )
+        written += 1
+    AccrualEvent.objects.bulk_create(
+        [
+            AccrualEvent(
+                token_id=token_id(event.token_slug, "event"),
+                date=event.date,
+                kind=event.kind,
+                usd_amount=event.usd_amount,
+                token_amount=event.token_amount,
+                reference=event.reference,
+                note=event.note,
+                source=source,
+                fetched_at=fetched_at,
+            )
+            for event in catalogue.events
+        ],
+        update_conflicts=True,
+        unique_fields=["token", "date", "kind", "reference"],
+        update_fields=["usd_amount", "token_amount", "note", "source", "fetched_at"],
+        batch_size=UPSERT_BATCH,
+    )
+    written += len(catalogue.events)
+    for report in catalogue.reports:
+        RevenueReport.objects.update_or_create(
+            token_id=token_id(report.token_slug, "report"),
+            period=report.period,
+            period_start=report.period_start,
+            source=Source.EDITOR,
+            defaults={
+                "period_end": report.period_end,
+                "revenue_usd": report.revenue,
+                "fees_usd": report.fees,
+                "holders_revenue_usd": report.holders_revenue,
+                "source_url": report.source_url,
+                "note": report.note,
+            },
+        )
+        written += 1
+    return written
+
+
+def _token_chains_set(wanted: dict[int, set[int]]) -> None:
+    """Make each token's chains exactly the wanted set, in two queries whatever the count."""
+    through = Token.chains.through
+    existing: dict[int, set[int]] = {}
+    for token_id, chain_id in through.objects.filter(token_id__in=wanted).values_list("token_id", "chain_id"):
+        existing.setdefault(token_id, set()).add(chain_id)
+    stale = [(t, c) for t, chains in existing.items() for c in chains - wanted.get(t, set())]
+    for token_id, chain_id in stale:
+        through.objects.filter(token_id=token_id, chain_id=chain_id).delete()
+    through.objects.bulk_create(
+        [through(token_id=t, chain_id=c) for t, chains in wanted.items() for c in chains - existing.get(t, set())],
+        ignore_conflicts=True,
+    )
+
+
+@transaction.atomic
+def market_quotes_upsert(
+    *, quotes: Sequence[MarketQuote], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
+) -> int:
+    """Current quotes: refresh each known token's supplies and today's PriceDay."""
+    tokens = {t.coingecko_id: t for t in Token.objects.filter(coingecko_id__in=[q.coingecko_id for q in quotes])}
+    changed = []
+    days = []
+    for quote in quotes:
+        token = tokens.get(quote.coingecko_id)
+        if token is None:
+            continue
+        token.circulating_supply = quote.circulating_supply
+        token.total_supply = quote.total_supply
+        token.max_supply = quote.max_supply
+        if quote.image_url:
+            token.image_url = quote.image_url
+        changed.append(token)
+        days.append(
+            PriceDay(
+                token=token,
+                date=quote.last_updated.date(),
+                observed_at=quote.last_updated,
+                price_usd=quote.price,
+                market_cap_usd=quote.market_cap,
+                fdv_usd=quote.fdv,
+                volume_usd=quote.volume,
+                source=source,
+                sync_run=sync_run,
+                fetched_at=fetched_at,
+            )
+        )
+    Token.objects.bulk_update(
+        changed, ["circulating_supply", "total_supply", "max_supply", "image_url"], batch_size=UPSERT_BATCH
+    )
+    _price_days_upsert(days)
+    return len(days)
+
+
+def _price_days_upsert(days: list[PriceDay]) -> None:
+    PriceDay.objects.bulk_create(
+        days,
+        update_conflicts=True,
+        unique_fields=["token", "date"],
+        update_fields=[
+            "price_usd",
+            "market_cap_usd",
+            "fdv_usd",
+            "volume_usd",
+            "observed_at",
+            "source",
+            "sync_run",
+            "fetched_at",
+        ],
+        batch_size=UPSERT_BATCH,
+    )
+
+
+@transaction.atomic
+def prices_upsert(
+    *, token_id: int, points: Iterable[PricePoint], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
+) -> int:
+    """Daily price history of one token. A day already holding an FDV keeps it."""
+    points = list(points)
+    fdv_by_date = dict(
+        PriceDay.objects.filter(
+            token_id=token_id, date__in=[p.date for p in points], fdv_usd__isnull=False
+        ).values_list("date", "fdv_usd")
+    )
+    _price_days_upsert(
+        [
+            PriceDay(
+                token_id=token_id,
+                date=p.date,
+                observed_at=p.observed_at,
+                price_usd=p.price,
+                market_cap_usd=p.market_cap,
+                fdv_usd=p.fdv if p.fdv is not None else fdv_by_date.get(p.date),
+                volume_usd=p.volume,
+                source=source,
+                sync_run=sync_run,
+                fetched_at=fetched_at,
+            )
+            for p in points
+        ]
+    )
+    return len(points)
+
+
+@transaction.atomic
+def revenue_upsert(
+    *, token_id: int, points: Iterable[RevenuePoint], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
+) -> int:
+    """Daily fees, revenue and holders revenue of one token."""
+    rows = [
+        RevenueDay(
+            token_id=token_id,
+            date=p.date,
+            fees_usd=p.fees,
+            revenue_usd=p.revenue,
+            holders_revenue_usd=p.holders_revenue,
+            source=source,
+            sync_run=sync_run,
+            fetched_at=fetched_at,
+        )
+        for p in points
+    ]
+    RevenueDay.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["token", "date"],
+        update_fields=["fees_usd", "revenue_usd", "holders_revenue_usd", "source", "sync_run", "fetched_at"],
+        batch_size=UPSERT_BATCH,
+    )
+    return len(rows)

@@ -1,0 +1,355 @@
+"""Derived figures: one MetricSnapshot per token per day, and period revenue reports.
+
+Snapshots are computed once, after ingestion, so that pages and the API only read them.
+A snapshot for day *d* uses only facts dated *d* or earlier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncMonth, TruncQuarter
+from django.utils import timezone
+
+from . import metrics
+from .models import AccrualEvent, MetricSnapshot, PriceDay, RevenueDay, RevenueReport, Source, Token
+
+CHUNK_TOKENS = 200
+# Revenue windows end at the newest revenue day; older than this, revenue metrics are blank.
+REVENUE_MAX_LAG_DAYS = 7
+# The longest look-back any metric needs: growth 90 d over the prior 90 d.
+LOOKBACK_DAYS = 180
+RATIO_PLACES = Decimal("1e-10")
+MONEY_PLACES = Decimal("1e-4")
+PRICE_PLACES = Decimal("1e-18")
+MAX_RATIO = Decimal("1e19")
+
+SNAPSHOT_FIELDS = [
+    "price_usd",
+    "market_cap_usd",
+    "fdv_usd",
+    "volume_usd",
+    "price_change_7d",
+    "price_change_30d",
+    "fees_30d",
+    "revenue_30d",
+    "holders_revenue_30d",
+    "fees_annualised",
+    "revenue_annualised",
+    "holders_revenue_annualised",
+    "buybacks_30d",
+    "pf",
+    "pf_fdv",
+    "ps",
+    "ps_fdv",
+    "phr",
+    "phr_fdv",
+    "holder_yield",
+    "buyback_yield",
+    "revenue_growth_30d",
+    "revenue_growth_90d",
+    "burned_share",
+    "holders_share",
+    "price_source",
+    "price_as_of",
+    "revenue_source",
+    "revenue_as_of",
+    "computed_at",
+]
+
+
+def _q(value: Decimal | None, places: Decimal) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        quantized = value.quantize(places)
+    except InvalidOperation:
+        return None
+    return quantized if abs(quantized) < MAX_RATIO else None
+
+
+@dataclass(slots=True)
+class _Facts:
+    """One token's facts, indexed by date, for the days a recompute needs."""
+
+    prices: dict[dt.date, tuple]
+    revenue: dict[dt.date, tuple]
+    buybacks: dict[dt.date, Decimal]
+    burned: list[tuple[dt.date, Decimal]]  # cumulative token amount burned, by date
+    price_days: list[dt.date]
+    revenue_days: list[dt.date]
+
+
+def _day_end(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+
+
+def _window(series: dict[dt.date, tuple], end: dt.date, days: int, index: int) -> list[Decimal | None]:
+    values = []
+    for offset in range(days - 1, -1, -1):
+        row = series.get(end - dt.timedelta(days=offset))
+        values.append(None if row is None else row[index])
+    return values
+
+
+def _latest_on_or_before(sorted_days: Sequence[dt.date], day: dt.date) -> dt.date | None:
+    position = bisect_right(sorted_days, day)
+    return sorted_days[position - 1] if position else None
+
+
+def compute_snapshot(token: Token, facts: _Facts, day: dt.date, *, now: dt.datetime) -> MetricSnapshot | None:
+    """Every metric of ``token`` on ``day`` from the facts dated ``day`` or earlier."""
+    price_day = _latest_on_or_before(facts.price_days, day)
+    revenue_day = _latest_on_or_before(facts.revenue_days, day)
+    if revenue_day is not None and (day - revenue_day).days > REVENUE_MAX_LAG_DAYS:
+        revenue_day = None
+    if price_day is None and revenue_day is None:
+        return None
+
+    price = market_cap = fdv = volume = None
+    price_source = ""
+    price_as_of = None
+    change_7d = change_30d = None
+    if price_day is not None:
+        price, market_cap, fdv, volume, price_source, price_as_of = facts.prices[price_day]
+        if fdv is None and price is not None:
+            supply = token.max_supply or token.total_supply
+            fdv = price * supply if supply else None
+        week_ago = facts.prices.get(price_day - dt.timedelta(days=7))
+        month_ago = facts.prices.get(price_day - dt.timedelta(days=30))
+        change_7d = metrics.price_change(price, week_ago[0] if week_ago else None)
+        change_30d = metrics.price_change(price, month_ago[0] if month_ago else None)
+
+    fees_30d = revenue_30d = hr_30d = None
+    growth_30d = growth_90d = None
+    revenue_source = ""
+    revenue_as_of = None
+    if revenue_day is not None:
+        fees_30d = metrics.window_total(_window(facts.revenue, revenue_day, 30, 0), window=30)
+        revenue_30d = metrics.window_total(_window(facts.revenue, revenue_day, 30, 1), window=30)
+        hr_30d = metrics.window_total(_window(facts.revenue, revenue_day, 30, 2), window=30)
+        prior_30 = metrics.window_total(_window(facts.revenue, revenue_day - dt.timedelta(days=30), 30, 1), window=30)
+        last_90 = metrics.window_total(_window(facts.revenue, revenue_day, 90, 1), window=90)
+        prior_90 = metrics.window_total(_window(facts.revenue, revenue_day - dt.timedelta(days=90), 90, 1), window=90)
+        growth_30d = metrics.growth(revenue_30d, prior_30)
+        growth_90d = metrics.growth(last_90, prior_90)
+        revenue_source = facts.revenue[revenue_day][3]
+        revenue_as_of = _day_end(revenue_day)
+
+    buybacks_30d = None
+    if facts.buybacks:
+        start = day - dt.timedelta(days=29)
+        buybacks_30d = sum((usd for d, usd in facts.buybacks.items() if start <= d <= day), Decimal(0))
+    burned = None
+    for burn_day, cumulative in facts.burned:
+        if burn_day > day:
+            break
+        burned = cumulative
+
+    fees_annual = metrics.annualise(fees_30d)
+    revenue_annual = metrics.annualise(revenue_30d)
+    hr_annual = metrics.annualise(hr_30d)
+    return MetricSnapshot(
+        token_id=token.pk,
+        date=day,
+        price_usd=_q(price, PRICE_PLACES),
+        market_cap_usd=_q(market_cap, MONEY_PLACES),
+        fdv_usd=_q(fdv, MONEY_PLACES),
+        volume_usd=_q(volume, MONEY_PLACES),
+        price_change_7d=_q(change_7d, RATIO_PLACES),
+        price_change_30d=_q(change_30d, RATIO_PLACES),
+        fees_30d=_q(fees_30d, MONEY_PLACES),
+        revenue_30d=_q(revenue_30d, MONEY_PLACES),
+        holders_revenue_30d=_q(hr_30d, MONEY_PLACES),
+        fees_annualised=_q(fees_annual, MONEY_PLACES),
+        revenue_annualised=_q(revenue_annual, MONEY_PLACES),
+        holders_revenue_annualised=_q(hr_annual, MONEY_PLACES),
+        buybacks_30d=_q(buybacks_30d, MONEY_PLACES),
+        pf=_q(metrics.multiple(market_cap, fees_annual), RATIO_PLACES),
+        pf_fdv=_q(metrics.multiple(fdv, fees_annual), RATIO_PLACES),
+        ps=_q(metrics.multiple(market_cap, revenue_annual), RATIO_PLACES),
+        ps_fdv=_q(metrics.multiple(fdv, revenue_annual), RATIO_PLACES),
+        phr=_q(metrics.multiple(market_cap, hr_annual), RATIO_PLACES),
+        phr_fdv=_q(metrics.multiple(fdv, hr_annual), RATIO_PLACES),
+        holder_yield=_q(metrics.holder_yield(hr_annual, market_cap), RATIO_PLACES),
+        buyback_yield=_q(metrics.buyback_yield(buybacks_30d, market_cap), RATIO_PLACES),
+        revenue_growth_30d=_q(growth_30d, RATIO_PLACES),
+        revenue_growth_90d=_q(growth_90d, RATIO_PLACES),
+        burned_share=_q(
+            metrics.burned_share(burned, max_supply=token.max_supply, total_supply=token.total_supply),
+            RATIO_PLACES,
+        ),
+        holders_share=_q(metrics.holders_share(hr_30d, revenue_30d), RATIO_PLACES),
+        price_source=price_source,
+        price_as_of=price_as_of,
+        revenue_source=revenue_source,
+        revenue_as_of=revenue_as_of,
+        computed_at=now,
+    )
+
+
+def _load_facts(token_ids: list[int], since: dt.date | None) -> dict[int, _Facts]:
+    """Three queries for a chunk of tokens, whatever the number of days."""
+    window_start = since - dt.timedelta(days=LOOKBACK_DAYS) if since else None
+    date_filter = Q(date__gte=window_start) if window_start else Q()
+    facts: dict[int, _Facts] = {t: _Facts({}, {}, {}, [], [], []) for t in token_ids}
+    for row in (
+        PriceDay.objects.filter(date_filter, token_id__in=token_ids)
+        .order_by()
+        .values_list(
+            "token_id", "date", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "source", "observed_at"
+        )
+    ):
+        facts[row[0]].prices[row[1]] = row[2:]
+    for row in (
+        RevenueDay.objects.filter(date_filter, token_id__in=token_ids)
+        .order_by()
+        .values_list("token_id", "date", "fees_usd", "revenue_usd", "holders_revenue_usd", "source")
+    ):
+        facts[row[0]].revenue[row[1]] = row[2:]
+    burned_running: dict[int, Decimal] = defaultdict(Decimal)
+    # Burns are cumulative from the first one, so they are read in full, not from the window.
+    for token_id, day, kind, usd, amount in (
+        AccrualEvent.objects.filter(token_id__in=token_ids)
+        .order_by("token_id", "date")
+        .values_list("token_id", "date", "kind", "usd_amount", "token_amount")
+    ):
+        if kind == AccrualEvent.Kind.BUYBACK and usd is not None:
+            facts[token_id].buybacks[day] = facts[token_id].buybacks.get(day, Decimal(0)) + usd
+        elif kind == AccrualEvent.Kind.BURN and amount is not None:
+            burned_running[token_id] += amount
+            facts[token_id].burned.append((day, burned_running[token_id]))
+    for item in facts.values():
+        item.price_days = sorted(item.prices)
+        item.revenue_days = sorted(item.revenue)
+    return facts
+
+
+def snapshots_recompute(
+    *,
+    token_ids: Iterable[int] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    progress: Callable[[int], None] | None = None,
+    computed_at: dt.datetime | None = None,
+) -> int:
+    """Recompute the snapshots of the given tokens (all by default) from ``since`` on
+    (all history by default), and point each token at its newest snapshot. Idempotent;
+    a replay passes its data's as-of as ``computed_at`` so that it is byte-for-byte so."""
+    tokens_qs = Token.objects.order_by("pk").only("pk", "max_supply", "total_supply")
+    if token_ids is not None:
+        tokens_qs = tokens_qs.filter(pk__in=list(token_ids))
+    tokens = list(tokens_qs)
+    now = computed_at or timezone.now()
+    written = 0
+    for start in range(0, len(tokens), CHUNK_TOKENS):
+        chunk = tokens[start : start + CHUNK_TOKENS]
+        facts = _load_facts([t.pk for t in chunk], since)
+        snapshots = []
+        for token in chunk:
+            item = facts[token.pk]
+            all_days = item.price_days + item.revenue_days
+            if not all_days:
+                continue
+            first = max(min(all_days), since) if since else min(all_days)
+            last = min(max(all_days), until) if until else max(all_days)
+            day = first
+            while day <= last:
+                snapshot = compute_snapshot(token, item, day, now=now)
+                if snapshot is not None:
+                    snapshots.append(snapshot)
+                day += dt.timedelta(days=1)
+        with transaction.atomic():
+            MetricSnapshot.objects.bulk_create(
+                snapshots,
+                update_conflicts=True,
+                unique_fields=["token", "date"],
+                update_fields=SNAPSHOT_FIELDS,
+                batch_size=1000,
+            )
+            latest_point_at([t.pk for t in chunk])
+        written += len(snapshots)
+        if progress:
+            progress(len(chunk))
+    return written
+
+
+def latest_point_at(token_ids: list[int]) -> None:
+    """Point each token's ``latest_snapshot`` at its newest snapshot, in one statement."""
+    newest = MetricSnapshot.objects.filter(token=OuterRef("pk")).order_by("-date").values("pk")[:1]
+    Token.objects.filter(pk__in=token_ids).update(latest_snapshot=Subquery(newest))
+
+
+@transaction.atomic
+def revenue_reports_build(*, token_ids: Iterable[int] | None = None) -> int:
+    """Monthly and quarterly statements from daily facts (and buyback events), idempotently."""
+    days = RevenueDay.objects.all()
+    events = AccrualEvent.objects.filter(kind=AccrualEvent.Kind.BUYBACK)
+    if token_ids is not None:
+        ids = list(token_ids)
+        days = days.filter(token_id__in=ids)
+        events = events.filter(token_id__in=ids)
+    reports = []
+    for period, trunc, span in (
+        (RevenueReport.Period.MONTH, TruncMonth, _month_end),
+        (RevenueReport.Period.QUARTER, TruncQuarter, _quarter_end),
+    ):
+        buybacks = {
+            (row["token_id"], _as_date(row["start"])): row["usd"]
+            for row in events.annotate(start=trunc("date")).values("token_id", "start").annotate(usd=Sum("usd_amount"))
+        }
+        for row in (
+            days.annotate(start=trunc("date"))
+            .values("token_id", "start")
+            .annotate(
+                fees=Sum("fees_usd"),
+                revenue=Sum("revenue_usd"),
+                holders=Sum("holders_revenue_usd"),
+                covered=Count("id"),
+            )
+            .order_by()
+        ):
+            start = _as_date(row["start"])
+            reports.append(
+                RevenueReport(
+                    token_id=row["token_id"],
+                    period=period,
+                    period_start=start,
+                    period_end=span(start),
+                    fees_usd=row["fees"],
+                    revenue_usd=row["revenue"],
+                    holders_revenue_usd=row["holders"],
+                    buybacks_usd=buybacks.get((row["token_id"], start)),
+                    days_covered=row["covered"],
+                    source=Source.COMPUTED,
+                )
+            )
+    RevenueReport.objects.bulk_create(
+        reports,
+        update_conflicts=True,
+        unique_fields=["token", "period", "period_start", "source"],
+        update_fields=["period_end", "fees_usd", "revenue_usd", "holders_revenue_usd", "buybacks_usd", "days_covered"],
+        batch_size=1000,
+    )
+    return len(reports)
+
+
+def _as_date(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _month_end(start: dt.date) -> dt.date:
+    following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return following - dt.timedelta(days=1)
+
+
+def _quarter_end(start: dt.date) -> dt.date:
+    month = start.month + 2
+    return _month_end(start.replace(month=month))

@@ -1,0 +1,125 @@
+"""Metrics against hand-computed values. No database."""
+
+from decimal import Decimal as D
+
+import pytest
+
+from apps.tokens import metrics
+
+
+def test_annualise_is_30_days_times_365_over_30():
+    # 3,000,000 in 30 days -> 3,000,000 * 365 / 30 = 36,500,000
+    assert metrics.annualise(D("3000000")) == D("36500000")
+
+
+def test_annualise_of_missing_total_is_no_value():
+    assert metrics.annualise(None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "flow", "expected"),
+    [
+        (D("1000000000"), D("50000000"), D("20")),  # 1B / 50M = 20x
+        (D("365"), D("36.5"), D("10")),
+    ],
+)
+def test_multiple_divides_value_by_annual_flow(value, flow, expected):
+    assert metrics.multiple(value, flow) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "flow"),
+    [(None, D("1")), (D("1"), None), (D("1"), D("0")), (D("0"), D("1")), (D("1"), D("-5"))],
+)
+def test_multiple_with_missing_or_zero_input_is_no_value(value, flow):
+    assert metrics.multiple(value, flow) is None
+
+
+def test_ps_pf_phr_on_market_cap_and_fdv():
+    # Fees 30d 10M, revenue 30d 6M, holders revenue 30d 3M; cap 2.19B, FDV 4.38B.
+    fees = metrics.annualise(D("10000000"))  # 121,666,666.67
+    revenue = metrics.annualise(D("6000000"))  # 73,000,000
+    holders = metrics.annualise(D("3000000"))  # 36,500,000
+    assert revenue == D("73000000")
+    assert metrics.multiple(D("2190000000"), revenue) == D("30")  # P/S
+    assert metrics.multiple(D("4380000000"), revenue) == D("60")  # P/S on FDV
+    assert metrics.multiple(D("2190000000"), holders) == D("60")  # P/HR
+    assert metrics.multiple(D("2190000000"), fees).quantize(D("0.0001")) == D("18.0000")  # P/F
+
+
+def test_holder_yield_is_annual_holders_revenue_over_market_cap():
+    # 36.5M a year to holders on a 730M cap -> 5 %
+    assert metrics.holder_yield(D("36500000"), D("730000000")) == D("0.05")
+
+
+def test_holder_yield_without_market_cap_is_no_value():
+    assert metrics.holder_yield(D("1"), None) is None
+    assert metrics.holder_yield(D("1"), D("0")) is None
+    assert metrics.holder_yield(None, D("100")) is None
+
+
+def test_buyback_yield_annualises_30_days_of_buybacks():
+    # 3M bought back in 30 days -> 36.5M a year; cap 365M -> 10 %
+    assert metrics.buyback_yield(D("3000000"), D("365000000")) == D("0.1")
+
+
+def test_growth_is_window_over_prior_window_minus_one():
+    assert metrics.growth(D("125"), D("100")) == D("0.25")
+    assert metrics.growth(D("50"), D("100")) == D("-0.5")
+
+
+def test_growth_from_zero_or_missing_prior_is_no_value():
+    assert metrics.growth(D("10"), D("0")) is None
+    assert metrics.growth(D("10"), None) is None
+    assert metrics.growth(None, D("10")) is None
+
+
+def test_burned_share_of_max_supply():
+    # Geodnet: 34M burned of a 1B max supply -> 3.4 %
+    assert metrics.burned_share(D("34000000"), max_supply=D("1000000000")) == D("0.034")
+
+
+def test_burned_share_without_max_supply_uses_supply_before_burns():
+    # 25 burned, 75 left -> 25 / 100
+    assert metrics.burned_share(D("25"), total_supply=D("75")) == D("0.25")
+
+
+def test_burned_share_without_supply_is_no_value():
+    assert metrics.burned_share(D("25")) is None
+    assert metrics.burned_share(None, max_supply=D("100")) is None
+
+
+def test_holders_share_of_revenue():
+    # Hyperliquid: 97 of 100 revenue reaches holders
+    assert metrics.holders_share(D("97"), D("100")) == D("0.97")
+    assert metrics.holders_share(D("1"), D("0")) is None
+    assert metrics.holders_share(None, D("10")) is None
+
+
+def test_window_total_sums_a_full_window():
+    assert metrics.window_total([D("1")] * 30, window=30) == D("30")
+
+
+def test_window_total_tolerates_small_gaps():
+    values = [D("2")] * 27 + [None] * 3  # 27 of 30 days = 90 %
+    assert metrics.window_total(values, window=30) == D("54")
+
+
+def test_window_total_with_too_few_days_is_no_value():
+    values = [D("2")] * 26 + [None] * 4
+    assert metrics.window_total(values, window=30) is None
+
+
+def test_window_total_of_the_wrong_length_is_no_value():
+    assert metrics.window_total([D("1")] * 10, window=30) is None
+
+
+def test_price_change():
+    assert metrics.price_change(D("55"), D("12")).quantize(D("0.0001")) == D("3.5833")
+    assert metrics.price_change(D("55"), None) is None
+
+
+def test_median_ignores_missing_values():
+    assert metrics.median([D("3"), None, D("1"), D("2")]) == D("2")
+    assert metrics.median([D("4"), D("1"), D("3"), D("2")]) == D("2.5")
+    assert metrics.median([None, None]) is None
