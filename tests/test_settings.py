@@ -1,0 +1,66 @@
+"""Settings: the two modes, and production's refusal to start insecurely (subprocesses, so
+each run reads its own environment)."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_ENV"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "ALLOWED_HOSTS": "accrual.example",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+}
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = manage("check", **PRODUCTION)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_the_development_key():
+    result = manage("check", **PRODUCTION, SECRET_KEY="django-insecure-" + "x" * 60)
+    assert result.returncode != 0
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, SECRET_KEY=secrets.token_urlsafe(60))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_embedded_default_needs_no_configuration():
+    result = manage("describe_mode")
+    assert result.returncode == 0, result.stderr
+    assert "embedded default" in result.stdout
+    assert "sqlite3" in result.stdout and "locmem" in result.stdout
+
+
+def test_full_mode_is_described():
+    result = manage(
+        "describe_mode",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert "full mode" in result.stdout and "postgresql" in result.stdout and "redis" in result.stdout
+
+
+def test_a_bad_boolean_fails_loudly():
+    result = manage("check", DEBUG="perhaps")
+    assert result.returncode != 0 and "DEBUG must be a boolean" in result.stderr
