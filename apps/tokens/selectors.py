@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Value, When
+from django.shortcuts import get_object_or_404
 
-from .models import SyncRun
+from . import metrics
+from .models import (
+    AccrualEvent,
+    AccrualPolicy,
+    MetricSnapshot,
+    PriceDay,
+    RevenueDay,
+    RevenueReport,
+    Source,
+    SyncRun,
+    Token,
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +46,309 @@ def data_status() -> DataStatus:
             .values_list("provider", "started_at")
             .first()
         )
-        mode = "sample" if (last and last[0] == "sample") or (not last and settings.ACCRUAL_DATA_MODE == "sample") else "live"
+        mode = (
+            "sample"
+            if (last and last[0] == "sample") or (not last and settings.ACCRUAL_DATA_MODE == "sample")
+            else "live"
+        )
         status = DataStatus(mode=mode, as_of=last[1] if last else None)
         cache.set(DATA_STATUS_CACHE_KEY, status, 60)
     return status
+
+
+# --- Screener -------------------------------------------------------------------
+
+# Sort key (as it appears in the URL) → what to order by. Token columns sort on the token,
+# every figure on the latest snapshot.
+SCREENER_SORTS: dict[str, str] = {
+    "name": "name",
+    "symbol": "symbol",
+    "category": "category",
+    "price": "latest_snapshot__price_usd",
+    "market_cap": "latest_snapshot__market_cap_usd",
+    "fdv": "latest_snapshot__fdv_usd",
+    "volume": "latest_snapshot__volume_usd",
+    "change_7d": "latest_snapshot__price_change_7d",
+    "change_30d": "latest_snapshot__price_change_30d",
+    "fees": "latest_snapshot__fees_annualised",
+    "revenue": "latest_snapshot__revenue_annualised",
+    "holders_revenue": "latest_snapshot__holders_revenue_annualised",
+    "pf": "latest_snapshot__pf",
+    "ps": "latest_snapshot__ps",
+    "phr": "latest_snapshot__phr",
+    "holder_yield": "latest_snapshot__holder_yield",
+    "buyback_yield": "latest_snapshot__buyback_yield",
+    "growth_30d": "latest_snapshot__revenue_growth_30d",
+    "growth_90d": "latest_snapshot__revenue_growth_90d",
+}
+DEFAULT_SORT = "market_cap"
+DEFAULT_DIRECTION = "desc"
+
+# MetricSnapshot fields a screener range may filter on.
+SCREENER_RANGE_FIELDS: frozenset[str] = frozenset(
+    {
+        "price_usd",
+        "market_cap_usd",
+        "fdv_usd",
+        "volume_usd",
+        "price_change_7d",
+        "price_change_30d",
+        "fees_annualised",
+        "revenue_annualised",
+        "holders_revenue_annualised",
+        "pf",
+        "ps",
+        "phr",
+        "holder_yield",
+        "buyback_yield",
+        "revenue_growth_30d",
+        "revenue_growth_90d",
+    }
+)
+
+Range = tuple[Decimal | None, Decimal | None]
+
+
+def screener_tokens(
+    *,
+    q: str = "",
+    category: str = "",
+    chain: str = "",
+    ranges: Mapping[str, Range] | None = None,
+    sort: str = DEFAULT_SORT,
+    direction: str = DEFAULT_DIRECTION,
+) -> QuerySet[Token]:
+    """Tokens matching the screener's filters, every figure joined from the latest snapshot.
+
+    ``ranges`` maps a MetricSnapshot field to inclusive (min, max) bounds; either may be
+    None. A token without the figure never matches a range on it. Nulls sort last both
+    ways, and the slug breaks ties so paging is stable.
+    """
+    tokens = Token.objects.select_related("latest_snapshot").prefetch_related("chains")
+    q = q.strip()
+    if q:
+        tokens = tokens.filter(Q(name__icontains=q) | Q(symbol__icontains=q) | Q(slug__icontains=q))
+    if category:
+        tokens = tokens.filter(category=category)
+    if chain:
+        tokens = tokens.filter(chains__slug=chain)
+    for name, (low, high) in (ranges or {}).items():
+        if name not in SCREENER_RANGE_FIELDS:
+            raise ValueError(f"Not a screener range: {name}")
+        if low is not None:
+            tokens = tokens.filter(**{f"latest_snapshot__{name}__gte": low})
+        if high is not None:
+            tokens = tokens.filter(**{f"latest_snapshot__{name}__lte": high})
+    column = F(SCREENER_SORTS.get(sort, SCREENER_SORTS[DEFAULT_SORT]))
+    order = column.asc(nulls_last=True) if direction == "asc" else column.desc(nulls_last=True)
+    return tokens.order_by(order, "slug")
+
+
+# --- Home -----------------------------------------------------------------------
+
+HOME_SECTION_SIZE = 10
+
+
+@dataclass(frozen=True)
+class HomeSections:
+    revenue_leaders: list[Token]
+    movers_up: list[Token]
+    movers_down: list[Token]
+    top_holder_yields: list[Token]
+    price_as_of: dt.datetime | None
+    revenue_as_of: dt.datetime | None
+
+
+def home_sections(*, size: int = HOME_SECTION_SIZE) -> HomeSections:
+    """The home page's leader boards, each read from the latest snapshots in one query."""
+    base = Token.objects.select_related("latest_snapshot")
+    as_of = Token.objects.aggregate(
+        price=Max("latest_snapshot__price_as_of"), revenue=Max("latest_snapshot__revenue_as_of")
+    )
+    return HomeSections(
+        revenue_leaders=list(
+            base.filter(latest_snapshot__revenue_annualised__gt=0).order_by(
+                "-latest_snapshot__revenue_annualised", "slug"
+            )[:size]
+        ),
+        movers_up=list(
+            base.filter(latest_snapshot__revenue_growth_30d__gt=0).order_by(
+                "-latest_snapshot__revenue_growth_30d", "slug"
+            )[:size]
+        ),
+        movers_down=list(
+            base.filter(latest_snapshot__revenue_growth_30d__lt=0).order_by(
+                "latest_snapshot__revenue_growth_30d", "slug"
+            )[:size]
+        ),
+        top_holder_yields=list(
+            base.filter(latest_snapshot__holder_yield__gt=0).order_by("-latest_snapshot__holder_yield", "slug")[:size]
+        ),
+        price_as_of=as_of["price"],
+        revenue_as_of=as_of["revenue"],
+    )
+
+
+# --- Token page -----------------------------------------------------------------
+
+# Valuation metrics shown beside their category median, in display order: (field, label, format).
+VALUATION_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("pf", "P/F (market cap ÷ annualised fees)", "multiple"),
+    ("pf_fdv", "P/F on FDV", "multiple"),
+    ("ps", "P/S (market cap ÷ annualised revenue)", "multiple"),
+    ("ps_fdv", "P/S on FDV", "multiple"),
+    ("phr", "P/HR (market cap ÷ annualised holders revenue)", "multiple"),
+    ("phr_fdv", "P/HR on FDV", "multiple"),
+    ("holder_yield", "Holder yield", "pct"),
+    ("buyback_yield", "Buyback yield", "pct"),
+    ("revenue_growth_30d", "Revenue growth, 30 days", "signed"),
+    ("revenue_growth_90d", "Revenue growth, 90 days", "signed"),
+    ("burned_share", "Burned share of supply", "pct"),
+    ("holders_share", "Holders' share of revenue", "pct"),
+)
+
+TOKEN_PAGE_EVENTS = 25
+TOKEN_PAGE_REPORTS = 24
+# Chart history: about three years of days is plenty and bounds the page's weight.
+CHART_MAX_DAYS = 1100
+
+
+@dataclass(frozen=True)
+class ValuationRow:
+    field: str
+    label: str
+    format: str
+    value: Decimal | None
+    category_median: Decimal | None
+
+
+@dataclass(frozen=True)
+class TokenPage:
+    token: Token
+    snapshot: MetricSnapshot | None
+    chains: list
+    policies: list[AccrualPolicy]
+    events: list[AccrualEvent]
+    events_total: int
+    reports: list[RevenueReport]
+    valuation: list[ValuationRow]
+    category_size: int
+    chart: dict[str, Any] = field(default_factory=dict)
+
+
+def _category_medians(token: Token) -> tuple[dict[str, Decimal | None], int]:
+    """Median of each valuation metric over the latest snapshots of the token's category (one query)."""
+    fields = [name for name, _, _ in VALUATION_METRICS]
+    rows = list(
+        Token.objects.filter(category=token.category, latest_snapshot__isnull=False).values_list(
+            *(f"latest_snapshot__{name}" for name in fields)
+        )
+    )
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
+    return {name: metrics.median(list(values)) for name, values in zip(fields, columns, strict=True)}, len(rows)
+
+
+def _token_chart(token: Token) -> dict[str, Any]:
+    """Chart series as plain JSON-ready lists: dates as ISO strings, amounts as floats."""
+    prices = list(
+        PriceDay.objects.filter(token=token, price_usd__isnull=False)
+        .order_by("-date")
+        .values_list("date", "price_usd")[:CHART_MAX_DAYS]
+    )
+    prices.reverse()
+    revenue_rows = list(
+        RevenueDay.objects.filter(token=token, revenue_usd__isnull=False)
+        .order_by("-date")
+        .values_list("date", "revenue_usd", "holders_revenue_usd")[:CHART_MAX_DAYS]
+    )
+    revenue_rows.reverse()
+    first_day = min((rows[0][0] for rows in (prices, revenue_rows) if rows), default=None)
+    buyback_rows = AccrualEvent.objects.filter(
+        token=token, kind__in=[AccrualEvent.Kind.BUYBACK], usd_amount__isnull=False
+    )
+    if first_day is not None:
+        buyback_rows = buyback_rows.filter(date__gte=first_day)
+    buybacks_by_day: dict[dt.date, Decimal] = {}
+    for day, usd in buyback_rows.order_by("date").values_list("date", "usd_amount"):
+        buybacks_by_day[day] = buybacks_by_day.get(day, Decimal(0)) + usd
+
+    daily = []
+    monthly: dict[dt.date, list] = {}
+    for day, revenue, holders in revenue_rows:
+        holders = holders if holders is not None and holders > 0 else Decimal(0)
+        holders = min(holders, revenue) if revenue > 0 else Decimal(0)
+        protocol = revenue - holders
+        daily.append({"time": day.isoformat(), "protocol": float(protocol), "holders": float(holders)})
+        month = monthly.setdefault(day.replace(day=1), [Decimal(0), Decimal(0), 0])
+        month[0] += protocol
+        month[1] += holders
+        month[2] += 1
+    buybacks_monthly: dict[dt.date, Decimal] = {}
+    for day, usd in buybacks_by_day.items():
+        key = day.replace(day=1)
+        buybacks_monthly[key] = buybacks_monthly.get(key, Decimal(0)) + usd
+    return {
+        "price": [{"time": day.isoformat(), "value": float(price)} for day, price in prices],
+        "revenue_daily": daily,
+        "revenue_monthly": [
+            {"time": month.isoformat(), "protocol": float(p), "holders": float(h), "days": n}
+            for month, (p, h, n) in sorted(monthly.items())
+        ],
+        "buybacks": [{"time": day.isoformat(), "usd": float(usd)} for day, usd in sorted(buybacks_by_day.items())],
+        "buybacks_monthly": [
+            {"time": month.isoformat(), "usd": float(usd)} for month, usd in sorted(buybacks_monthly.items())
+        ],
+    }
+
+
+def token_page(slug: str) -> TokenPage:
+    """Everything the token page shows, in a fixed number of queries (404 for an unknown slug)."""
+    token = get_object_or_404(Token.objects.select_related("latest_snapshot").prefetch_related("chains"), slug=slug)
+    snapshot = token.latest_snapshot
+    events_qs = AccrualEvent.objects.filter(token=token)
+    reports = list(
+        RevenueReport.objects.filter(token=token)
+        .annotate(
+            editorial=Case(When(source=Source.EDITOR, then=Value(0)), default=Value(1), output_field=IntegerField())
+        )
+        .order_by("editorial", "-period_start", "period")[:TOKEN_PAGE_REPORTS]
+    )
+    medians, category_size = _category_medians(token)
+    valuation = [
+        ValuationRow(
+            field=name,
+            label=label,
+            format=fmt,
+            value=getattr(snapshot, name) if snapshot else None,
+            category_median=medians[name],
+        )
+        for name, label, fmt in VALUATION_METRICS
+    ]
+    return TokenPage(
+        token=token,
+        snapshot=snapshot,
+        chains=list(token.chains.all()),
+        policies=list(AccrualPolicy.objects.filter(token=token).order_by("-since", "mechanism")),
+        events=list(events_qs.order_by("-date", "-id")[:TOKEN_PAGE_EVENTS]),
+        events_total=events_qs.count(),
+        reports=reports,
+        valuation=valuation,
+        category_size=category_size,
+        chart=_token_chart(token),
+    )
+
+
+def chart_has_data(chart: Mapping[str, Any]) -> bool:
+    return bool(chart.get("price") or chart.get("revenue_daily"))
+
+
+__all__ = [
+    "DataStatus",
+    "HomeSections",
+    "TokenPage",
+    "chart_has_data",
+    "data_status",
+    "home_sections",
+    "screener_tokens",
+    "token_page",
+]

@@ -2,20 +2,56 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.conf import settings
+from django.core.paginator import InvalidPage, Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_safe
 
-from .models import Token
+from . import selectors
+from .forms import RANGE_FILTERS, ScreenerForm
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "tokens/home.html", {})
+    return render(request, "tokens/home.html", {"sections": selectors.home_sections()})
 
 
+@require_safe
 def screener(request: HttpRequest) -> HttpResponse:
-    return render(request, "tokens/screener.html", {"tokens": Token.objects.all()[:50]})
+    """The screener. Invalid filter values are shown as form errors (status 200) and left out
+    of the query; a page number that is not a page of the results is a 404."""
+    form = ScreenerForm(request.GET)
+    form.is_valid()
+    kwargs = form.selector_kwargs()
+    paginator = Paginator(selectors.screener_tokens(**kwargs), settings.SCREENER_PAGE_SIZE)
+    try:
+        page = paginator.page(request.GET.get("page") or 1)
+    except InvalidPage as exc:
+        raise Http404("No such page of results") from exc
+    context = {
+        "form": form,
+        "page": page,
+        "tokens": page.object_list,
+        "sort": kwargs["sort"],
+        "direction": kwargs["direction"],
+        "range_filters": RANGE_FILTERS,
+        "filtered": any(kwargs[name] for name in ("q", "category", "chain", "ranges")),
+    }
+    # A history restore after a cache miss asks for the whole page, not the fragment.
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "tokens/screener.html#results" if partial else "tokens/screener.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
+@require_safe
 def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    token = get_object_or_404(Token, slug=slug)
-    return render(request, "tokens/detail.html", {"token": token})
+    page = selectors.token_page(slug)
+    return render(
+        request,
+        "tokens/detail.html",
+        {"p": page, "token": page.token, "s": page.snapshot, "has_chart": selectors.chart_has_data(page.chart)},
+    )

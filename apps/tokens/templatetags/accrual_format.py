@@ -1,0 +1,159 @@
+"""Number formatting for financial figures. Every filter shows a missing value as "—", never 0."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.http import QueryDict
+from django.utils.html import format_html
+
+from apps.tokens.models import Source
+
+register = template.Library()
+
+MISSING = "—"
+MINUS = "−"  # a real minus sign lines up with the plus in tabular figures
+
+_SCALES = (
+    (Decimal("1e12"), "T", 2),
+    (Decimal("1e9"), "B", 2),
+    (Decimal("1e6"), "M", 1),
+    (Decimal("1e3"), "K", 1),
+)
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _significant(number: Decimal, digits: int = 3) -> str:
+    """A small number with ``digits`` significant digits: 0.000123456 → 0.000123."""
+    if number == 0:
+        return "0.00"
+    exponent = number.adjusted()  # 0.000123 → -4
+    places = max(2, digits - 1 - exponent)
+    return f"{number:.{places}f}"
+
+
+@register.filter
+def usd(value, style: str = "") -> str:
+    """$1.23B, $45.6M, $12.3K, $12.34, $0.000123. ``usd:"price"`` spells prices out: $97,123.45."""
+    number = _decimal(value)
+    if number is None:
+        return MISSING
+    sign = MINUS if number < 0 else ""
+    number = abs(number)
+    if style == "price":
+        if number >= 1:
+            return f"{sign}${number:,.2f}"
+        return f"{sign}${_significant(number, 4 if number >= Decimal('0.01') else 3)}"
+    for threshold, suffix, places in _SCALES:
+        if number >= threshold:
+            return f"{sign}${number / threshold:,.{places}f}{suffix}"
+    if number >= 1 or number == 0:
+        return f"{sign}${number:,.2f}"
+    return f"{sign}${_significant(number)}"
+
+
+@register.filter
+def multiple(value) -> str:
+    """A valuation multiple: 12.3×, 1,234×."""
+    number = _decimal(value)
+    if number is None:
+        return MISSING
+    if abs(number) >= 1000:
+        return f"{number:,.0f}×"
+    return f"{number:,.1f}×"
+
+
+@register.filter
+def pct(value, style: str = "") -> str:
+    """A ratio as a percentage: 0.0523 → 5.2%. ``pct:"signed"`` adds + or − for changes."""
+    number = _decimal(value)
+    if number is None:
+        return MISSING
+    percent = number * 100
+    text = f"{abs(percent):,.1f}%"
+    if text == "0.0%":
+        return text
+    if percent < 0:
+        return f"{MINUS}{text}"
+    return f"+{text}" if style == "signed" else text
+
+
+@register.filter
+def change_class(value) -> str:
+    """CSS class for a change: "up", "down" or "" (flat or missing)."""
+    number = _decimal(value)
+    if number is None or number == 0:
+        return ""
+    return "up" if number > 0 else "down"
+
+
+@register.filter
+def signed_pct(value) -> str:
+    """A signed percentage in a span coloured by direction."""
+    return format_html('<span class="chg {}">{}</span>', change_class(value), pct(value, "signed"))
+
+
+@register.filter
+def figure(value, fmt: str) -> str:
+    """Format by name, for tables that list mixed figures: usd, price, multiple, pct, signed."""
+    if fmt == "usd":
+        return usd(value)
+    if fmt == "price":
+        return usd(value, "price")
+    if fmt == "multiple":
+        return multiple(value)
+    if fmt == "signed":
+        return signed_pct(value)
+    return pct(value)
+
+
+@register.filter
+def source_label(value) -> str:
+    """A source code as people read it: "coingecko" → "CoinGecko"."""
+    if not value:
+        return MISSING
+    try:
+        return Source(value).label
+    except ValueError:
+        return str(value)
+
+
+@register.simple_tag(takes_context=True)
+def sort_query(context, key: str, default_dir: str = "desc") -> str:
+    """The query string for a sortable column header: keeps the filters, drops the page,
+    flips the direction when the column is already the sort."""
+    request = context["request"]
+    params = QueryDict(mutable=True)
+    for name, values in request.GET.lists():
+        kept = [v for v in values if v != ""]
+        if kept and name not in {"page", "sort", "dir"}:
+            params.setlist(name, kept)
+    direction = default_dir
+    if context.get("sort") == key:
+        direction = "asc" if context.get("direction") == "desc" else "desc"
+    params["sort"] = key
+    params["dir"] = direction
+    return "?" + params.urlencode()
+
+
+@register.simple_tag(takes_context=True)
+def page_query(context, number: int) -> str:
+    """The query string for another page of the same results."""
+    request = context["request"]
+    params = QueryDict(mutable=True)
+    for name, values in request.GET.lists():
+        kept = [v for v in values if v != ""]
+        if kept and name != "page":
+            params.setlist(name, kept)
+    params["page"] = str(number)
+    return "?" + params.urlencode()
