@@ -1,3 +1,195 @@
-from django.contrib import admin
+"""Editors' admin for tokens: curate tokens, accrual policies, events and revenue reports.
 
-# Register your models here.
+Daily facts, snapshots and sync runs are written by ingestion only, so their admins are
+read-only. Every token foreign key is a raw id or an autocomplete so pages stay fast with
+thousands of tokens and millions of daily rows.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import (
+    AccrualEvent,
+    AccrualPolicy,
+    Chain,
+    MetricSnapshot,
+    PriceDay,
+    RevenueDay,
+    RevenueReport,
+    Source,
+    SyncRun,
+    Token,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable by editors, written only by ingestion."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Chain)
+class ChainAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class AccrualPolicyInline(admin.StackedInline):
+    model = AccrualPolicy
+    extra = 0
+    fields = [("mechanism", "basis", "share_of_revenue"), ("since", "until"), "description", "source_url"]
+
+
+@admin.register(Token)
+class TokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "symbol", "category", "market_cap", "revenue_annualised", "snapshot_date", "updated_at"]
+    list_select_related = ["latest_snapshot"]
+    list_filter = ["category", "chains"]
+    search_fields = ["name", "symbol", "slug", "coingecko_id", "defillama_slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["chains"]
+    readonly_fields = ["latest_snapshot", "created_at", "updated_at"]
+    inlines = [AccrualPolicyInline]
+    fieldsets = [
+        (None, {"fields": ["name", "symbol", "slug", "category", "chains"]}),
+        ("Sources", {"fields": ["coingecko_id", "defillama_slug"]}),
+        ("About", {"fields": ["website", "image_url", "description"]}),
+        ("Supply", {"fields": ["circulating_supply", "total_supply", "max_supply"]}),
+        ("Computed", {"fields": ["latest_snapshot", "created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Market cap", ordering="latest_snapshot__market_cap_usd")
+    def market_cap(self, obj: Token):
+        return obj.latest_snapshot.market_cap_usd if obj.latest_snapshot else None
+
+    @admin.display(description="Revenue (annualised)", ordering="latest_snapshot__revenue_annualised")
+    def revenue_annualised(self, obj: Token):
+        return obj.latest_snapshot.revenue_annualised if obj.latest_snapshot else None
+
+    @admin.display(description="Snapshot", ordering="latest_snapshot__date")
+    def snapshot_date(self, obj: Token):
+        return obj.latest_snapshot.date if obj.latest_snapshot else None
+
+
+@admin.register(AccrualPolicy)
+class AccrualPolicyAdmin(admin.ModelAdmin):
+    list_display = ["token", "mechanism", "share_of_revenue", "basis", "since", "until", "updated_at"]
+    list_select_related = ["token"]
+    list_filter = ["mechanism", "basis"]
+    search_fields = ["token__name", "token__symbol", "token__slug", "description"]
+    autocomplete_fields = ["token"]
+    date_hierarchy = "since"
+
+
+class EditorEntryMixin:
+    """Rows an editor adds are marked as the editor's, with the time they were entered."""
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("source", Source.EDITOR)
+        return initial
+
+
+@admin.register(AccrualEvent)
+class AccrualEventAdmin(EditorEntryMixin, admin.ModelAdmin):
+    list_display = ["token", "date", "kind", "usd_amount", "token_amount", "source", "reference"]
+    list_select_related = ["token"]
+    list_filter = ["kind", "source"]
+    search_fields = ["token__name", "token__symbol", "token__slug", "reference", "note"]
+    autocomplete_fields = ["token"]
+    raw_id_fields = ["sync_run"]
+    readonly_fields = ["fetched_at"]
+    date_hierarchy = "date"
+    fields = [
+        "token",
+        ("date", "kind"),
+        ("usd_amount", "token_amount"),
+        "reference",
+        "note",
+        ("source", "sync_run", "fetched_at"),
+    ]
+
+    def save_model(self, request: HttpRequest, obj: AccrualEvent, form, change: bool) -> None:
+        if not change or obj.fetched_at is None:
+            obj.fetched_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(RevenueReport)
+class RevenueReportAdmin(EditorEntryMixin, admin.ModelAdmin):
+    list_display = ["token", "period", "period_start", "period_end", "revenue_usd", "source", "entered_by"]
+    list_select_related = ["token", "entered_by"]
+    list_filter = ["period", "source"]
+    search_fields = ["token__name", "token__symbol", "token__slug", "note", "source_url"]
+    autocomplete_fields = ["token"]
+    readonly_fields = ["entered_by", "updated_at"]
+    date_hierarchy = "period_start"
+    fields = [
+        "token",
+        ("period", "period_start", "period_end"),
+        ("fees_usd", "revenue_usd", "holders_revenue_usd", "buybacks_usd"),
+        "days_covered",
+        ("source", "source_url"),
+        "note",
+        ("entered_by", "updated_at"),
+    ]
+
+    def save_model(self, request: HttpRequest, obj: RevenueReport, form, change: bool) -> None:
+        if not change:
+            obj.entered_by = request.user
+            # A report a person types in is never "computed from daily facts".
+            if obj.source == Source.COMPUTED:
+                obj.source = Source.EDITOR
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(PriceDay)
+class PriceDayAdmin(ReadOnlyAdmin):
+    list_display = ["token", "date", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "source", "fetched_at"]
+    list_select_related = ["token"]
+    list_filter = ["source"]
+    search_fields = ["token__symbol", "token__slug"]
+    raw_id_fields = ["token", "sync_run"]
+    date_hierarchy = "date"
+    show_full_result_count = False
+
+
+@admin.register(RevenueDay)
+class RevenueDayAdmin(ReadOnlyAdmin):
+    list_display = ["token", "date", "fees_usd", "revenue_usd", "holders_revenue_usd", "source", "fetched_at"]
+    list_select_related = ["token"]
+    list_filter = ["source"]
+    search_fields = ["token__symbol", "token__slug"]
+    raw_id_fields = ["token", "sync_run"]
+    date_hierarchy = "date"
+    show_full_result_count = False
+
+
+@admin.register(MetricSnapshot)
+class MetricSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["token", "date", "price_usd", "market_cap_usd", "revenue_annualised", "ps", "holder_yield"]
+    list_select_related = ["token"]
+    list_filter = ["price_source", "revenue_source"]
+    search_fields = ["token__symbol", "token__slug"]
+    raw_id_fields = ["token"]
+    date_hierarchy = "date"
+    show_full_result_count = False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "provider", "kind", "status", "rows_written", "pages", "retries", "finished_at"]
+    list_filter = ["provider", "kind", "status"]
+    search_fields = ["error"]
+    date_hierarchy = "started_at"
