@@ -69,6 +69,10 @@ class TokenFactory(factory.django.DjangoModelFactory):
             self.chains.add(*extracted)
 
 
+def _ratio(value: Decimal | None, flow: Decimal | None) -> Decimal | None:
+    return value / flow if value and flow else None
+
+
 class MetricSnapshotFactory(factory.django.DjangoModelFactory):
     """A full latest snapshot; it becomes ``token.latest_snapshot`` unless ``latest=False``."""
 
@@ -91,9 +95,9 @@ class MetricSnapshotFactory(factory.django.DjangoModelFactory):
     revenue_annualised = Decimal("182500000")
     holders_revenue_annualised = Decimal("109500000")
     buybacks_30d = Decimal("9000000")
-    pf = factory.LazyAttribute(lambda o: o.market_cap_usd / o.fees_annualised if o.market_cap_usd else None)
+    pf = factory.LazyAttribute(lambda o: _ratio(o.market_cap_usd, o.fees_annualised))
     pf_fdv = Decimal("8.2")
-    ps = factory.LazyAttribute(lambda o: o.market_cap_usd / o.revenue_annualised if o.market_cap_usd else None)
+    ps = factory.LazyAttribute(lambda o: _ratio(o.market_cap_usd, o.revenue_annualised))
     ps_fdv = Decimal("16.4")
     phr = Decimal("22.8")
     phr_fdv = Decimal("27.4")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import functools
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from django import template
 from django.http import QueryDict
@@ -33,6 +34,18 @@ def _decimal(value) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def _half_up(func):
+    """Round halves up, as money is read (12.345 → 12.35), not to even."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with localcontext() as ctx:
+            ctx.rounding = ROUND_HALF_UP
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def _significant(number: Decimal, digits: int = 3) -> str:
     """A small number with ``digits`` significant digits: 0.000123456 → 0.000123."""
     if number == 0:
@@ -43,6 +56,7 @@ def _significant(number: Decimal, digits: int = 3) -> str:
 
 
 @register.filter
+@_half_up
 def usd(value, style: str = "") -> str:
     """$1.23B, $45.6M, $12.3K, $12.34, $0.000123. ``usd:"price"`` spells prices out: $97,123.45."""
     number = _decimal(value)
@@ -63,6 +77,7 @@ def usd(value, style: str = "") -> str:
 
 
 @register.filter
+@_half_up
 def multiple(value) -> str:
     """A valuation multiple: 12.3×, 1,234×."""
     number = _decimal(value)
@@ -74,6 +89,7 @@ def multiple(value) -> str:
 
 
 @register.filter
+@_half_up
 def pct(value, style: str = "") -> str:
     """A ratio as a percentage: 0.0523 → 5.2%. ``pct:"signed"`` adds + or − for changes."""
     number = _decimal(value)
