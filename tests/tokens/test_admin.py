@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from apps.tokens.models import AccrualEvent, RevenueReport, Source
 from tests.factories import (
@@ -28,9 +32,18 @@ READ_ONLY = ["priceday", "revenueday", "metricsnapshot", "syncrun"]
 
 
 @pytest.fixture
-def editor(client):
+def editors_group() -> Group:
+    """The group the data migration made; made again when a transactional test flushed it."""
+    if not Group.objects.filter(name="Editors").exists():
+        migration = importlib.import_module("apps.tokens.migrations.0002_editors_group")
+        migration.create_editors_group(apps, SimpleNamespace(connection=connection))
+    return Group.objects.get(name="Editors")
+
+
+@pytest.fixture
+def editor(client, editors_group):
     user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name="Editors"))
+    user.groups.add(editors_group)
     client.force_login(user)
     return user
 
@@ -51,9 +64,8 @@ def data():
     return token
 
 
-def test_migration_creates_the_editors_group_with_its_permissions():
-    group = Group.objects.get(name="Editors")
-    codenames = set(group.permissions.values_list("codename", flat=True))
+def test_migration_creates_the_editors_group_with_its_permissions(editors_group):
+    codenames = set(editors_group.permissions.values_list("codename", flat=True))
 
     for model in EDITABLE:
         assert {f"add_{model}", f"change_{model}", f"view_{model}"} <= codenames

@@ -236,10 +236,10 @@ def test_paging_keeps_filters(client, settings):
 # --- screener: bad input ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("page", ["abc", "99999", "-1", "0", "1.5", "1e400", " "])
-def test_a_page_that_is_not_a_page_is_404(client, page):
+@pytest.mark.parametrize("number", ["abc", "99999", "-1", "0", "1.5", "1e400", " "])
+def test_a_page_that_is_not_a_page_is_404(client, number):
     token_with("aave")
-    assert client.get(SCREENER, {"page": page}).status_code == 404
+    assert client.get(SCREENER, {"page": number}).status_code == 404
 
 
 def test_empty_results_page_one_is_fine(client):

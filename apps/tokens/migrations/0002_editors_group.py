@@ -24,9 +24,13 @@ EDITOR_PERMISSIONS = {
 
 def create_editors_group(apps, schema_editor):
     app_config = apps.get_app_config("tokens")
-    app_config.models_module = True  # create_permissions skips apps without models
-    create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
-    app_config.models_module = None
+    models_module = getattr(app_config, "models_module", None)
+    # create_permissions skips apps without a models module, which historical apps lack.
+    app_config.models_module = models_module or True
+    try:
+        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+    finally:
+        app_config.models_module = models_module
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
