@@ -87,7 +87,7 @@ def _load(provider: SampleProvider, as_of, report: Progress) -> LoadResult:
         report("snapshots", done_tokens, total)
 
     snapshot_rows = snapshots.snapshots_recompute(
-        token_ids=[t.pk for t in tokens], progress=snapshot_progress, computed_at=as_of
+        chunk_size=10, token_ids=[t.pk for t in tokens], progress=snapshot_progress, computed_at=as_of
     )
     services.sync_run_finish(run=run, rows_written=rows + price_rows + revenue_rows, pages=total, finished_at=as_of)
     return LoadResult(

@@ -23,9 +23,14 @@ def window_total(values: Sequence[Decimal | None], *, window: int) -> Decimal | 
     if window <= 0 or len(values) != window:
         return None
     present = [v for v in values if v is not None]
-    if D(len(present)) < MIN_WINDOW_COVERAGE * window:
+    return covered_total(sum(present, D(0)), days_present=len(present), window=window)
+
+
+def covered_total(total: Decimal, *, days_present: int, window: int) -> Decimal | None:
+    """A window's sum, kept only when enough of its days have data (see MIN_WINDOW_COVERAGE)."""
+    if window <= 0 or D(days_present) < MIN_WINDOW_COVERAGE * window:
         return None
-    return sum(present, D(0))
+    return total
 
 
 def annualise(total: Decimal | None, *, days: int = ANNUALISATION_WINDOW_DAYS) -> Decimal | None:

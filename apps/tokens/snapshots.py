@@ -10,7 +10,7 @@ import datetime as dt
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -75,6 +75,42 @@ def _q(value: Decimal | None, places: Decimal) -> Decimal | None:
     return quantized if abs(quantized) < MAX_RATIO else None
 
 
+class _Rolling:
+    """Prefix sums and counts of one daily series, so any window costs O(1)."""
+
+    __slots__ = ("counts", "origin", "sums")
+
+    def __init__(self, values: dict[dt.date, Decimal | None]) -> None:
+        present = {day: v for day, v in values.items() if v is not None}
+        self.origin = min(present) if present else None
+        self.sums = [Decimal(0)]
+        self.counts = [0]
+        if self.origin is not None:
+            span = (max(present) - self.origin).days + 1
+            for offset in range(span):
+                value = present.get(self.origin + dt.timedelta(days=offset))
+                self.sums.append(self.sums[-1] + (value or 0))
+                self.counts.append(self.counts[-1] + (value is not None))
+
+    def _range(self, end: dt.date, days: int) -> tuple[Decimal, int]:
+        if self.origin is None:
+            return Decimal(0), 0
+        hi = min(max((end - self.origin).days + 1, 0), len(self.sums) - 1)
+        lo = min(max((end - self.origin).days + 1 - days, 0), len(self.sums) - 1)
+        return self.sums[hi] - self.sums[lo], self.counts[hi] - self.counts[lo]
+
+    def total(self, end: dt.date, days: int) -> Decimal | None:
+        """The window of ``days`` days ending on ``end``, or None if too few days have data."""
+        total, present = self._range(end, days)
+        return metrics.covered_total(total, days_present=present, window=days)
+
+    def plain_sum(self, end: dt.date, days: int) -> Decimal | None:
+        """For event flows (buybacks): days without an event are zero, not missing."""
+        if self.origin is None:
+            return None
+        return self._range(end, days)[0]
+
+
 @dataclass(slots=True)
 class _Facts:
     """One token's facts, indexed by date, for the days a recompute needs."""
@@ -83,20 +119,26 @@ class _Facts:
     revenue: dict[dt.date, tuple]
     buybacks: dict[dt.date, Decimal]
     burned: list[tuple[dt.date, Decimal]]  # cumulative token amount burned, by date
-    price_days: list[dt.date]
-    revenue_days: list[dt.date]
+    price_days: list[dt.date] = field(default_factory=list)
+    revenue_days: list[dt.date] = field(default_factory=list)
+    fees_series: _Rolling | None = None
+    revenue_series: _Rolling | None = None
+    holders_series: _Rolling | None = None
+    buyback_series: _Rolling | None = None
+    burn_days: list[dt.date] = field(default_factory=list)
+
+    def index(self) -> None:
+        self.price_days = sorted(self.prices)
+        self.revenue_days = sorted(self.revenue)
+        self.fees_series = _Rolling({d: row[0] for d, row in self.revenue.items()})
+        self.revenue_series = _Rolling({d: row[1] for d, row in self.revenue.items()})
+        self.holders_series = _Rolling({d: row[2] for d, row in self.revenue.items()})
+        self.buyback_series = _Rolling(self.buybacks)
+        self.burn_days = [d for d, _ in self.burned]
 
 
 def _day_end(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-
-
-def _window(series: dict[dt.date, tuple], end: dt.date, days: int, index: int) -> list[Decimal | None]:
-    values = []
-    for offset in range(days - 1, -1, -1):
-        row = series.get(end - dt.timedelta(days=offset))
-        values.append(None if row is None else row[index])
-    return values
 
 
 def _latest_on_or_before(sorted_days: Sequence[dt.date], day: dt.date) -> dt.date | None:
@@ -132,26 +174,20 @@ def compute_snapshot(token: Token, facts: _Facts, day: dt.date, *, now: dt.datet
     revenue_source = ""
     revenue_as_of = None
     if revenue_day is not None:
-        fees_30d = metrics.window_total(_window(facts.revenue, revenue_day, 30, 0), window=30)
-        revenue_30d = metrics.window_total(_window(facts.revenue, revenue_day, 30, 1), window=30)
-        hr_30d = metrics.window_total(_window(facts.revenue, revenue_day, 30, 2), window=30)
-        prior_30 = metrics.window_total(_window(facts.revenue, revenue_day - dt.timedelta(days=30), 30, 1), window=30)
-        last_90 = metrics.window_total(_window(facts.revenue, revenue_day, 90, 1), window=90)
-        prior_90 = metrics.window_total(_window(facts.revenue, revenue_day - dt.timedelta(days=90), 90, 1), window=90)
+        fees_30d = facts.fees_series.total(revenue_day, 30)
+        revenue_30d = facts.revenue_series.total(revenue_day, 30)
+        hr_30d = facts.holders_series.total(revenue_day, 30)
+        prior_30 = facts.revenue_series.total(revenue_day - dt.timedelta(days=30), 30)
+        last_90 = facts.revenue_series.total(revenue_day, 90)
+        prior_90 = facts.revenue_series.total(revenue_day - dt.timedelta(days=90), 90)
         growth_30d = metrics.growth(revenue_30d, prior_30)
         growth_90d = metrics.growth(last_90, prior_90)
         revenue_source = facts.revenue[revenue_day][3]
         revenue_as_of = _day_end(revenue_day)
 
-    buybacks_30d = None
-    if facts.buybacks:
-        start = day - dt.timedelta(days=29)
-        buybacks_30d = sum((usd for d, usd in facts.buybacks.items() if start <= d <= day), Decimal(0))
-    burned = None
-    for burn_day, cumulative in facts.burned:
-        if burn_day > day:
-            break
-        burned = cumulative
+    buybacks_30d = facts.buyback_series.plain_sum(day, 30)
+    burns_to_date = bisect_right(facts.burn_days, day)
+    burned = facts.burned[burns_to_date - 1][1] if burns_to_date else None
 
     fees_annual = metrics.annualise(fees_30d)
     revenue_annual = metrics.annualise(revenue_30d)
@@ -199,7 +235,7 @@ def _load_facts(token_ids: list[int], since: dt.date | None) -> dict[int, _Facts
     """Three queries for a chunk of tokens, whatever the number of days."""
     window_start = since - dt.timedelta(days=LOOKBACK_DAYS) if since else None
     date_filter = Q(date__gte=window_start) if window_start else Q()
-    facts: dict[int, _Facts] = {t: _Facts({}, {}, {}, [], [], []) for t in token_ids}
+    facts: dict[int, _Facts] = {t: _Facts({}, {}, {}, []) for t in token_ids}
     for row in (
         PriceDay.objects.filter(date_filter, token_id__in=token_ids)
         .order_by()
@@ -227,8 +263,7 @@ def _load_facts(token_ids: list[int], since: dt.date | None) -> dict[int, _Facts
             burned_running[token_id] += amount
             facts[token_id].burned.append((day, burned_running[token_id]))
     for item in facts.values():
-        item.price_days = sorted(item.prices)
-        item.revenue_days = sorted(item.revenue)
+        item.index()
     return facts
 
 
@@ -239,6 +274,7 @@ def snapshots_recompute(
     until: dt.date | None = None,
     progress: Callable[[int], None] | None = None,
     computed_at: dt.datetime | None = None,
+    chunk_size: int = CHUNK_TOKENS,
 ) -> int:
     """Recompute the snapshots of the given tokens (all by default) from ``since`` on
     (all history by default), and point each token at its newest snapshot. Idempotent;
@@ -249,8 +285,8 @@ def snapshots_recompute(
     tokens = list(tokens_qs)
     now = computed_at or timezone.now()
     written = 0
-    for start in range(0, len(tokens), CHUNK_TOKENS):
-        chunk = tokens[start : start + CHUNK_TOKENS]
+    for start in range(0, len(tokens), chunk_size):
+        chunk = tokens[start : start + chunk_size]
         facts = _load_facts([t.pk for t in chunk], since)
         snapshots = []
         for token in chunk:

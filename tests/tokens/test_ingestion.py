@@ -155,3 +155,24 @@ def test_a_changed_fact_is_updated_in_place_on_reload(tmp_path):
     alpha = Token.objects.select_related("latest_snapshot").get(slug="alpha")
     assert RevenueDay.objects.filter(token=alpha).count() == 180
     assert alpha.latest_snapshot.revenue_30d == D("3000000")
+
+
+def test_load_command_skips_a_data_set_already_loaded_unless_forced(sample_dir):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("load_sample_data", data_dir=str(sample_dir), no_progress=True, stdout=out)
+    assert "Sample data loaded: 3 tokens" in out.getvalue()
+    call_command("load_sample_data", data_dir=str(sample_dir), no_progress=True, stdout=out)
+    assert "already loaded" in out.getvalue()
+    call_command("load_sample_data", data_dir=str(sample_dir), no_progress=True, force=True, stdout=out)
+    assert out.getvalue().count("Sample data loaded") == 2
+
+
+def test_load_command_reports_a_missing_data_set_clearly(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="Sample data not loaded"):
+        call_command("load_sample_data", data_dir=str(tmp_path / "nowhere"), no_progress=True)

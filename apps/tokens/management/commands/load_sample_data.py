@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from apps.tokens.ingestion import sample_data_load
+from apps.tokens.ingestion import sample_data_load, sample_load_status
+from apps.tokens.models import SyncRun
 from apps.tokens.providers.base import ProviderError
 from apps.tokens.providers.sample import DEFAULT_DATA_DIR, SampleProvider
 
@@ -16,8 +17,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="Folder of the sample data set")
         parser.add_argument("--no-progress", action="store_true", help="Do not draw progress bars")
+        parser.add_argument("--force", action="store_true", help="Reload even if this data set is already loaded")
 
-    def handle(self, *args, data_dir: str, no_progress: bool, **options):
+    def handle(self, *args, data_dir: str, no_progress: bool, force: bool, **options):
+        provider = SampleProvider(data_dir)
+        try:
+            as_of = provider.as_of()
+        except (OSError, ProviderError) as exc:
+            raise CommandError(f"Sample data not loaded: {exc}") from exc
+        loaded = sample_load_status()
+        if not force and loaded and loaded.started_at == as_of and loaded.status == SyncRun.Status.SUCCEEDED:
+            self.stdout.write(f"Sample data as of {as_of:%Y-%m-%d} is already loaded (--force reloads it).")
+            return
         bars: dict[str, tqdm] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -31,7 +42,7 @@ class Command(BaseCommand):
                 bar.close()
 
         try:
-            result = sample_data_load(provider=SampleProvider(data_dir), progress=progress)
+            result = sample_data_load(provider=provider, progress=progress)
         except ProviderError as exc:
             raise CommandError(f"Sample data not loaded: {exc}") from exc
         self.stdout.write(
