@@ -191,20 +191,21 @@ def home_sections(*, size: int = HOME_SECTION_SIZE) -> HomeSections:
 
 # --- Token page -----------------------------------------------------------------
 
-# Valuation metrics shown beside their category median, in display order: (field, label, format).
-VALUATION_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("pf", "P/F (market cap ÷ annualised fees)", "multiple"),
-    ("pf_fdv", "P/F on FDV", "multiple"),
-    ("ps", "P/S (market cap ÷ annualised revenue)", "multiple"),
-    ("ps_fdv", "P/S on FDV", "multiple"),
-    ("phr", "P/HR (market cap ÷ annualised holders revenue)", "multiple"),
-    ("phr_fdv", "P/HR on FDV", "multiple"),
-    ("holder_yield", "Holder yield", "pct"),
-    ("buyback_yield", "Buyback yield", "pct"),
-    ("revenue_growth_30d", "Revenue growth, 30 days", "signed"),
-    ("revenue_growth_90d", "Revenue growth, 90 days", "signed"),
-    ("burned_share", "Burned share of supply", "pct"),
-    ("holders_share", "Holders' share of revenue", "pct"),
+# Valuation metrics shown beside their category median, in display order:
+# (field, label, what it is, format).
+VALUATION_METRICS: tuple[tuple[str, str, str, str], ...] = (
+    ("pf", "P/F", "market cap ÷ annualised fees", "multiple"),
+    ("pf_fdv", "P/F on FDV", "fully diluted value ÷ annualised fees", "multiple"),
+    ("ps", "P/S", "market cap ÷ annualised revenue", "multiple"),
+    ("ps_fdv", "P/S on FDV", "fully diluted value ÷ annualised revenue", "multiple"),
+    ("phr", "P/HR", "market cap ÷ annualised holders revenue", "multiple"),
+    ("phr_fdv", "P/HR on FDV", "fully diluted value ÷ annualised holders revenue", "multiple"),
+    ("holder_yield", "Holder yield", "annualised holders revenue ÷ market cap", "pct"),
+    ("buyback_yield", "Buyback yield", "last 30 days of buybacks, annualised, ÷ market cap", "pct"),
+    ("revenue_growth_30d", "Revenue growth 30d", "last 30 days against the 30 before", "signed"),
+    ("revenue_growth_90d", "Revenue growth 90d", "last 90 days against the 90 before", "signed"),
+    ("burned_share", "Burned share", "tokens burned as a share of supply", "pct"),
+    ("holders_share", "Holders' share", "share of revenue that reaches holders", "pct"),
 )
 
 TOKEN_PAGE_EVENTS = 25
@@ -217,6 +218,7 @@ CHART_MAX_DAYS = 1100
 class ValuationRow:
     field: str
     label: str
+    hint: str
     format: str
     value: Decimal | None
     category_median: Decimal | None
@@ -238,7 +240,7 @@ class TokenPage:
 
 def _category_medians(token: Token) -> tuple[dict[str, Decimal | None], int]:
     """Median of each valuation metric over the latest snapshots of the token's category (one query)."""
-    fields = [name for name, _, _ in VALUATION_METRICS]
+    fields = [name for name, *_ in VALUATION_METRICS]
     rows = list(
         Token.objects.filter(category=token.category, latest_snapshot__isnull=False).values_list(
             *(f"latest_snapshot__{name}" for name in fields)
@@ -263,8 +265,9 @@ def _token_chart(token: Token) -> dict[str, Any]:
     )
     revenue_rows.reverse()
     first_day = min((rows[0][0] for rows in (prices, revenue_rows) if rows), default=None)
+    # Burns are marked too: a protocol that buys back and burns records the spend as a burn.
     buyback_rows = AccrualEvent.objects.filter(
-        token=token, kind__in=[AccrualEvent.Kind.BUYBACK], usd_amount__isnull=False
+        token=token, kind__in=[AccrualEvent.Kind.BUYBACK, AccrualEvent.Kind.BURN], usd_amount__isnull=False
     )
     if first_day is not None:
         buyback_rows = buyback_rows.filter(date__gte=first_day)
@@ -318,11 +321,12 @@ def token_page(slug: str) -> TokenPage:
         ValuationRow(
             field=name,
             label=label,
+            hint=hint,
             format=fmt,
             value=getattr(snapshot, name) if snapshot else None,
             category_median=medians[name],
         )
-        for name, label, fmt in VALUATION_METRICS
+        for name, label, hint, fmt in VALUATION_METRICS
     ]
     return TokenPage(
         token=token,

@@ -64,7 +64,7 @@
   }
 
   function buybackText(buybacks, time) {
-    for (var i = 0; i < buybacks.length; i++) if (buybacks[i].time === time) return " · buyback " + compactUsd(buybacks[i].usd);
+    for (var i = 0; i < buybacks.length; i++) if (buybacks[i].time === time) return " · bought back " + compactUsd(buybacks[i].usd);
     return "";
   }
 

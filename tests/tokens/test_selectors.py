@@ -284,7 +284,9 @@ def test_token_page_chart_series():
     RevenueDayFactory(token=token, date=dt.date(2026, 11, 2), revenue_usd=Decimal(50), holders_revenue_usd=None)
     AccrualEventFactory(token=token, date=dt.date(2026, 10, 31), usd_amount=Decimal(25))
     AccrualEventFactory(token=token, date=dt.date(2026, 10, 31), usd_amount=Decimal(5))
-    AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="burn", usd_amount=Decimal(99))
+    AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="burn", usd_amount=Decimal(70))
+    AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="distribution", usd_amount=Decimal(99))
+    AccrualEventFactory(token=token, date=dt.date(2026, 11, 2), kind="burn", usd_amount=None)
 
     chart = selectors.token_page("t").chart
 
@@ -299,8 +301,9 @@ def test_token_page_chart_series():
         {"time": "2026-10-01", "protocol": 140.0, "holders": 60.0, "days": 2},
         {"time": "2026-11-01", "protocol": 120.0, "holders": 30.0, "days": 2},
     ]
-    assert chart["buybacks"] == [{"time": "2026-10-31", "usd": 30.0}]
-    assert chart["buybacks_monthly"] == [{"time": "2026-10-01", "usd": 30.0}]
+    # Buybacks and burns with a USD amount are marked, summed by day and by month.
+    assert chart["buybacks"] == [{"time": "2026-10-31", "usd": 30.0}, {"time": "2026-11-01", "usd": 70.0}]
+    assert chart["buybacks_monthly"] == [{"time": "2026-10-01", "usd": 30.0}, {"time": "2026-11-01", "usd": 70.0}]
 
 
 def test_token_page_chart_is_bounded():

@@ -333,7 +333,7 @@ def test_token_page_shows_figures_with_sources_and_medians(client):
     assert "Source: CoinGecko · as of" in html and "Source: DefiLlama · as of" in html
     assert "2026-11-20 00:04 UTC" in html
     assert "Perpetuals exchange median" in html
-    assert "P/HR on FDV" in html
+    assert "P/HR on FDV" in html and "market cap ÷ annualised holders revenue" in html
     assert "Buyback" in html and "97.0% of fees" in html
     assert 'href="https://example.com/arr-report"' in html and ">Editor<" in html
     assert 'id="chart-data"' in html and 'id="price-chart"' in html and 'id="revenue-chart"' in html
