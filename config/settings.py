@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -163,6 +164,30 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A message whose worker died unacknowledged is redelivered after this many seconds; it
+# must exceed the longest hard time limit, or a slow task would be run twice at once.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Every entry expires before its next run, so a backlog never piles up runs.
+CELERY_BEAT_SCHEDULE = {
+    "markets-every-15-minutes": {
+        "task": "tokens.refresh_markets",
+        "schedule": 15 * 60,
+        "options": {"expires": 14 * 60},
+    },
+    "price-history-daily": {
+        "task": "tokens.refresh_price_history",
+        "schedule": crontab(hour=0, minute=20),
+        "options": {"expires": 23 * 3600},
+    },
+    # DefiLlama's UTC day closes at 00:00; its adapters settle within the hour.
+    "revenue-daily": {
+        "task": "tokens.refresh_revenue",
+        "schedule": crontab(hour=1, minute=15),
+        "options": {"expires": 23 * 3600},
+    },
+}
 
 # --- Auth ----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -255,7 +280,11 @@ if ACCRUAL_DATA_MODE not in {"sample", "live"}:
     raise ImproperlyConfigured("ACCRUAL_DATA_MODE must be sample or live")
 COINGECKO_API_KEY = env_str("COINGECKO_API_KEY")
 COINGECKO_BASE_URL = env_str("COINGECKO_BASE_URL", "https://api.coingecko.com/api/v3")
+# CoinGecko's demo plan: 100 calls a minute today, 30 on older pages.
+COINGECKO_RATE_LIMIT_PER_MINUTE = env_int("COINGECKO_RATE_LIMIT_PER_MINUTE", 30)
 DEFILLAMA_BASE_URL = env_str("DEFILLAMA_BASE_URL", "https://api.llama.fi")
+DEFILLAMA_API_KEY = env_str("DEFILLAMA_API_KEY")
+DEFILLAMA_RATE_LIMIT_PER_MINUTE = env_int("DEFILLAMA_RATE_LIMIT_PER_MINUTE", 120)
 # Hours after which a token's last good price or revenue is shown as stale.
 PRICE_FRESHNESS_HOURS = env_int("PRICE_FRESHNESS_HOURS", 2)
 REVENUE_FRESHNESS_HOURS = env_int("REVENUE_FRESHNESS_HOURS", 48)

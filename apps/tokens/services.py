@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import transaction
@@ -212,27 +213,64 @@ def market_quotes_upsert(
     Token.objects.bulk_update(
         changed, ["circulating_supply", "total_supply", "max_supply", "image_url"], batch_size=UPSERT_BATCH
     )
-    _price_days_upsert(days)
-    return len(days)
+    return daily_upsert(PriceDay, days, PRICE_VALUES)
 
 
-def _price_days_upsert(days: list[PriceDay]) -> None:
-    PriceDay.objects.bulk_create(
-        days,
+def _quantize_to_fields(rows: list, field_names: list[str]) -> None:
+    """Round Decimals as the database column will, so a re-fetched value compares equal."""
+    if not rows:
+        return
+    meta = rows[0]._meta
+    for name in field_names:
+        places = getattr(meta.get_field(name), "decimal_places", None)
+        if places is None:
+            continue
+        exponent = Decimal(1).scaleb(-places)
+        for row in rows:
+            value = getattr(row, name)
+            if value is not None:
+                setattr(row, name, value.quantize(exponent))
+
+
+def _is_older_observation(row, old: tuple, value_fields: list[str]) -> bool:
+    """Today's price comes from the quotes and from the daily chart: the newer one wins."""
+    if "observed_at" not in value_fields:
+        return False
+    return row.observed_at < old[value_fields.index("observed_at")]
+
+
+PRICE_VALUES = ["price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "observed_at"]
+REVENUE_VALUES = ["fees_usd", "revenue_usd", "holders_revenue_usd"]
+PROVENANCE = ["source", "sync_run", "fetched_at"]
+
+
+def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list, value_fields: list[str]) -> int:
+    """Insert new days and update changed ones; a day whose values are unchanged is left
+    alone, provenance included (the fetch that produced a value stays its source). So a
+    repeated refresh writes nothing, and returns how many rows it did write."""
+    if not rows:
+        return 0
+    _quantize_to_fields(rows, value_fields)
+    existing = {
+        (row[0], row[1]): row[2:]
+        for row in model.objects.filter(
+            token_id__in={r.token_id for r in rows}, date__range=(min(r.date for r in rows), max(r.date for r in rows))
+        ).values_list("token_id", "date", *value_fields)
+    }
+    changed = [
+        r
+        for r in rows
+        if (old := existing.get((r.token_id, r.date))) != tuple(getattr(r, f) for f in value_fields)
+        and not (old and _is_older_observation(r, old, value_fields))
+    ]
+    model.objects.bulk_create(
+        changed,
         update_conflicts=True,
         unique_fields=["token", "date"],
-        update_fields=[
-            "price_usd",
-            "market_cap_usd",
-            "fdv_usd",
-            "volume_usd",
-            "observed_at",
-            "source",
-            "sync_run",
-            "fetched_at",
-        ],
+        update_fields=value_fields + PROVENANCE,
         batch_size=UPSERT_BATCH,
     )
+    return len(changed)
 
 
 @transaction.atomic
@@ -246,7 +284,8 @@ def prices_upsert(
             token_id=token_id, date__in=[p.date for p in points], fdv_usd__isnull=False
         ).values_list("date", "fdv_usd")
     )
-    _price_days_upsert(
+    return daily_upsert(
+        PriceDay,
         [
             PriceDay(
                 token_id=token_id,
@@ -261,9 +300,9 @@ def prices_upsert(
                 fetched_at=fetched_at,
             )
             for p in points
-        ]
+        ],
+        PRICE_VALUES,
     )
-    return len(points)
 
 
 @transaction.atomic
@@ -284,11 +323,4 @@ def revenue_upsert(
         )
         for p in points
     ]
-    RevenueDay.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["token", "date"],
-        update_fields=["fees_usd", "revenue_usd", "holders_revenue_usd", "source", "sync_run", "fetched_at"],
-        batch_size=UPSERT_BATCH,
-    )
-    return len(rows)
+    return daily_upsert(RevenueDay, rows, REVENUE_VALUES)

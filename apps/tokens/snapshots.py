@@ -302,6 +302,7 @@ def snapshots_recompute(
                 if snapshot is not None:
                     snapshots.append(snapshot)
                 day += dt.timedelta(days=1)
+        snapshots = _changed_snapshots(snapshots, [t.pk for t in chunk], since)
         with transaction.atomic():
             MetricSnapshot.objects.bulk_create(
                 snapshots,
@@ -315,6 +316,19 @@ def snapshots_recompute(
         if progress:
             progress(len(chunk))
     return written
+
+
+COMPARED_FIELDS = [f for f in SNAPSHOT_FIELDS if f != "computed_at"]
+
+
+def _changed_snapshots(computed: list[MetricSnapshot], token_ids: list[int], since: dt.date | None) -> list:
+    """Only the snapshots that are new or differ from what is stored: a recompute of
+    unchanged inputs writes nothing (and keeps each snapshot's computed_at)."""
+    stored = MetricSnapshot.objects.filter(token_id__in=token_ids)
+    if since:
+        stored = stored.filter(date__gte=since)
+    existing = {(row[0], row[1]): row[2:] for row in stored.values_list("token_id", "date", *COMPARED_FIELDS)}
+    return [s for s in computed if existing.get((s.token_id, s.date)) != tuple(getattr(s, f) for f in COMPARED_FIELDS)]
 
 
 def latest_point_at(token_ids: list[int]) -> None:

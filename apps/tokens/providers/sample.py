@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 
 class SampleProvider:
     name = "sample"
+    source = "sample"
 
     def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
         self.data_dir = Path(data_dir)
@@ -121,14 +123,23 @@ class SampleProvider:
             )
         return catalogue
 
-    def markets(self) -> list[MarketQuote]:
-        return coingecko.parse_markets(self._read("coingecko", "coins_markets.json"))
+    def markets(self, ids: Sequence[str] | None = None) -> list[MarketQuote]:
+        quotes = coingecko.parse_markets(self._read("coingecko", "coins_markets.json"))
+        if ids is None:
+            return quotes
+        wanted = set(ids)
+        return [q for q in quotes if q.coingecko_id in wanted]
 
-    def price_history(self, coingecko_id: str) -> list[PricePoint]:
+    def price_history(self, coingecko_id: str, days: int | None = None) -> list[PricePoint]:
+        """The recorded chart; ``days`` keeps the last N days, as CoinGecko's ``days`` does."""
         path = self.data_dir / "coingecko" / "market_chart" / f"{coingecko_id}.json"
         if not path.exists():
             return []
-        return coingecko.parse_market_chart(coingecko_id, self._read("coingecko", "market_chart", path.name))
+        points = coingecko.parse_market_chart(coingecko_id, self._read("coingecko", "market_chart", path.name))
+        if days is not None and points:
+            first = points[-1].date - dt.timedelta(days=days)
+            points = [p for p in points if p.date >= first]
+        return points
 
     def revenue_history(self, slug: str) -> list[RevenuePoint]:
         folder = self.data_dir / "defillama" / "summary_fees" / slug

@@ -1,0 +1,77 @@
+"""Run a refresh in the foreground, with a progress bar: the same services as the workers."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from apps.tokens import refresh
+from apps.tokens.models import SyncRun, Token
+
+KINDS = ("markets", "prices", "revenue")
+
+
+class Command(BaseCommand):
+    help = "Refresh market data, price history and/or revenue from the configured providers."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "what",
+            nargs="*",
+            help="What to refresh: markets, prices, revenue (default: all three)",
+        )
+        parser.add_argument("--tokens", help="Comma-separated token slugs (default: every tracked token)")
+        parser.add_argument(
+            "--backfill-days", type=int, default=None, help="Fetch this many days of history, not only what is new"
+        )
+
+    def handle(self, *args, what: list[str] | None, tokens: str | None, backfill_days: int | None, **options):
+        what = what or list(KINDS)
+        unknown = sorted(set(what) - set(KINDS))
+        if unknown:
+            raise CommandError(f"Unknown refresh {', '.join(unknown)}; choose from {', '.join(KINDS)}")
+        if backfill_days is not None and not 1 <= backfill_days <= 3650:
+            raise CommandError("--backfill-days must be between 1 and 3650")
+        token_ids = None
+        if tokens:
+            slugs = [s.strip() for s in tokens.split(",") if s.strip()]
+            found = dict(Token.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+            missing = sorted(set(slugs) - set(found))
+            if missing:
+                raise CommandError(f"Unknown token(s): {', '.join(missing)}")
+            token_ids = list(found.values())
+
+        failed = False
+        for kind in what:
+            bar = tqdm(desc=f"{kind:>8}", unit="token", file=self.stderr._out)
+
+            def progress(done: int, total: int, bar=bar) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            if kind == "markets":
+                result = refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids)
+            elif kind == "prices":
+                result = refresh.price_history_refresh(
+                    provider=refresh.market_provider(),
+                    token_ids=token_ids,
+                    backfill_days=backfill_days or refresh.DEFAULT_BACKFILL_DAYS,
+                    progress=progress,
+                )
+            else:
+                result = refresh.revenue_refresh(
+                    provider=refresh.revenue_provider(),
+                    token_ids=token_ids,
+                    backfill=backfill_days is not None,
+                    progress=progress,
+                )
+            bar.close()
+            run = result.run
+            line = f"{kind}: {run.get_status_display()}, {run.rows_written} rows, {len(result.changed_tokens)} tokens"
+            if run.status == SyncRun.Status.FAILED or result.failures:
+                failed = failed or run.status == SyncRun.Status.FAILED
+                self.stdout.write(self.style.WARNING(f"{line}; {run.error}"))
+            else:
+                self.stdout.write(self.style.SUCCESS(line))
+        if failed:
+            raise CommandError("A refresh failed; see the messages above and the sync runs in the admin.")

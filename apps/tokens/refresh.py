@@ -1,0 +1,211 @@
+"""Refreshing facts from a provider: market quotes, price history, revenue history.
+
+Each refresh is a service: it opens a SyncRun, asks the provider for normalised rows,
+writes them with the idempotent upserts, recomputes the snapshots of what changed, and
+records the outcome. A provider failure writes nothing from the failed response and is
+recorded with its reason on the run. Backfill once, then incremental: a token's history
+is fetched from its newest stored day (minus a few days that providers revise).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from . import services, snapshots
+from .models import PriceDay, RevenueDay, Source, SyncRun, Token
+from .providers.base import MarketQuote, PricePoint, ProviderError, RevenuePoint
+
+logger = logging.getLogger(__name__)
+
+# Providers revise their latest days (DefiLlama's adapters re-run); re-read this many.
+REVISION_DAYS = 3
+DEFAULT_BACKFILL_DAYS = 365
+
+Progress = Callable[[int, int], None]
+
+
+class MarketProvider(Protocol):
+    def markets(self, ids: Sequence[str]) -> list[MarketQuote]: ...
+
+    def price_history(self, coingecko_id: str, days: int = ...) -> list[PricePoint]: ...
+
+
+class RevenueProvider(Protocol):
+    def revenue_history(self, slug: str) -> list[RevenuePoint]: ...
+
+
+@dataclass
+class RefreshResult:
+    run: SyncRun
+    changed_tokens: set[int] = field(default_factory=set)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def _source_of(provider: object) -> str:
+    return getattr(provider, "source", None) or getattr(provider, "name", Source.SAMPLE)
+
+
+def _http_stats(provider: object) -> tuple[int, int]:
+    stats = getattr(getattr(provider, "http", None), "stats", None)
+    return (getattr(stats, "requests", 0), getattr(stats, "retries", 0)) if stats else (0, 0)
+
+
+def _finish(result: RefreshResult, provider: object, rows: int, pages: int, error: str = "") -> RefreshResult:
+    _, retries = _http_stats(provider)
+    if result.failures and not error:
+        error = "; ".join(f"{key}: {reason}" for key, reason in sorted(result.failures.items()))[:4000]
+    services.sync_run_finish(run=result.run, rows_written=rows, pages=pages, retries=retries, error=error)
+    return result
+
+
+def _newest_days(model: type[PriceDay] | type[RevenueDay], tokens) -> dict[int, dt.date]:
+    """Each token's newest stored day: where an incremental fetch starts."""
+    rows = model.objects.filter(token__in=tokens).values("token_id").annotate(d=Max("date"))
+    return dict(rows.values_list("token_id", "d"))
+
+
+def _recompute(token_ids: set[int], since: dt.date | None) -> None:
+    if token_ids:
+        snapshots.snapshots_recompute(token_ids=token_ids, since=since)
+
+
+def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None = None) -> RefreshResult:
+    """Current quotes for the tracked universe (one paged call), then today's snapshots."""
+    source = _source_of(provider)
+    run = services.sync_run_start(provider=source, kind="markets")
+    result = RefreshResult(run=run)
+    tokens = Token.objects.exclude(coingecko_id=None)
+    if token_ids is not None:
+        tokens = tokens.filter(pk__in=token_ids)
+    ids = dict(tokens.values_list("coingecko_id", "pk"))
+    try:
+        quotes = provider.markets(sorted(ids))
+    except ProviderError as exc:
+        logger.warning("market refresh from %s failed: %s", source, exc)
+        return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
+    now = timezone.now()
+    rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=now)
+    result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
+    _recompute(result.changed_tokens, since=min((q.last_updated.date() for q in quotes), default=None))
+    return _finish(result, provider, rows, pages=max(1, -(-len(ids) // 250)))
+
+
+def price_history_refresh(
+    *,
+    provider: MarketProvider,
+    token_ids: Sequence[int] | None = None,
+    backfill_days: int = DEFAULT_BACKFILL_DAYS,
+    progress: Progress | None = None,
+) -> RefreshResult:
+    """Daily prices: a token with no history is backfilled; others fetch only new days."""
+    source = _source_of(provider)
+    run = services.sync_run_start(provider=source, kind="price-history")
+    result = RefreshResult(run=run)
+    tokens = Token.objects.exclude(coingecko_id=None).order_by("pk")
+    if token_ids is not None:
+        tokens = tokens.filter(pk__in=token_ids)
+    newest = dict(
+        PriceDay.objects.filter(token__in=tokens)
+        .values("token_id")
+        .annotate(d=Max("date"))
+        .values_list("token_id", "d")
+    )
+    today = timezone.now().date()
+    rows = 0
+    earliest: dt.date | None = None
+    token_list = list(tokens.values_list("pk", "coingecko_id"))
+    for done, (token_id, coingecko_id) in enumerate(token_list, start=1):
+        last = newest.get(token_id)
+        days = backfill_days if last is None else max((today - last).days + REVISION_DAYS, 2)
+        try:
+            points = provider.price_history(coingecko_id, days=min(days, backfill_days))
+        except ProviderError as exc:
+            result.failures[coingecko_id] = f"{type(exc).__name__}: {exc}"
+            continue
+        if last is not None:
+            points = [p for p in points if p.date >= last - dt.timedelta(days=REVISION_DAYS)]
+        written = services.prices_upsert(
+            token_id=token_id, points=points, source=source, sync_run=run, fetched_at=timezone.now()
+        )
+        if written:
+            rows += written
+            result.changed_tokens.add(token_id)
+            first = min(p.date for p in points)
+            earliest = first if earliest is None else min(earliest, first)
+        if progress:
+            progress(done, len(token_list))
+    _recompute(result.changed_tokens, since=earliest)
+    return _finish(result, provider, rows, pages=len(token_list))
+
+
+def revenue_refresh(
+    *,
+    provider: RevenueProvider,
+    token_ids: Sequence[int] | None = None,
+    backfill: bool = False,
+    progress: Progress | None = None,
+) -> RefreshResult:
+    """Daily fees, revenue and holders revenue per protocol; only new days unless backfilling."""
+    source = _source_of(provider)
+    run = services.sync_run_start(provider=source, kind="revenue-history")
+    result = RefreshResult(run=run)
+    tokens = Token.objects.exclude(defillama_slug=None).order_by("pk")
+    if token_ids is not None:
+        tokens = tokens.filter(pk__in=token_ids)
+    newest = _newest_days(RevenueDay, tokens)
+    rows = 0
+    earliest: dt.date | None = None
+    token_list = list(tokens.values_list("pk", "defillama_slug"))
+    for done, (token_id, slug) in enumerate(token_list, start=1):
+        try:
+            points = provider.revenue_history(slug)
+        except ProviderError as exc:
+            result.failures[slug] = f"{type(exc).__name__}: {exc}"
+            continue
+        last = None if backfill else newest.get(token_id)
+        if last is not None:
+            points = [p for p in points if p.date >= last - dt.timedelta(days=REVISION_DAYS)]
+        written = services.revenue_upsert(
+            token_id=token_id, points=points, source=source, sync_run=run, fetched_at=timezone.now()
+        )
+        if written:
+            rows += written
+            result.changed_tokens.add(token_id)
+            first = min(p.date for p in points)
+            earliest = first if earliest is None else min(earliest, first)
+        if progress:
+            progress(done, len(token_list))
+    _recompute(result.changed_tokens, since=earliest)
+    if result.changed_tokens:
+        snapshots.revenue_reports_build(token_ids=result.changed_tokens)
+    return _finish(result, provider, rows, pages=len(token_list))
+
+
+def market_provider() -> MarketProvider:
+    """The configured source of market data: the bundled sample, or CoinGecko."""
+    if settings.ACCRUAL_DATA_MODE == "live":
+        from .providers.coingecko import CoinGeckoClient
+
+        return CoinGeckoClient.from_settings()
+    from .providers.sample import SampleProvider
+
+    return SampleProvider()
+
+
+def revenue_provider() -> RevenueProvider:
+    """The configured source of revenue data: the bundled sample, or DefiLlama."""
+    if settings.ACCRUAL_DATA_MODE == "live":
+        from .providers.defillama import DefiLlamaClient
+
+        return DefiLlamaClient.from_settings()
+    from .providers.sample import SampleProvider
+
+    return SampleProvider()

@@ -1,0 +1,124 @@
+"""Celery tasks: thin wrappers that take plain parameters and call the refresh services.
+
+A refresh never overlaps itself: each takes a lock in the shared cache (Redis in full
+mode) and skips if another worker holds it. Provider failures are recorded on the
+SyncRun by the service and not retried here (the next scheduled run tries again);
+database hiccups are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable
+
+from celery import shared_task
+from django.core.cache import cache
+from django.db import DatabaseError
+
+from . import refresh, snapshots
+
+logger = logging.getLogger(__name__)
+
+SOFT_LIMIT = 15 * 60
+HARD_LIMIT = SOFT_LIMIT + 60
+TRANSIENT = (DatabaseError, ConnectionError)
+
+
+def single_flight(name: str, timeout: int = HARD_LIMIT) -> Callable:
+    """Run the wrapped task only if no other worker runs it now; the lock outlives a killed
+    worker by at most ``timeout`` seconds (the hard time limit)."""
+
+    def decorator(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            key = f"accrual:lock:{name}"
+            token = uuid.uuid4().hex
+            if not cache.add(key, token, timeout):
+                logger.info("%s is already running elsewhere; skipped", name)
+                return {"skipped": True}
+            try:
+                return func(*args, **kwargs)
+            finally:
+                if cache.get(key) == token:
+                    cache.delete(key)
+
+        return wrapper
+
+    return decorator
+
+
+def _summary(result: refresh.RefreshResult) -> dict:
+    run = result.run
+    return {"run": run.pk, "status": run.status, "rows": run.rows_written, "tokens": len(result.changed_tokens)}
+
+
+@shared_task(
+    name="tokens.refresh_markets",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+@single_flight("refresh_markets")
+def refresh_markets(token_ids: list[int] | None = None) -> dict:
+    return _summary(refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids))
+
+
+@shared_task(
+    name="tokens.refresh_price_history",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT * 2,
+    time_limit=HARD_LIMIT * 2,
+)
+@single_flight("refresh_price_history", timeout=HARD_LIMIT * 2)
+def refresh_price_history(
+    token_ids: list[int] | None = None, backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS
+) -> dict:
+    result = refresh.price_history_refresh(
+        provider=refresh.market_provider(), token_ids=token_ids, backfill_days=backfill_days
+    )
+    return _summary(result)
+
+
+@shared_task(
+    name="tokens.refresh_revenue",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT * 2,
+    time_limit=HARD_LIMIT * 2,
+)
+@single_flight("refresh_revenue", timeout=HARD_LIMIT * 2)
+def refresh_revenue(token_ids: list[int] | None = None, backfill: bool = False) -> dict:
+    return _summary(
+        refresh.revenue_refresh(provider=refresh.revenue_provider(), token_ids=token_ids, backfill=backfill)
+    )
+
+
+@shared_task(
+    name="tokens.recompute_snapshots",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+def recompute_snapshots(token_ids: list[int] | None = None, since: str | None = None) -> int:
+    import datetime as dt
+
+    return snapshots.snapshots_recompute(token_ids=token_ids, since=dt.date.fromisoformat(since) if since else None)
+
+
+REFRESH_TASKS = {
+    "markets": refresh_markets,
+    "price-history": refresh_price_history,
+    "revenue-history": refresh_revenue,
+}

@@ -1,0 +1,136 @@
+"""Refresh services against the sample provider and failing fakes (no network)."""
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+
+from apps.tokens import refresh
+from apps.tokens.ingestion import sample_data_load
+from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, SyncRun, Token
+from apps.tokens.providers.base import ProviderDataError, RevenuePoint
+from apps.tokens.providers.sample import SampleProvider
+
+from .sample_builder import write_sample
+from .test_ingestion import database_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def provider(tmp_path):
+    return SampleProvider(write_sample(tmp_path / "sample"))
+
+
+@pytest.fixture
+def loaded(provider):
+    sample_data_load(provider=provider)
+    return provider
+
+
+class FailingRevenue:
+    source = "defillama"
+
+    def __init__(self, failing: set[str], good: SampleProvider):
+        self.failing, self.good = failing, good
+
+    def revenue_history(self, slug):
+        if slug in self.failing:
+            raise ProviderDataError(f"summary/fees/{slug}: field 'totalDataChart' is missing")
+        return self.good.revenue_history(slug)
+
+
+def test_market_refresh_records_its_run_and_updates_todays_snapshot(loaded):
+    Token.objects.filter(slug="alpha").update(latest_snapshot=None)
+    result = refresh.market_refresh(provider=loaded)
+    assert result.run.status == SyncRun.Status.SUCCEEDED and result.run.kind == "markets"
+    assert result.run.rows_written == 0  # the same quotes again: nothing to write
+    alpha = Token.objects.select_related("latest_snapshot").get(slug="alpha")
+    assert alpha.latest_snapshot.date == dt.date(2026, 3, 1)
+
+
+def test_refreshing_twice_with_the_same_input_changes_nothing(loaded):
+    refresh.revenue_refresh(provider=loaded, backfill=True)
+    refresh.price_history_refresh(provider=loaded, backfill_days=400)
+    before = database_state()
+    refresh.revenue_refresh(provider=loaded, backfill=True)
+    refresh.price_history_refresh(provider=loaded, backfill_days=400)
+    after = database_state()
+    # Every table is identical but the log of runs, which gains the second runs.
+    assert len(after.pop("SyncRun")) == len(before.pop("SyncRun")) + 2
+    assert after == before
+
+
+def test_incremental_revenue_refresh_reads_only_recent_days(loaded):
+    alpha = Token.objects.get(slug="alpha")
+    RevenueDay.objects.filter(token=alpha, date__gte=dt.date(2026, 2, 27)).delete()  # two new days upstream
+    RevenueDay.objects.filter(token=alpha, date=dt.date(2025, 12, 1)).update(revenue_usd=0)  # an old edit
+    result = refresh.revenue_refresh(provider=loaded)
+    assert result.run.rows_written == 2 and result.changed_tokens == {alpha.pk}
+    assert RevenueDay.objects.get(token=alpha, date=dt.date(2025, 12, 1)).revenue_usd == 0  # not re-read
+    assert Token.objects.select_related("latest_snapshot").get(pk=alpha.pk).latest_snapshot.revenue_30d == D("1500000")
+    backfill = refresh.revenue_refresh(provider=loaded, backfill=True)
+    assert backfill.run.rows_written == 1
+    assert RevenueDay.objects.get(token=alpha, date=dt.date(2025, 12, 1)).revenue_usd == D("40000")
+
+
+def test_a_refresh_with_nothing_new_writes_nothing(loaded):
+    snapshots_before = list(MetricSnapshot.objects.values_list("pk", "computed_at"))
+    for result in (
+        refresh.revenue_refresh(provider=loaded, backfill=True),
+        refresh.price_history_refresh(provider=loaded, backfill_days=400),
+        refresh.market_refresh(provider=loaded),
+    ):
+        assert result.run.status == SyncRun.Status.SUCCEEDED and result.run.rows_written == 0
+    assert list(MetricSnapshot.objects.values_list("pk", "computed_at")) == snapshots_before
+
+
+def test_a_token_without_history_is_backfilled(provider):
+    sample_data_load(provider=provider)
+    alpha = Token.objects.get(slug="alpha")
+    PriceDay.objects.filter(token=alpha).delete()
+    refresh.price_history_refresh(provider=provider, backfill_days=30)
+    days = PriceDay.objects.filter(token=alpha)
+    assert days.count() == 31  # 30 days back from the newest point, inclusive
+
+
+def test_a_failed_protocol_writes_nothing_for_it_and_is_recorded(loaded):
+    RevenueDay.objects.all().delete()
+    result = refresh.revenue_refresh(provider=FailingRevenue({"alpha-llama"}, loaded), backfill=True)
+    assert not RevenueDay.objects.filter(token__slug="alpha").exists()
+    assert RevenueDay.objects.filter(token__slug="gamma").count() == 20
+    run = SyncRun.objects.get(pk=result.run.pk)
+    assert "alpha-llama" in run.error and "totalDataChart" in run.error
+
+
+def test_a_failed_market_call_keeps_the_last_good_data(loaded):
+    class Down:
+        source = "coingecko"
+
+        def markets(self, ids):
+            raise ProviderDataError("coins/markets: expected an array, got str")
+
+    before = Token.objects.select_related("latest_snapshot").get(slug="alpha").latest_snapshot
+    result = refresh.market_refresh(provider=Down())
+    assert result.run.status == SyncRun.Status.FAILED
+    assert "expected an array" in result.run.error
+    after = Token.objects.select_related("latest_snapshot").get(slug="alpha").latest_snapshot
+    assert after.pk == before.pk and after.price_usd == before.price_usd
+
+
+def test_revised_revenue_updates_snapshots(loaded):
+    class Revised:
+        source = "defillama"
+
+        def revenue_history(self, slug):
+            points = loaded.revenue_history(slug)
+            return [
+                RevenuePoint(p.defillama_slug, p.date, p.fees, (p.revenue or 0) * 2, p.holders_revenue)
+                if p.date == dt.date(2026, 2, 28)
+                else p
+                for p in points
+            ]
+
+    refresh.revenue_refresh(provider=Revised())
+    snap = MetricSnapshot.objects.get(token__slug="alpha", date=dt.date(2026, 3, 1))
+    assert snap.revenue_30d == D("1550000")  # one day of 50k became 100k
