@@ -32,6 +32,11 @@ UPSERT_BATCH = 2000
 def sync_run_start(*, provider: str, kind: str, started_at: dt.datetime | None = None) -> SyncRun:
     """Open a run. A replay with a fixed ``started_at`` (the sample data's as-of) reuses its run."""
     if started_at is None:
+        # Refreshes of one kind never overlap (tasks hold a lock), so a run of this kind still
+        # "running" was cut off: its worker died. Say so rather than leave it running forever.
+        SyncRun.objects.filter(provider=provider, kind=kind, status=SyncRun.Status.RUNNING).update(
+            status=SyncRun.Status.FAILED, finished_at=timezone.now(), error="Interrupted: the worker stopped mid-run"
+        )
         return SyncRun.objects.create(provider=provider, kind=kind, started_at=timezone.now())
     run, _ = SyncRun.objects.get_or_create(provider=provider, kind=kind, started_at=started_at)
     return run

@@ -27,21 +27,26 @@ TRANSIENT = (DatabaseError, ConnectionError)
 
 
 def single_flight(name: str, timeout: int = HARD_LIMIT) -> Callable:
-    """Run the wrapped task only if no other worker runs it now; the lock outlives a killed
-    worker by at most ``timeout`` seconds (the hard time limit)."""
+    """Run the wrapped (bound) task only if no other worker runs it now.
+
+    The lock holds the task id: when a worker is killed mid-task, the broker redelivers the
+    same message (same id) and the re-run may take over its own lock; any other run is
+    skipped until the lock expires after ``timeout`` seconds (the hard time limit).
+    """
 
     def decorator(func: Callable) -> Callable:
         @functools.wraps(func)
-        def wrapper(*args, **kwargs):
+        def wrapper(task, *args, **kwargs):
             key = f"accrual:lock:{name}"
-            token = uuid.uuid4().hex
-            if not cache.add(key, token, timeout):
+            holder = getattr(task.request, "id", None) or uuid.uuid4().hex
+            if not cache.add(key, holder, timeout) and cache.get(key) != holder:
                 logger.info("%s is already running elsewhere; skipped", name)
                 return {"skipped": True}
+            cache.set(key, holder, timeout)
             try:
-                return func(*args, **kwargs)
+                return func(task, *args, **kwargs)
             finally:
-                if cache.get(key) == token:
+                if cache.get(key) == holder:
                     cache.delete(key)
 
         return wrapper
@@ -55,6 +60,7 @@ def _summary(result: refresh.RefreshResult) -> dict:
 
 
 @shared_task(
+    bind=True,
     name="tokens.refresh_markets",
     autoretry_for=TRANSIENT,
     retry_backoff=True,
@@ -64,11 +70,12 @@ def _summary(result: refresh.RefreshResult) -> dict:
     time_limit=HARD_LIMIT,
 )
 @single_flight("refresh_markets")
-def refresh_markets(token_ids: list[int] | None = None) -> dict:
+def refresh_markets(self, token_ids: list[int] | None = None) -> dict:
     return _summary(refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids))
 
 
 @shared_task(
+    bind=True,
     name="tokens.refresh_price_history",
     autoretry_for=TRANSIENT,
     retry_backoff=True,
@@ -79,7 +86,7 @@ def refresh_markets(token_ids: list[int] | None = None) -> dict:
 )
 @single_flight("refresh_price_history", timeout=HARD_LIMIT * 2)
 def refresh_price_history(
-    token_ids: list[int] | None = None, backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS
+    self, token_ids: list[int] | None = None, backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS
 ) -> dict:
     result = refresh.price_history_refresh(
         provider=refresh.market_provider(), token_ids=token_ids, backfill_days=backfill_days
@@ -88,6 +95,7 @@ def refresh_price_history(
 
 
 @shared_task(
+    bind=True,
     name="tokens.refresh_revenue",
     autoretry_for=TRANSIENT,
     retry_backoff=True,
@@ -97,7 +105,7 @@ def refresh_price_history(
     time_limit=HARD_LIMIT * 2,
 )
 @single_flight("refresh_revenue", timeout=HARD_LIMIT * 2)
-def refresh_revenue(token_ids: list[int] | None = None, backfill: bool = False) -> dict:
+def refresh_revenue(self, token_ids: list[int] | None = None, backfill: bool = False) -> dict:
     return _summary(
         refresh.revenue_refresh(provider=refresh.revenue_provider(), token_ids=token_ids, backfill=backfill)
     )
