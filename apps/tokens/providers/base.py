@@ -15,6 +15,56 @@ class ProviderDataError(ProviderError):
     """The response did not have the expected shape: nothing from it may be written."""
 
 
+class ProviderFatalError(ProviderError):
+    """The provider refused the request for good (bad key, unknown id, bad parameters): retrying
+    cannot help. ``status`` is the HTTP status, ``error_code`` the provider's own code if any
+    (CoinGecko's 10002, 10010, …) and ``message`` a short, key-free summary of the body."""
+
+    def __init__(
+        self, provider: str, status: int, message: str, *, error_code: int | None = None, path: str = ""
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.message = message
+        self.error_code = error_code
+        self.path = path
+        where = f" on {path}" if path else ""
+        code = f" (error_code {error_code})" if error_code is not None else ""
+        super().__init__(f"{provider}: HTTP {status}{where}{code}: {message}")
+
+
+class ProviderRetryableError(ProviderError):
+    """A transient failure (timeouts, resets, 408/429/5xx, HTML pages) outlasted the retries.
+    ``retry_after`` (seconds) is set when the provider asked for a longer pause than the
+    client may wait, so a caller can reschedule (e.g. a Celery countdown)."""
+
+    def __init__(
+        self,
+        provider: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        attempts: int = 0,
+        retry_after: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.reason = reason
+        self.status = status
+        self.attempts = attempts
+        self.retry_after = retry_after
+        super().__init__(f"{provider}: {reason}" + (f" (after {attempts} attempts)" if attempts else ""))
+
+
+class ProviderCircuitOpenError(ProviderError):
+    """The provider's circuit is open (persistent failures seen by any worker): no request was
+    sent. ``open_until`` is the unix time after which one trial request is allowed."""
+
+    def __init__(self, provider: str, open_until: float | None = None) -> None:
+        self.provider = provider
+        self.open_until = open_until
+        super().__init__(f"{provider}: circuit open, not calling the provider")
+
+
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
     """Catalogue facts about a token (Accrual's own metadata plus the provider's)."""
@@ -47,6 +97,16 @@ class MarketQuote:
     circulating_supply: Decimal | None = None
     total_supply: Decimal | None = None
     max_supply: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CoinListing:
+    """One row of CoinGecko's /coins/list?include_platform=true: contract address per chain."""
+
+    id: str
+    symbol: str
+    name: str
+    platforms: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

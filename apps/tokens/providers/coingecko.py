@@ -1,4 +1,5 @@
-"""CoinGecko: parsing of /coins/markets and /coins/{id}/market_chart into normalised rows.
+"""CoinGecko: parsing of /coins/markets, /coins/{id}/market_chart and /coins/list into
+normalised rows, and the live client (``CoinGeckoClient``).
 
 The shapes are CoinGecko's own (PROVIDERS.md). Parsing is all-or-nothing: one bad row
 rejects the whole response, so a malformed page never writes partial data.
@@ -6,9 +7,14 @@ rejects the whole response, so a malformed page never writes partial data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-from .base import MarketQuote, PricePoint, ProviderDataError
+from django.conf import settings
+
+from .base import CoinListing, MarketQuote, PricePoint, ProviderDataError
+from .http import HttpStats, ProviderHttpClient, provider_http_options
 from .parsing import (
     iso_datetime,
     number,
@@ -83,3 +89,146 @@ def parse_market_chart(coingecko_id: str, payload: Any) -> list[PricePoint]:
             )
         )
     return points
+
+
+def parse_coins_list(payload: Any) -> list[CoinListing]:
+    """``GET /coins/list?include_platform=true``: ``platforms`` maps a chain to a contract
+    address, which may be null (or an empty string, which is read as null)."""
+    listings = []
+    for index, raw in enumerate(require_list(payload, "coins/list")):
+        where = f"coins/list[{index}]"
+        row = require_dict(raw, where)
+        platforms_raw = row.get("platforms")
+        platforms: dict[str, str | None] = {}
+        if platforms_raw is not None:
+            for chain, address in require_dict(platforms_raw, f"{where}.platforms").items():
+                if address is not None and not isinstance(address, str):
+                    raise ProviderDataError(f"{where}.platforms[{chain!r}]: expected an address or null")
+                if chain:
+                    platforms[chain] = address or None
+        listings.append(
+            CoinListing(
+                id=require_str(row, "id", where),
+                symbol=require_str(row, "symbol", where).upper(),
+                name=require_str(row, "name", where),
+                platforms=platforms,
+            )
+        )
+    return listings
+
+
+# --- Live client -----------------------------------------------------------------------
+
+PROVIDER = "coingecko"
+DEFAULT_BASE_URL = "https://api.coingecko.com/api/v3"
+PRICE_CHANGE_WINDOWS = "24h,7d,30d"
+
+
+def auth_headers(base_url: str, api_key: str | None) -> dict[str, str]:
+    """The key header for the host: ``x-cg-pro-api-key`` on ``pro-api.*``, else the demo
+    header; none without a key. Keys never go in the URL."""
+    if not api_key:
+        return {}
+    host = urlsplit(base_url).hostname or ""
+    name = "x-cg-pro-api-key" if host.startswith("pro-api.") else "x-cg-demo-api-key"
+    return {name: api_key}
+
+
+class CoinGeckoClient:
+    """The live CoinGecko source: same method names as SampleProvider where they overlap.
+
+    ``http`` may be a preconfigured ProviderHttpClient (tests, a shared client); the key
+    header is added to it. Otherwise one is built from ``base_url`` and ``http_options``
+    (timeouts, retries, ``circuit``, ``rate_limit``, ``sleep``, ``transport``…).
+    """
+
+    name = PROVIDER
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        *,
+        http: ProviderHttpClient | None = None,
+        per_page: int = 250,
+        ids_per_request: int = 250,
+        price_history_days: int = 365,
+        **http_options: Any,
+    ) -> None:
+        headers = {"accept": "application/json", **auth_headers(base_url, api_key)}
+        if http is None:
+            http = ProviderHttpClient(PROVIDER, base_url, headers=headers, **http_options)
+        else:
+            http.update_headers(headers)
+        self.http = http
+        self.per_page = per_page
+        self.ids_per_request = ids_per_request
+        self.price_history_days = price_history_days
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> CoinGeckoClient:
+        """Settings: COINGECKO_BASE_URL, COINGECKO_API_KEY, COINGECKO_RATE_LIMIT_PER_MINUTE
+        (default 30), REDIS_URL (shared circuit and rate limit), PROVIDER_* tuning."""
+        options = provider_http_options(PROVIDER, rate_limit_setting="COINGECKO_RATE_LIMIT_PER_MINUTE", default_rpm=30)
+        options.update(overrides)
+        return cls(
+            getattr(settings, "COINGECKO_BASE_URL", "") or DEFAULT_BASE_URL,
+            getattr(settings, "COINGECKO_API_KEY", "") or None,
+            **options,
+        )
+
+    @property
+    def stats(self) -> HttpStats:
+        return self.http.stats
+
+    def close(self) -> None:
+        self.http.close()
+
+    def markets(self, ids: Sequence[str]) -> list[MarketQuote]:
+        """``/coins/markets`` for ``ids`` (chunks of ``ids_per_request``, paged until a short
+        page). All pages parse or the call fails: no partial result."""
+        wanted = list(dict.fromkeys(i for i in ids if i))
+        quotes: dict[str, MarketQuote] = {}
+        for start in range(0, len(wanted), self.ids_per_request):
+            chunk = wanted[start : start + self.ids_per_request]
+            max_pages = len(chunk) // self.per_page + 1
+            page = 1
+            while True:
+                payload = self.http.get_json(
+                    "/coins/markets",
+                    params={
+                        "vs_currency": "usd",
+                        "ids": ",".join(chunk),
+                        "per_page": self.per_page,
+                        "page": page,
+                        "price_change_percentage": PRICE_CHANGE_WINDOWS,
+                    },
+                )
+                rows = parse_markets(payload)
+                if len(rows) > self.per_page:
+                    raise ProviderDataError(f"coins/markets page {page}: {len(rows)} rows for per_page={self.per_page}")
+                for row in rows:
+                    quotes.setdefault(row.coingecko_id, row)
+                if len(rows) < self.per_page:
+                    break
+                page += 1
+                if page > max_pages:
+                    raise ProviderDataError(f"coins/markets: more pages than {len(chunk)} ids can fill")
+        return list(quotes.values())
+
+    def market_chart(self, coingecko_id: str, days: int) -> list[PricePoint]:
+        """``/coins/{id}/market_chart?vs_currency=usd&days=N&interval=daily``: one point per
+        UTC date (the last one is "now")."""
+        if days < 1:
+            raise ValueError("days must be at least 1")
+        payload = self.http.get_json(
+            f"/coins/{quote(coingecko_id, safe='')}/market_chart",
+            params={"vs_currency": "usd", "days": days, "interval": "daily"},
+        )
+        return parse_market_chart(coingecko_id, payload)
+
+    def price_history(self, coingecko_id: str, days: int | None = None) -> list[PricePoint]:
+        return self.market_chart(coingecko_id, days or self.price_history_days)
+
+    def coins_list(self) -> list[CoinListing]:
+        return parse_coins_list(self.http.get_json("/coins/list", params={"include_platform": "true"}))

@@ -1,4 +1,5 @@
-"""DefiLlama: parsing of /summary/fees/{slug} and /protocols into normalised rows.
+"""DefiLlama: parsing of /summary/fees/{slug}, /overview/fees and /protocols into normalised
+rows, and the live client (``DefiLlamaClient``).
 
 One ``/summary/fees`` call returns one series (``dataType`` = dailyFees, dailyRevenue or
 dailyHoldersRevenue); ``merge_revenue`` joins the three into one RevenuePoint per UTC day.
@@ -7,14 +8,31 @@ dailyHoldersRevenue); ``merge_revenue`` joins the three into one RevenuePoint pe
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-from .base import ProviderDataError, RevenuePoint
-from .parsing import number, optional_str, require_dict, require_list, require_str, unix_seconds
+from django.conf import settings
+
+from .base import ProviderDataError, ProviderFatalError, RevenuePoint
+from .http import HttpStats, ProviderHttpClient, provider_http_options, register_secret
+from .parsing import (
+    number,
+    optional_number,
+    optional_str,
+    require_dict,
+    require_list,
+    require_str,
+    unix_seconds,
+)
+
+logger = logging.getLogger(__name__)
 
 DATA_TYPES = ("dailyFees", "dailyRevenue", "dailyHoldersRevenue")
+# DefiLlama answers an unknown slug, or a series it does not track, with 400 or 404 (plain text).
+NOT_TRACKED_STATUSES = (400, 404)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +98,161 @@ def parse_protocols(payload: Any) -> list[ProtocolInfo]:
             )
         )
     return protocols
+
+
+@dataclass(frozen=True, slots=True)
+class FeesOverviewRow:
+    """One protocol of ``GET /overview/fees?dataType=…`` (figures for that dataType)."""
+
+    slug: str
+    name: str
+    defillama_id: str
+    category: str
+    total24h: Decimal | None
+    total7d: Decimal | None = None
+    total30d: Decimal | None = None
+
+
+def parse_overview(data_type: str, payload: Any) -> list[FeesOverviewRow]:
+    """``protocols`` of ``GET /overview/fees``: totals may be null; the excluded charts come
+    back as ``[]``. A slug listed twice keeps its first row."""
+    where = f"overview/fees?dataType={data_type}"
+    body = require_dict(payload, where)
+    rows: dict[str, FeesOverviewRow] = {}
+    for index, raw in enumerate(require_list(body.get("protocols"), f"{where}.protocols")):
+        row_where = f"{where}.protocols[{index}]"
+        row = require_dict(raw, row_where)
+        defillama_id = row.get("defillamaId")
+        if isinstance(defillama_id, int) and not isinstance(defillama_id, bool):
+            defillama_id = str(defillama_id)
+        if not isinstance(defillama_id, str) or not defillama_id:
+            raise ProviderDataError(f"{row_where}: field 'defillamaId' must be a non-empty string")
+        slug = require_str(row, "slug", row_where)
+        rows.setdefault(
+            slug,
+            FeesOverviewRow(
+                slug=slug,
+                name=require_str(row, "name", row_where),
+                defillama_id=defillama_id,
+                category=optional_str(row, "category", row_where),
+                total24h=optional_number(row, "total24h", row_where),
+                total7d=optional_number(row, "total7d", row_where),
+                total30d=optional_number(row, "total30d", row_where),
+            ),
+        )
+    return list(rows.values())
+
+
+# --- Live client -----------------------------------------------------------------------
+
+PROVIDER = "defillama"
+DEFAULT_BASE_URL = "https://api.llama.fi"
+PRO_BASE_URL = "https://pro-api.llama.fi"
+
+
+def keyed_base_url(base_url: str, api_key: str | None) -> str:
+    """The paid host takes the key in the path: ``https://pro-api.llama.fi/{KEY}/api``."""
+    if not api_key:
+        return base_url
+    host = urlsplit(base_url).hostname or ""
+    if host == "api.llama.fi":
+        base_url = PRO_BASE_URL
+    return f"{base_url.rstrip('/')}/{quote(api_key, safe='')}/api"
+
+
+class DefiLlamaClient:
+    """The live DefiLlama source: same method names as SampleProvider where they overlap.
+
+    With a key the base URL carries it (it is registered as a secret, so it is redacted from
+    every log record and error message). ``http`` may be a preconfigured client whose base
+    URL is used as given.
+    """
+
+    name = PROVIDER
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        *,
+        http: ProviderHttpClient | None = None,
+        **http_options: Any,
+    ) -> None:
+        register_secret(api_key)
+        if http is None:
+            http = ProviderHttpClient(
+                PROVIDER,
+                keyed_base_url(base_url, api_key),
+                headers={"accept": "application/json"},
+                secrets=[api_key] if api_key else [],
+                **http_options,
+            )
+        self.http = http
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> DefiLlamaClient:
+        """Settings: DEFILLAMA_BASE_URL, DEFILLAMA_API_KEY (optional, paid host),
+        DEFILLAMA_RATE_LIMIT_PER_MINUTE (optional; no published limit), REDIS_URL."""
+        options = provider_http_options(PROVIDER, rate_limit_setting="DEFILLAMA_RATE_LIMIT_PER_MINUTE")
+        options.update(overrides)
+        return cls(
+            getattr(settings, "DEFILLAMA_BASE_URL", "") or DEFAULT_BASE_URL,
+            getattr(settings, "DEFILLAMA_API_KEY", "") or None,
+            **options,
+        )
+
+    @property
+    def stats(self) -> HttpStats:
+        return self.http.stats
+
+    def close(self) -> None:
+        self.http.close()
+
+    def overview_rows(self, data_type: str) -> list[FeesOverviewRow]:
+        if data_type not in DATA_TYPES:
+            raise ValueError(f"data_type must be one of {', '.join(DATA_TYPES)}")
+        payload = self.http.get_json(
+            "/overview/fees",
+            params={
+                "dataType": data_type,
+                "excludeTotalDataChart": "true",
+                "excludeTotalDataChartBreakdown": "true",
+            },
+        )
+        return parse_overview(data_type, payload)
+
+    def overview(self, data_type: str) -> dict[str, Decimal | None]:
+        """Each protocol's ``total24h`` for ``data_type``, by slug."""
+        return {row.slug: row.total24h for row in self.overview_rows(data_type)}
+
+    def daily_series(self, slug: str, data_type: str) -> dict[dt.date, Decimal]:
+        payload = self.http.get_json(f"/summary/fees/{quote(slug, safe='')}", params={"dataType": data_type})
+        return parse_daily_series(slug, data_type, payload)
+
+    def revenue_history(self, slug: str) -> list[RevenuePoint]:
+        """Fees, revenue and holders revenue merged per UTC day. An unknown slug (4xx on
+        dailyFees) is a ProviderFatalError; a 400/404 on dailyRevenue or dailyHoldersRevenue
+        means that series is not tracked for the protocol and it stays None."""
+        try:
+            fees = self.daily_series(slug, "dailyFees")
+        except ProviderFatalError as exc:
+            if exc.status in NOT_TRACKED_STATUSES:
+                raise ProviderFatalError(
+                    PROVIDER, exc.status, f"unknown slug {slug!r}: {exc.message}", path=exc.path
+                ) from exc
+            raise
+        series: dict[str, dict[dt.date, Decimal] | None] = {}
+        for data_type in ("dailyRevenue", "dailyHoldersRevenue"):
+            try:
+                series[data_type] = self.daily_series(slug, data_type)
+            except ProviderFatalError as exc:
+                if exc.status not in NOT_TRACKED_STATUSES:
+                    raise
+                logger.info("defillama %s: %s not tracked (%s)", slug, data_type, exc.message)
+                series[data_type] = None
+        return merge_revenue(
+            slug, fees=fees, revenue=series["dailyRevenue"], holders_revenue=series["dailyHoldersRevenue"]
+        )
+
+    def protocols(self) -> list[ProtocolInfo]:
+        return parse_protocols(self.http.get_json("/protocols"))
