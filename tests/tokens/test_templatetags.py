@@ -23,7 +23,7 @@ from apps.tokens.templatetags.accrual_format import change_class, figure, multip
         (Decimal("0.000123456"), "$0.000123"),
         (Decimal("0.00000004213"), "$0.0000000421"),
         (Decimal("-2500000"), "−$2.5M"),
-        (Decimal("0"), "$0.00"),
+        (Decimal("0"), "$0"),  # a real zero is shown; only a missing figure is "—"
         (1500000, "$1.5M"),
         (None, "—"),
         ("", "—"),

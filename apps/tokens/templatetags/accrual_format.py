@@ -71,7 +71,9 @@ def usd(value, style: str = "") -> str:
     for threshold, suffix, places in _SCALES:
         if number >= threshold:
             return f"{sign}${number / threshold:,.{places}f}{suffix}"
-    if number >= 1 or number == 0:
+    if number == 0:
+        return "$0"
+    if number >= 1:
         return f"{sign}${number:,.2f}"
     return f"{sign}${_significant(number)}"
 
