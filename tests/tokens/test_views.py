@@ -259,6 +259,9 @@ def test_empty_results_page_one_is_fine(client):
         ({"sort": "drop table"}, "Select a valid choice."),
         ({"dir": "sideways"}, "Select a valid choice."),
         ({"q": "x" * 500}, "Ensure this value has at most 100 characters"),
+        ({"q": "a\x00b"}, "Null characters are not allowed."),
+        ({"chain": "\x00"}, "Null characters are not allowed."),
+        ({"mcap_min": "1" * 5000}, "Ensure that there are no more than"),
     ],
 )
 def test_nonsense_filters_are_shown_as_errors_and_ignored(client, params, message):
