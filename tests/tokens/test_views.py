@@ -344,7 +344,10 @@ def test_token_page_shows_figures_with_sources_and_medians(client):
 
 
 def test_unknown_token_is_404(client):
-    assert client.get("/tokens/no-such-token/").status_code == 404
+    response = client.get("/tokens/no-such-token/")
+
+    assert response.status_code == 404
+    assert "Open the screener" in response.content.decode()  # the site's own 404 page
 
 
 def test_token_without_snapshot_or_history_shows_dashes_not_zeros(client):
@@ -417,12 +420,15 @@ def test_token_page_queries_do_not_grow_with_days_or_events(client):
 # --- CSP ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/", SCREENER, "/tokens/hyperliquid/", SCREENER + "?mcap_min=abc"])
+@pytest.mark.parametrize(
+    "url", ["/", SCREENER, "/tokens/hyperliquid/", SCREENER + "?mcap_min=abc", "/tokens/no-such-token/"]
+)
 def test_every_page_has_a_nonce_csp_and_every_script_carries_the_nonce(client, url):
     full_token(slug="hyperliquid")
 
     response = client.get(url)
 
+    assert response.status_code in (200, 404)
     policy = response["Content-Security-Policy"]
     directives = {}
     for part in policy.split(";"):
