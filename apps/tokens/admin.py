@@ -23,6 +23,7 @@ from .models import (
     SyncRun,
     Token,
 )
+from .templatetags.accrual_format import usd
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -70,12 +71,12 @@ class TokenAdmin(admin.ModelAdmin):
     ]
 
     @admin.display(description="Market cap", ordering="latest_snapshot__market_cap_usd")
-    def market_cap(self, obj: Token):
-        return obj.latest_snapshot.market_cap_usd if obj.latest_snapshot else None
+    def market_cap(self, obj: Token) -> str:
+        return usd(obj.latest_snapshot.market_cap_usd if obj.latest_snapshot else None)
 
     @admin.display(description="Revenue (annualised)", ordering="latest_snapshot__revenue_annualised")
-    def revenue_annualised(self, obj: Token):
-        return obj.latest_snapshot.revenue_annualised if obj.latest_snapshot else None
+    def revenue_annualised(self, obj: Token) -> str:
+        return usd(obj.latest_snapshot.revenue_annualised if obj.latest_snapshot else None)
 
     @admin.display(description="Snapshot", ordering="latest_snapshot__date")
     def snapshot_date(self, obj: Token):
