@@ -102,6 +102,15 @@ def redact(text: str) -> str:
     return _redactor.redact(text)
 
 
+_CREDENTIAL_HEADER = re.compile(r"key|token|auth|secret|password|cookie", re.IGNORECASE)
+
+
+def _register_credential_headers(headers: dict[str, str]) -> None:
+    for name, value in headers.items():
+        if _CREDENTIAL_HEADER.search(name):
+            register_secret(value)
+
+
 # --- Redis helpers ---------------------------------------------------------------------
 
 REDIS_RETRY_AFTER = 15.0  # seconds a failed Redis is left alone before it is tried again
@@ -492,8 +501,7 @@ class ProviderHttpClient:
         self.stats = HttpStats()
         for secret in secrets:
             register_secret(secret)
-        for value in (headers or {}).values():
-            register_secret(value)
+        _register_credential_headers(headers or {})
         self._client = httpx.Client(
             base_url=base_url,
             headers=headers or {},
@@ -511,9 +519,9 @@ class ProviderHttpClient:
         return self._call("POST", path, json_body=json)
 
     def update_headers(self, headers: dict[str, str]) -> None:
-        """Add headers (e.g. a provider key) to every later request; values are redacted."""
-        for value in headers.values():
-            register_secret(value)
+        """Add headers (e.g. a provider key) to every later request; credential values are
+        redacted from logs."""
+        _register_credential_headers(headers)
         self._client.headers.update(headers)
 
     def close(self) -> None:
