@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from . import metrics
 from .models import (
@@ -22,7 +23,6 @@ from .models import (
     RevenueDay,
     RevenueReport,
     Source,
-    SyncRun,
     Token,
 )
 
@@ -37,23 +37,30 @@ DATA_STATUS_CACHE_KEY = "tokens:data-status"
 
 
 def data_status() -> DataStatus:
-    """What the site shows: sample or live data, and as of when (cached; cleared by ingestion)."""
+    """What the site shows: sample or live data, and as of when — the time of the newest
+    price any token shows (cached for a minute; cleared when a sync run finishes)."""
     status = cache.get(DATA_STATUS_CACHE_KEY)
     if status is None:
-        last = (
-            SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED)
-            .order_by("-started_at")
-            .values_list("provider", "started_at")
+        newest = (
+            Token.objects.filter(latest_snapshot__price_as_of__isnull=False)
+            .order_by("-latest_snapshot__price_as_of")
+            .values_list("latest_snapshot__price_as_of", "latest_snapshot__price_source")
             .first()
         )
-        mode = (
-            "sample"
-            if (last and last[0] == "sample") or (not last and settings.ACCRUAL_DATA_MODE == "sample")
-            else "live"
-        )
-        status = DataStatus(mode=mode, as_of=last[1] if last else None)
+        as_of, source = newest if newest else (None, "")
+        sample = source == Source.SAMPLE or (not newest and settings.ACCRUAL_DATA_MODE == "sample")
+        status = DataStatus(mode="sample" if sample else "live", as_of=as_of)
         cache.set(DATA_STATUS_CACHE_KEY, status, 60)
     return status
+
+
+def is_stale(as_of: dt.datetime | None, *, kind: str, source: str = "", now: dt.datetime | None = None) -> bool:
+    """Whether a figure is older than its freshness threshold (settings, in hours). Sample
+    figures are never "stale": every page already says they are sample data as of a date."""
+    if as_of is None or source == Source.SAMPLE:
+        return False
+    hours = settings.PRICE_FRESHNESS_HOURS if kind == "price" else settings.REVENUE_FRESHNESS_HOURS
+    return (now or timezone.now()) - as_of > dt.timedelta(hours=hours)
 
 
 # --- Screener -------------------------------------------------------------------

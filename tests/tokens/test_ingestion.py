@@ -176,3 +176,14 @@ def test_load_command_reports_a_missing_data_set_clearly(tmp_path):
 
     with pytest.raises(CommandError, match="Sample data not loaded"):
         call_command("load_sample_data", data_dir=str(tmp_path / "nowhere"), no_progress=True)
+
+
+def test_pages_say_sample_data_as_of_the_data_time(sample_dir, client):
+    from apps.tokens.selectors import data_status
+
+    sample_data_load(provider=SampleProvider(sample_dir))
+    status = data_status()
+    assert status.mode == "sample"
+    assert status.as_of == dt.datetime(2026, 3, 1, 0, 4, 12, tzinfo=dt.UTC)
+    for url in ("/", "/tokens/", "/tokens/alpha/"):
+        assert "Sample data as of 2026-03-01" in client.get(url).content.decode()

@@ -134,3 +134,19 @@ def test_revised_revenue_updates_snapshots(loaded):
     refresh.revenue_refresh(provider=Revised())
     snap = MetricSnapshot.objects.get(token__slug="alpha", date=dt.date(2026, 3, 1))
     assert snap.revenue_30d == D("1550000")  # one day of 50k became 100k
+
+
+def test_token_page_marks_figures_older_than_their_threshold_as_stale(loaded, client, settings):
+    from apps.tokens.selectors import is_stale
+
+    now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    assert is_stale(dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC), kind="price", source="coingecko", now=now)
+    assert not is_stale(dt.datetime(2026, 3, 1, 11, tzinfo=dt.UTC), kind="price", source="coingecko", now=now)
+    assert not is_stale(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), kind="price", source="sample", now=now)
+    assert not is_stale(None, kind="revenue", now=now)
+
+    # Live figures from days ago (the provider has been failing): shown, with their as-of, as stale.
+    MetricSnapshot.objects.update(price_source="coingecko", revenue_source="defillama")
+    page = client.get("/tokens/alpha/").content.decode()
+    assert page.count(">Stale<") == 2
+    assert "2026-03-01 00:04 UTC" in page

@@ -10,6 +10,7 @@ from django.http import QueryDict
 from django.utils.html import format_html
 
 from apps.tokens.models import Source
+from apps.tokens.selectors import is_stale
 
 register = template.Library()
 
@@ -175,3 +176,11 @@ def page_query(context, number: int) -> str:
             params.setlist(name, kept)
     params["page"] = str(number)
     return "?" + params.urlencode()
+
+
+@register.simple_tag
+def stale_badge(as_of, kind: str, source: str = "") -> str:
+    """A "Stale" badge when the last good figure is older than its freshness threshold."""
+    if not is_stale(as_of, kind=kind, source=source):
+        return ""
+    return format_html('<span class="badge stale" title="Older than the freshness threshold">Stale</span>')
