@@ -57,7 +57,7 @@ def data_status() -> DataStatus:
 def is_stale(as_of: dt.datetime | None, *, kind: str, source: str = "", now: dt.datetime | None = None) -> bool:
     """Whether a figure is older than its freshness threshold (settings, in hours). Sample
     figures are never "stale": every page already says they are sample data as of a date."""
-    if as_of is None or source == Source.SAMPLE:
+    if not isinstance(as_of, dt.datetime) or source == Source.SAMPLE:
         return False
     hours = settings.PRICE_FRESHNESS_HOURS if kind == "price" else settings.REVENUE_FRESHNESS_HOURS
     return (now or timezone.now()) - as_of > dt.timedelta(hours=hours)

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.tokens.models import AccrualEvent, Category, PriceDay, RevenueDay, Source, SyncRun, Token
+from apps.tokens.models import AccrualEvent, Category, PriceDay, RevenueDay, Source, Token
 from tests.factories import (
     AS_OF,
     TODAY,
@@ -77,7 +77,7 @@ def test_home_with_no_tokens(client):
 
 
 def test_sample_banner_shows_the_data_date(client):
-    SyncRun.objects.create(provider="sample", kind="markets", status="succeeded", started_at=AS_OF)
+    token_with("aave", price_source="sample", price_as_of=AS_OF)
 
     html = client.get("/").content.decode()
 
