@@ -35,8 +35,9 @@ class ProviderFatalError(ProviderError):
 
 class ProviderRetryableError(ProviderError):
     """A transient failure (timeouts, resets, 408/429/5xx, HTML pages) outlasted the retries.
-    ``retry_after`` (seconds) is set when the provider asked for a longer pause than the
-    client may wait, so a caller can reschedule (e.g. a Celery countdown)."""
+    ``retry_after`` (seconds) is the pause the provider asked for (``Retry-After``), or the
+    wait the client gave up on to stay within its budget, so a caller can reschedule (e.g. a
+    Celery countdown); None when there is no such hint."""
 
     def __init__(
         self,

@@ -6,9 +6,10 @@ shared outbound rate limit.
   (Cloudflare, even with a 200). Not retried: any other 4xx (``ProviderFatalError``) and a
   2xx whose body is not JSON (``ProviderDataError``).
 * Backoff is exponential with full jitter, capped; ``Retry-After`` (seconds or an HTTP date)
-  sets a floor on the next wait. A ``Retry-After`` beyond ``retry_after_cap`` ends the call at
-  once with ``ProviderRetryableError.retry_after`` set, so a task can reschedule itself
-  instead of holding a worker. All waiting goes through the injected ``sleep``.
+  sets a floor on the next wait. A ``Retry-After`` beyond ``retry_after_cap``, or a wait that
+  would take the call past ``max_total_wait``, ends the call at once with
+  ``ProviderRetryableError.retry_after`` set, so a task can reschedule itself instead of
+  holding a worker. All waiting goes through the injected ``sleep``.
 * ``Circuit`` and ``RateLimiter`` keep their state in Redis when given a URL, so every worker
   of a provider shares them; without one they are per process. If Redis is unreachable both
   fail open (the call goes ahead) and log a warning.
@@ -59,7 +60,9 @@ class _SecretRedactor(logging.Filter):
                 self._secrets.add(secret)
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text
@@ -475,6 +478,7 @@ class ProviderHttpClient:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         retry_after_cap: float = 300.0,
+        max_total_wait: float | None = None,
         circuit: Circuit | None = None,
         rate_limit: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -490,6 +494,7 @@ class ProviderHttpClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.retry_after_cap = retry_after_cap
+        self.max_total_wait = max_total_wait
         self.circuit = circuit if circuit is not None else Circuit(provider, clock=clock)
         self.rate_limit = rate_limit
         self.sleep = sleep
@@ -543,6 +548,7 @@ class ProviderHttpClient:
         self.stats.requests += 1
         trial = self.circuit.before_request()
         attempt = 0
+        waited = 0.0
         while True:
             attempt += 1
             try:
@@ -554,12 +560,20 @@ class ProviderHttpClient:
             if not isinstance(outcome, _Retry):
                 self.circuit.record_success()
                 return outcome.value
-            too_long = outcome.retry_after is not None and outcome.retry_after > self.retry_after_cap
-            if trial or too_long or attempt >= self.max_attempts:
+            if trial or attempt >= self.max_attempts:
+                give_up, retry_after = "", outcome.retry_after
                 break
             wait = self.backoff(attempt - 1)
             if outcome.retry_after is not None:
                 wait = max(wait, outcome.retry_after)
+            if outcome.retry_after is not None and outcome.retry_after > self.retry_after_cap:
+                give_up = f"Retry-After {outcome.retry_after:.0f} s exceeds the {self.retry_after_cap:.0f} s cap"
+                retry_after = outcome.retry_after
+                break
+            if self.max_total_wait is not None and waited + wait > self.max_total_wait:
+                give_up = f"waiting {wait:.0f} s more would exceed the {self.max_total_wait:.0f} s budget"
+                retry_after = wait
+                break
             logger.warning(
                 "%s %s %s: attempt %d/%d failed (%s); retrying in %.2f s",
                 self.provider,
@@ -572,15 +586,12 @@ class ProviderHttpClient:
             )
             self.stats.retries += 1
             self._wait(wait)
+            waited += wait
             # Another worker may have opened the circuit while this one waited.
             trial = self.circuit.before_request()
         self.stats.failures += 1
         self.circuit.record_failure(trial=trial)
-        reason = f"{method} {path}: {outcome.reason}"
-        retry_after = None
-        if too_long:
-            retry_after = outcome.retry_after
-            reason += f"; Retry-After {retry_after:.0f} s exceeds the {self.retry_after_cap:.0f} s cap"
+        reason = f"{method} {path}: {outcome.reason}" + (f"; {give_up}" if give_up else "")
         logger.warning("%s %s", self.provider, redact(reason))
         raise ProviderRetryableError(
             self.provider, redact(reason), status=outcome.status, attempts=attempt, retry_after=retry_after
@@ -636,8 +647,9 @@ def provider_http_options(
     """ProviderHttpClient keyword arguments from settings (read with getattr, so every one is
     optional): REDIS_URL shares the circuit and the rate limit between workers;
     PROVIDER_CONNECT_TIMEOUT, PROVIDER_READ_TIMEOUT, PROVIDER_MAX_ATTEMPTS,
-    PROVIDER_BACKOFF_CAP, PROVIDER_RETRY_AFTER_CAP, PROVIDER_CIRCUIT_FAILURES and
-    PROVIDER_CIRCUIT_RESET_SECONDS tune them; ``rate_limit_setting`` names the per-minute
+    PROVIDER_BACKOFF_CAP, PROVIDER_RETRY_AFTER_CAP, PROVIDER_MAX_TOTAL_WAIT (per call, keeps a
+    task inside its time limit), PROVIDER_CIRCUIT_FAILURES and PROVIDER_CIRCUIT_RESET_SECONDS
+    tune them; ``rate_limit_setting`` names the per-minute
     limit (0 turns it off)."""
     from django.conf import settings
 
@@ -648,6 +660,7 @@ def provider_http_options(
         "max_attempts": int(getattr(settings, "PROVIDER_MAX_ATTEMPTS", 5)),
         "backoff_cap": float(getattr(settings, "PROVIDER_BACKOFF_CAP", 60.0)),
         "retry_after_cap": float(getattr(settings, "PROVIDER_RETRY_AFTER_CAP", 300.0)),
+        "max_total_wait": float(getattr(settings, "PROVIDER_MAX_TOTAL_WAIT", 300.0)),
         "circuit": Circuit(
             provider,
             redis_url=redis_url,

@@ -285,6 +285,27 @@ def test_unknown_slug_is_fatal(server, http_options):
     assert len(server.log) == 1
 
 
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda body: body.pop("totalDataChart"), id="field-gone"),
+        pytest.param(lambda body: body["totalDataChart"][2].__setitem__(1, "2987654.25"), id="number-as-string"),
+        pytest.param(lambda body: body["totalDataChart"][3].__setitem__(0, "2026-11-17"), id="date-as-string"),
+    ],
+)
+def test_a_bad_series_fails_the_whole_revenue_history(server, http_options, mutate):
+    body = fixture_json("defillama/summary_fees_hyperliquid_dailyRevenue.json")
+    mutate(body)
+    _serve_summary(server, "hyperliquid", "dailyFees")
+    server.expect_request("/summary/fees/hyperliquid", query_string={"dataType": "dailyRevenue"}).respond_with_json(
+        body
+    )
+    _serve_summary(server, "hyperliquid", "dailyHoldersRevenue")
+    with pytest.raises(ProviderDataError, match=r"dataType=dailyRevenue"):
+        DefiLlamaClient(server.url_for("/"), **http_options).revenue_history("hyperliquid")
+    assert len(server.log) == 2  # stopped at the bad series, nothing retried
+
+
 def test_internal_error_is_retried(server, http_options):
     _serve_summary(
         server,

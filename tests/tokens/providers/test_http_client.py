@@ -78,6 +78,28 @@ def test_retry_after_beyond_the_cap_gives_up_at_once(server, clock, make_client)
     assert len(server.log) == 1 and clock.sleeps == []
 
 
+def test_retries_stop_at_the_wait_budget(server, clock, make_client):
+    server.expect_request("/x").respond_with_data(
+        fixture_bytes("coingecko/error_429.json"), status=429, headers={"Retry-After": "119"}
+    )
+    client = make_client(server.url_for("/"), max_attempts=5, max_total_wait=300)
+
+    with pytest.raises(ProviderRetryableError, match="budget") as caught:
+        client.get_json("/x")
+    assert clock.sleeps == [119, 119]  # a third wait of 119 s would pass 300 s
+    assert len(server.log) == 3
+    assert caught.value.retry_after == 119
+
+
+def test_the_last_attempts_retry_after_is_passed_on(server, clock, make_client):
+    server.expect_request("/x").respond_with_data("slow down", status=429, headers={"Retry-After": "7"})
+    client = make_client(server.url_for("/"), max_attempts=2)
+    with pytest.raises(ProviderRetryableError) as caught:
+        client.get_json("/x")
+    assert clock.sleeps == [7]
+    assert caught.value.retry_after == 7
+
+
 def test_500_retried_with_capped_jitter_then_gives_up(server, clock, make_client):
     server.expect_request("/summary/fees/x").respond_with_data(
         fixture_bytes("defillama/error_500_internal.txt"), status=500, content_type="text/plain"
