@@ -181,6 +181,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=0, minute=20),
         "options": {"expires": 23 * 3600},
     },
+    "mapping-daily": {
+        "task": "tokens.refresh_mapping",
+        "schedule": crontab(hour=0, minute=50),
+        "options": {"expires": 23 * 3600},
+    },
     # DefiLlama's UTC day closes at 00:00; its adapters settle within the hour.
     "revenue-daily": {
         "task": "tokens.refresh_revenue",
@@ -285,6 +290,15 @@ COINGECKO_RATE_LIMIT_PER_MINUTE = env_int("COINGECKO_RATE_LIMIT_PER_MINUTE", 30)
 DEFILLAMA_BASE_URL = env_str("DEFILLAMA_BASE_URL", "https://api.llama.fi")
 DEFILLAMA_API_KEY = env_str("DEFILLAMA_API_KEY")
 DEFILLAMA_RATE_LIMIT_PER_MINUTE = env_int("DEFILLAMA_RATE_LIMIT_PER_MINUTE", 120)
+# Every outbound call: explicit timeouts, bounded retries, a circuit shared by all workers.
+PROVIDER_CONNECT_TIMEOUT = env_int("PROVIDER_CONNECT_TIMEOUT", 5)
+PROVIDER_READ_TIMEOUT = env_int("PROVIDER_READ_TIMEOUT", 20)
+PROVIDER_MAX_ATTEMPTS = env_int("PROVIDER_MAX_ATTEMPTS", 5)
+PROVIDER_BACKOFF_CAP = env_int("PROVIDER_BACKOFF_CAP", 60)
+PROVIDER_RETRY_AFTER_CAP = env_int("PROVIDER_RETRY_AFTER_CAP", 300)
+PROVIDER_MAX_TOTAL_WAIT = env_int("PROVIDER_MAX_TOTAL_WAIT", 300)
+PROVIDER_CIRCUIT_FAILURES = env_int("PROVIDER_CIRCUIT_FAILURES", 5)
+PROVIDER_CIRCUIT_RESET_SECONDS = env_int("PROVIDER_CIRCUIT_RESET_SECONDS", 300)
 # Hours after which a token's last good price or revenue is shown as stale.
 PRICE_FRESHNESS_HOURS = env_int("PRICE_FRESHNESS_HOURS", 2)
 REVENUE_FRESHNESS_HOURS = env_int("REVENUE_FRESHNESS_HOURS", 48)

@@ -7,7 +7,9 @@ thousands of tokens and millions of daily rows.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -15,6 +17,7 @@ from .models import (
     AccrualEvent,
     AccrualPolicy,
     Chain,
+    DefiLlamaProtocol,
     MetricSnapshot,
     PriceDay,
     RevenueDay,
@@ -52,11 +55,28 @@ class AccrualPolicyInline(admin.StackedInline):
     fields = [("mechanism", "basis", "share_of_revenue"), ("since", "until"), "description", "source_url"]
 
 
+class MappingFilter(admin.SimpleListFilter):
+    title = "DefiLlama mapping"
+    parameter_name = "mapping"
+
+    def lookups(self, request, model_admin):
+        return [("unmapped", "No DefiLlama protocol"), ("mapped", "Mapped"), ("locked", "Mapped by an editor")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "unmapped":
+            return queryset.filter(defillama_slug=None)
+        if self.value() == "mapped":
+            return queryset.exclude(defillama_slug=None)
+        if self.value() == "locked":
+            return queryset.filter(mapping_locked=True)
+        return queryset
+
+
 @admin.register(Token)
 class TokenAdmin(admin.ModelAdmin):
     list_display = ["name", "symbol", "category", "market_cap", "revenue_annualised", "snapshot_date", "updated_at"]
     list_select_related = ["latest_snapshot"]
-    list_filter = ["category", "chains"]
+    list_filter = ["category", MappingFilter, "chains"]
     search_fields = ["name", "symbol", "slug", "coingecko_id", "defillama_slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["chains"]
@@ -64,11 +84,17 @@ class TokenAdmin(admin.ModelAdmin):
     inlines = [AccrualPolicyInline]
     fieldsets = [
         (None, {"fields": ["name", "symbol", "slug", "category", "chains"]}),
-        ("Sources", {"fields": ["coingecko_id", "defillama_slug"]}),
+        ("Sources", {"fields": ["coingecko_id", "defillama_slug", "mapping_locked"]}),
         ("About", {"fields": ["website", "image_url", "description"]}),
         ("Supply", {"fields": ["circulating_supply", "total_supply", "max_supply"]}),
         ("Computed", {"fields": ["latest_snapshot", "created_at", "updated_at"]}),
     ]
+
+    def save_model(self, request: HttpRequest, obj: Token, form, change: bool) -> None:
+        # An editor's mapping is an override: automatic mapping must not undo it.
+        if {"coingecko_id", "defillama_slug"} & set(form.changed_data):
+            obj.mapping_locked = True
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="Market cap", ordering="latest_snapshot__market_cap_usd")
     def market_cap(self, obj: Token) -> str:
@@ -188,9 +214,54 @@ class MetricSnapshotAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+class ProtocolMappedFilter(admin.SimpleListFilter):
+    title = "mapped to a token"
+    parameter_name = "mapped"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Unmapped"), ("yes", "Mapped")]
+
+    def queryset(self, request, queryset):
+        mapped = Exists(Token.objects.filter(defillama_slug=OuterRef("slug")))
+        if self.value() == "no":
+            return queryset.filter(~mapped)
+        if self.value() == "yes":
+            return queryset.filter(mapped)
+        return queryset
+
+
+@admin.register(DefiLlamaProtocol)
+class DefiLlamaProtocolAdmin(ReadOnlyAdmin):
+    list_display = ["name", "slug", "symbol", "gecko_id", "category", "token", "seen_at"]
+    list_filter = [ProtocolMappedFilter, "category"]
+    search_fields = ["name", "slug", "symbol", "gecko_id"]
+
+    def get_queryset(self, request):
+        tokens = Token.objects.filter(defillama_slug=OuterRef("slug")).values("slug")[:1]
+        return super().get_queryset(request).annotate(token_slug=Subquery(tokens))
+
+    @admin.display(description="Token", ordering="token_slug")
+    def token(self, obj) -> str:
+        return obj.token_slug or "— unmapped —"
+
+
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "provider", "kind", "status", "rows_written", "pages", "retries", "finished_at"]
+    actions = ["refresh_now"]
+
+    @admin.action(description="Refresh now (the kinds of the selected runs)", permissions=["view"])
+    def refresh_now(self, request: HttpRequest, queryset) -> None:
+        from .tasks import REFRESH_TASKS
+
+        kinds = sorted({kind for kind in queryset.values_list("kind", flat=True) if kind in REFRESH_TASKS})
+        for kind in kinds:
+            transaction.on_commit(REFRESH_TASKS[kind].delay)
+        if kinds:
+            self.message_user(request, f"Queued a refresh of: {', '.join(kinds)}.", messages.SUCCESS)
+        else:
+            self.message_user(request, "None of the selected runs can be refreshed from here.", messages.WARNING)
+
     list_filter = ["provider", "kind", "status"]
     search_fields = ["error"]
     date_hierarchy = "started_at"

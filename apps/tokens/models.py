@@ -80,6 +80,10 @@ class Token(models.Model):
     circulating_supply = quantity_field()
     total_supply = quantity_field()
     max_supply = quantity_field()
+    mapping_locked = models.BooleanField(
+        default=False,
+        help_text="Set when an editor fixes the CoinGecko id or DefiLlama slug: automatic mapping then leaves them.",
+    )
     # The newest snapshot, kept here so any list reads every figure in one join.
     latest_snapshot = models.OneToOneField(
         "MetricSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -97,6 +101,24 @@ class Token(models.Model):
         from django.urls import reverse
 
         return reverse("tokens:detail", kwargs={"slug": self.slug})
+
+
+class DefiLlamaProtocol(models.Model):
+    """A protocol from DefiLlama's /protocols, kept to map tokens and list the unmapped."""
+
+    slug = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200)
+    symbol = models.CharField(max_length=64, blank=True)
+    gecko_id = models.CharField(max_length=200, null=True, blank=True, db_index=True)
+    category = models.CharField(max_length=100, blank=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "DefiLlama protocol"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
 
 
 class SyncRun(models.Model):

@@ -189,6 +189,28 @@ def revenue_refresh(
     return _finish(result, provider, rows, pages=len(token_list))
 
 
+class ProtocolProvider(Protocol):
+    def protocols(self) -> list: ...
+
+
+def mapping_refresh(*, provider: ProtocolProvider) -> RefreshResult:
+    """Store DefiLlama's protocol list and map tokens to protocols by CoinGecko id.
+
+    A token an editor has mapped by hand (``mapping_locked``) is never changed, and a
+    protocol already mapped to another token is not taken twice.
+    """
+    source = _source_of(provider)
+    run = services.sync_run_start(provider=source, kind="mapping")
+    result = RefreshResult(run=run)
+    try:
+        protocols = provider.protocols()
+    except ProviderError as exc:
+        return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
+    rows = services.protocols_upsert(protocols=protocols, seen_at=timezone.now())
+    result.changed_tokens = services.tokens_map_to_protocols()
+    return _finish(result, provider, rows + len(result.changed_tokens), pages=1)
+
+
 def market_provider() -> MarketProvider:
     """The configured source of market data: the bundled sample, or CoinGecko."""
     if settings.ACCRUAL_DATA_MODE == "live":

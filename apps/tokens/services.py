@@ -16,6 +16,7 @@ from .models import (
     AccrualPolicy,
     Category,
     Chain,
+    DefiLlamaProtocol,
     PriceDay,
     RevenueDay,
     RevenueReport,
@@ -329,3 +330,42 @@ def revenue_upsert(
         for p in points
     ]
     return daily_upsert(RevenueDay, rows, REVENUE_VALUES)
+
+
+@transaction.atomic
+def protocols_upsert(*, protocols: Sequence, seen_at: dt.datetime) -> int:
+    """DefiLlama's protocol list (slug, name, symbol, gecko_id, category)."""
+    DefiLlamaProtocol.objects.bulk_create(
+        [
+            DefiLlamaProtocol(
+                slug=p.slug, name=p.name, symbol=p.symbol, gecko_id=p.gecko_id, category=p.category, seen_at=seen_at
+            )
+            for p in protocols
+        ],
+        update_conflicts=True,
+        unique_fields=["slug"],
+        update_fields=["name", "symbol", "gecko_id", "category", "seen_at"],
+        batch_size=UPSERT_BATCH,
+    )
+    return len(protocols)
+
+
+@transaction.atomic
+def tokens_map_to_protocols() -> set[int]:
+    """Give each unmapped, unlocked token the protocol whose ``gecko_id`` is its CoinGecko id."""
+    taken = set(Token.objects.exclude(defillama_slug=None).values_list("defillama_slug", flat=True))
+    by_gecko: dict[str, str] = {}
+    for gecko_id, slug in (
+        DefiLlamaProtocol.objects.exclude(gecko_id=None).order_by("slug").values_list("gecko_id", "slug")
+    ):
+        by_gecko.setdefault(gecko_id, slug)  # a parent and its child may share an id: first slug wins
+    mapped: set[int] = set()
+    candidates = Token.objects.filter(defillama_slug=None, mapping_locked=False, coingecko_id__in=list(by_gecko))
+    for token in candidates.only("pk", "coingecko_id"):
+        slug = by_gecko[token.coingecko_id]
+        if slug in taken:
+            continue
+        Token.objects.filter(pk=token.pk).update(defillama_slug=slug)
+        taken.add(slug)
+        mapped.add(token.pk)
+    return mapped

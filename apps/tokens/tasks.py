@@ -125,7 +125,22 @@ def recompute_snapshots(token_ids: list[int] | None = None, since: str | None = 
     return snapshots.snapshots_recompute(token_ids=token_ids, since=dt.date.fromisoformat(since) if since else None)
 
 
+@shared_task(
+    bind=True,
+    name="tokens.refresh_mapping",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+@single_flight("refresh_mapping")
+def refresh_mapping(self) -> dict:
+    return _summary(refresh.mapping_refresh(provider=refresh.revenue_provider()))
+
+
 REFRESH_TASKS = {
+    "mapping": refresh_mapping,
     "markets": refresh_markets,
     "price-history": refresh_price_history,
     "revenue-history": refresh_revenue,
