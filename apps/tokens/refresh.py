@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -72,11 +73,6 @@ def _newest_days(model: type[PriceDay] | type[RevenueDay], tokens) -> dict[int, 
     return dict(rows.values_list("token_id", "d"))
 
 
-def _recompute(token_ids: set[int], since: dt.date | None) -> None:
-    if token_ids:
-        snapshots.snapshots_recompute(token_ids=token_ids, since=since)
-
-
 def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None = None) -> RefreshResult:
     """Current quotes for the tracked universe (one paged call), then today's snapshots."""
     source = _source_of(provider)
@@ -91,11 +87,55 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
     except ProviderError as exc:
         logger.warning("market refresh from %s failed: %s", source, exc)
         return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
-    now = timezone.now()
-    rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=now)
-    result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
-    _recompute(result.changed_tokens, since=min((q.last_updated.date() for q in quotes), default=None))
+    with transaction.atomic():
+        rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=timezone.now())
+        result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
+        if result.changed_tokens:
+            since = min(q.last_updated.date() for q in quotes)
+            snapshots.snapshots_recompute(token_ids=result.changed_tokens, since=since)
     return _finish(result, provider, rows, pages=max(1, -(-len(ids) // 250)))
+
+
+def _history_refresh(
+    *,
+    provider: object,
+    kind: str,
+    tokens: list[tuple[int, str]],
+    newest: dict[int, dt.date],
+    fetch: Callable[[str, dt.date | None], list],
+    upsert: Callable[..., int],
+    after_write: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
+) -> RefreshResult:
+    """The loop both histories share: per token, fetch, keep what is new (from the newest
+    stored day less REVISION_DAYS), write it and recompute that token's snapshots in one
+    transaction — so a worker killed between tokens leaves every written token complete."""
+    source = _source_of(provider)
+    result = RefreshResult(run=services.sync_run_start(provider=source, kind=kind))
+    rows = 0
+    for done, (token_id, key) in enumerate(tokens, start=1):
+        last = newest.get(token_id)
+        try:
+            points = fetch(key, last)
+        except ProviderError as exc:
+            result.failures[key] = f"{type(exc).__name__}: {exc}"
+            continue
+        if last is not None:
+            points = [p for p in points if p.date >= last - dt.timedelta(days=REVISION_DAYS)]
+        with transaction.atomic():
+            written = upsert(
+                token_id=token_id, points=points, source=source, sync_run=result.run, fetched_at=timezone.now()
+            )
+            if written:
+                snapshots.snapshots_recompute(token_ids=[token_id], since=min(p.date for p in points))
+                if after_write:
+                    after_write(token_id)
+        if written:
+            rows += written
+            result.changed_tokens.add(token_id)
+        if progress:
+            progress(done, len(tokens))
+    return _finish(result, provider, rows, pages=len(tokens))
 
 
 def price_history_refresh(
@@ -106,44 +146,24 @@ def price_history_refresh(
     progress: Progress | None = None,
 ) -> RefreshResult:
     """Daily prices: a token with no history is backfilled; others fetch only new days."""
-    source = _source_of(provider)
-    run = services.sync_run_start(provider=source, kind="price-history")
-    result = RefreshResult(run=run)
     tokens = Token.objects.exclude(coingecko_id=None).order_by("pk")
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
-    newest = dict(
-        PriceDay.objects.filter(token__in=tokens)
-        .values("token_id")
-        .annotate(d=Max("date"))
-        .values_list("token_id", "d")
-    )
     today = timezone.now().date()
-    rows = 0
-    earliest: dt.date | None = None
-    token_list = list(tokens.values_list("pk", "coingecko_id"))
-    for done, (token_id, coingecko_id) in enumerate(token_list, start=1):
-        last = newest.get(token_id)
+
+    def fetch(coingecko_id: str, last: dt.date | None) -> list[PricePoint]:
         days = backfill_days if last is None else max((today - last).days + REVISION_DAYS, 2)
-        try:
-            points = provider.price_history(coingecko_id, days=min(days, backfill_days))
-        except ProviderError as exc:
-            result.failures[coingecko_id] = f"{type(exc).__name__}: {exc}"
-            continue
-        if last is not None:
-            points = [p for p in points if p.date >= last - dt.timedelta(days=REVISION_DAYS)]
-        written = services.prices_upsert(
-            token_id=token_id, points=points, source=source, sync_run=run, fetched_at=timezone.now()
-        )
-        if written:
-            rows += written
-            result.changed_tokens.add(token_id)
-            first = min(p.date for p in points)
-            earliest = first if earliest is None else min(earliest, first)
-        if progress:
-            progress(done, len(token_list))
-    _recompute(result.changed_tokens, since=earliest)
-    return _finish(result, provider, rows, pages=len(token_list))
+        return provider.price_history(coingecko_id, days=min(days, backfill_days))
+
+    return _history_refresh(
+        provider=provider,
+        kind="price-history",
+        tokens=list(tokens.values_list("pk", "coingecko_id")),
+        newest=_newest_days(PriceDay, tokens),
+        fetch=fetch,
+        upsert=services.prices_upsert,
+        progress=progress,
+    )
 
 
 def revenue_refresh(
@@ -153,40 +173,21 @@ def revenue_refresh(
     backfill: bool = False,
     progress: Progress | None = None,
 ) -> RefreshResult:
-    """Daily fees, revenue and holders revenue per protocol; only new days unless backfilling."""
-    source = _source_of(provider)
-    run = services.sync_run_start(provider=source, kind="revenue-history")
-    result = RefreshResult(run=run)
+    """Daily fees, revenue and holders revenue per protocol; only new days unless backfilling.
+    DefiLlama returns a protocol's whole history in one call either way."""
     tokens = Token.objects.exclude(defillama_slug=None).order_by("pk")
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
-    newest = _newest_days(RevenueDay, tokens)
-    rows = 0
-    earliest: dt.date | None = None
-    token_list = list(tokens.values_list("pk", "defillama_slug"))
-    for done, (token_id, slug) in enumerate(token_list, start=1):
-        try:
-            points = provider.revenue_history(slug)
-        except ProviderError as exc:
-            result.failures[slug] = f"{type(exc).__name__}: {exc}"
-            continue
-        last = None if backfill else newest.get(token_id)
-        if last is not None:
-            points = [p for p in points if p.date >= last - dt.timedelta(days=REVISION_DAYS)]
-        written = services.revenue_upsert(
-            token_id=token_id, points=points, source=source, sync_run=run, fetched_at=timezone.now()
-        )
-        if written:
-            rows += written
-            result.changed_tokens.add(token_id)
-            first = min(p.date for p in points)
-            earliest = first if earliest is None else min(earliest, first)
-        if progress:
-            progress(done, len(token_list))
-    _recompute(result.changed_tokens, since=earliest)
-    if result.changed_tokens:
-        snapshots.revenue_reports_build(token_ids=result.changed_tokens)
-    return _finish(result, provider, rows, pages=len(token_list))
+    return _history_refresh(
+        provider=provider,
+        kind="revenue-history",
+        tokens=list(tokens.values_list("pk", "defillama_slug")),
+        newest={} if backfill else _newest_days(RevenueDay, tokens),
+        fetch=lambda slug, last: provider.revenue_history(slug),
+        upsert=services.revenue_upsert,
+        after_write=lambda token_id: snapshots.revenue_reports_build(token_ids=[token_id]),
+        progress=progress,
+    )
 
 
 class ProtocolProvider(Protocol):

@@ -180,6 +180,7 @@ def write_sample(root: Path, *, alpha_revenue_scale: float = 1.0) -> Path:
     )
     gamma = root / "defillama" / "summary_fees" / "gamma-llama"
     gamma.mkdir(parents=True)
+    (gamma / "dailyFees.json").write_text(json.dumps(_summary("gamma-llama", [(d, 3000) for d in days[-20:]])))
     (gamma / "dailyRevenue.json").write_text(json.dumps(_summary("gamma-llama", [(d, 1000) for d in days[-20:]])))
     (root / "defillama" / "protocols.json").write_text(
         json.dumps(
