@@ -90,9 +90,8 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
     with transaction.atomic():
         rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=timezone.now())
         result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
-        if result.changed_tokens:
-            since = min(q.last_updated.date() for q in quotes)
-            snapshots.snapshots_recompute(token_ids=result.changed_tokens, since=since)
+        for day in sorted({q.last_updated.date() for q in quotes}):
+            snapshots.snapshots_reprice(token_ids=result.changed_tokens, day=day)
     return _finish(result, provider, rows, pages=max(1, -(-len(ids) // 250)))
 
 

@@ -146,49 +146,102 @@ def _latest_on_or_before(sorted_days: Sequence[dt.date], day: dt.date) -> dt.dat
     return sorted_days[position - 1] if position else None
 
 
+@dataclass(frozen=True, slots=True)
+class RevenueFigures:
+    """The revenue side of a snapshot: fixed by the newest revenue day, not by the price."""
+
+    fees_30d: Decimal | None
+    revenue_30d: Decimal | None
+    holders_30d: Decimal | None
+    growth_30d: Decimal | None
+    growth_90d: Decimal | None
+    source: str
+    as_of: dt.datetime
+
+    @property
+    def revenue_day(self) -> dt.date:
+        return self.as_of.date() - dt.timedelta(days=1)
+
+    @classmethod
+    def of_snapshot(cls, snapshot: MetricSnapshot) -> RevenueFigures | None:
+        if snapshot.revenue_as_of is None:
+            return None
+        return cls(
+            snapshot.fees_30d,
+            snapshot.revenue_30d,
+            snapshot.holders_revenue_30d,
+            snapshot.revenue_growth_30d,
+            snapshot.revenue_growth_90d,
+            snapshot.revenue_source,
+            snapshot.revenue_as_of,
+        )
+
+
+def _revenue_figures(facts: _Facts, day: dt.date) -> RevenueFigures | None:
+    revenue_day = _latest_on_or_before(facts.revenue_days, day)
+    if revenue_day is None:
+        return None
+    revenue_30d = facts.revenue_series.total(revenue_day, 30)
+    prior_30 = facts.revenue_series.total(revenue_day - dt.timedelta(days=30), 30)
+    last_90 = facts.revenue_series.total(revenue_day, 90)
+    prior_90 = facts.revenue_series.total(revenue_day - dt.timedelta(days=90), 90)
+    return RevenueFigures(
+        fees_30d=facts.fees_series.total(revenue_day, 30),
+        revenue_30d=revenue_30d,
+        holders_30d=facts.holders_series.total(revenue_day, 30),
+        growth_30d=metrics.growth(revenue_30d, prior_30),
+        growth_90d=metrics.growth(last_90, prior_90),
+        source=facts.revenue[revenue_day][3],
+        as_of=_day_end(revenue_day),
+    )
+
+
 def compute_snapshot(token: Token, facts: _Facts, day: dt.date, *, now: dt.datetime) -> MetricSnapshot | None:
     """Every metric of ``token`` on ``day`` from the facts dated ``day`` or earlier."""
     price_day = _latest_on_or_before(facts.price_days, day)
-    revenue_day = _latest_on_or_before(facts.revenue_days, day)
-    if revenue_day is not None and (day - revenue_day).days > REVENUE_MAX_LAG_DAYS:
-        revenue_day = None
-    if price_day is None and revenue_day is None:
-        return None
-
-    price = market_cap = fdv = volume = None
-    price_source = ""
-    price_as_of = None
-    change_7d = change_30d = None
+    price_row = week_ago = month_ago = None
     if price_day is not None:
-        price, market_cap, fdv, volume, price_source, price_as_of = facts.prices[price_day]
-        if fdv is None and price is not None:
-            supply = token.max_supply or token.total_supply
-            fdv = price * supply if supply else None
+        price_row = facts.prices[price_day]
         week_ago = facts.prices.get(price_day - dt.timedelta(days=7))
         month_ago = facts.prices.get(price_day - dt.timedelta(days=30))
-        change_7d = metrics.price_change(price, week_ago[0] if week_ago else None)
-        change_30d = metrics.price_change(price, month_ago[0] if month_ago else None)
-
-    fees_30d = revenue_30d = hr_30d = None
-    growth_30d = growth_90d = None
-    revenue_source = ""
-    revenue_as_of = None
-    if revenue_day is not None:
-        fees_30d = facts.fees_series.total(revenue_day, 30)
-        revenue_30d = facts.revenue_series.total(revenue_day, 30)
-        hr_30d = facts.holders_series.total(revenue_day, 30)
-        prior_30 = facts.revenue_series.total(revenue_day - dt.timedelta(days=30), 30)
-        last_90 = facts.revenue_series.total(revenue_day, 90)
-        prior_90 = facts.revenue_series.total(revenue_day - dt.timedelta(days=90), 90)
-        growth_30d = metrics.growth(revenue_30d, prior_30)
-        growth_90d = metrics.growth(last_90, prior_90)
-        revenue_source = facts.revenue[revenue_day][3]
-        revenue_as_of = _day_end(revenue_day)
-
-    buybacks_30d = facts.buyback_series.plain_sum(day, 30)
     burns_to_date = bisect_right(facts.burn_days, day)
-    burned = facts.burned[burns_to_date - 1][1] if burns_to_date else None
+    return assemble_snapshot(
+        token,
+        day,
+        price_row=price_row,
+        price_7d_ago=week_ago[0] if week_ago else None,
+        price_30d_ago=month_ago[0] if month_ago else None,
+        revenue=_revenue_figures(facts, day),
+        buybacks_30d=facts.buyback_series.plain_sum(day, 30),
+        burned=facts.burned[burns_to_date - 1][1] if burns_to_date else None,
+        now=now,
+    )
 
+
+def assemble_snapshot(
+    token: Token,
+    day: dt.date,
+    *,
+    price_row: tuple | None,
+    price_7d_ago: Decimal | None,
+    price_30d_ago: Decimal | None,
+    revenue: RevenueFigures | None,
+    buybacks_30d: Decimal | None,
+    burned: Decimal | None,
+    now: dt.datetime,
+) -> MetricSnapshot | None:
+    """A snapshot from its parts; ``price_row`` is (price, cap, fdv, volume, source, observed_at)."""
+    if revenue is not None and (day - revenue.revenue_day).days > REVENUE_MAX_LAG_DAYS:
+        revenue = None
+    if price_row is None and revenue is None:
+        return None
+    price, market_cap, fdv, volume, price_source, price_as_of = price_row or (None, None, None, None, "", None)
+    if fdv is None and price is not None:
+        supply = token.max_supply or token.total_supply
+        fdv = price * supply if supply else None
+    fees_30d = revenue.fees_30d if revenue else None
+    revenue_30d = revenue.revenue_30d if revenue else None
+    hr_30d = revenue.holders_30d if revenue else None
     fees_annual = metrics.annualise(fees_30d)
     revenue_annual = metrics.annualise(revenue_30d)
     hr_annual = metrics.annualise(hr_30d)
@@ -199,8 +252,8 @@ def compute_snapshot(token: Token, facts: _Facts, day: dt.date, *, now: dt.datet
         market_cap_usd=_q(market_cap, MONEY_PLACES),
         fdv_usd=_q(fdv, MONEY_PLACES),
         volume_usd=_q(volume, MONEY_PLACES),
-        price_change_7d=_q(change_7d, RATIO_PLACES),
-        price_change_30d=_q(change_30d, RATIO_PLACES),
+        price_change_7d=_q(metrics.price_change(price, price_7d_ago), RATIO_PLACES),
+        price_change_30d=_q(metrics.price_change(price, price_30d_ago), RATIO_PLACES),
         fees_30d=_q(fees_30d, MONEY_PLACES),
         revenue_30d=_q(revenue_30d, MONEY_PLACES),
         holders_revenue_30d=_q(hr_30d, MONEY_PLACES),
@@ -216,8 +269,8 @@ def compute_snapshot(token: Token, facts: _Facts, day: dt.date, *, now: dt.datet
         phr_fdv=_q(metrics.multiple(fdv, hr_annual), RATIO_PLACES),
         holder_yield=_q(metrics.holder_yield(hr_annual, market_cap), RATIO_PLACES),
         buyback_yield=_q(metrics.buyback_yield(buybacks_30d, market_cap), RATIO_PLACES),
-        revenue_growth_30d=_q(growth_30d, RATIO_PLACES),
-        revenue_growth_90d=_q(growth_90d, RATIO_PLACES),
+        revenue_growth_30d=_q(revenue.growth_30d if revenue else None, RATIO_PLACES),
+        revenue_growth_90d=_q(revenue.growth_90d if revenue else None, RATIO_PLACES),
         burned_share=_q(
             metrics.burned_share(burned, max_supply=token.max_supply, total_supply=token.total_supply),
             RATIO_PLACES,
@@ -225,15 +278,100 @@ def compute_snapshot(token: Token, facts: _Facts, day: dt.date, *, now: dt.datet
         holders_share=_q(metrics.holders_share(hr_30d, revenue_30d), RATIO_PLACES),
         price_source=price_source,
         price_as_of=price_as_of,
-        revenue_source=revenue_source,
-        revenue_as_of=revenue_as_of,
+        revenue_source=revenue.source if revenue else "",
+        revenue_as_of=revenue.as_of if revenue else None,
         computed_at=now,
     )
 
 
+def snapshots_reprice(*, token_ids: Iterable[int], day: dt.date, computed_at: dt.datetime | None = None) -> int:
+    """Today's snapshots after new quotes, cheaply: the revenue side is carried from each
+    token's latest snapshot (revenue does not move intraday), the price side is read fresh.
+    Gives exactly what a full recompute gives for that day, in a fixed handful of queries."""
+    ids = list(token_ids)
+    now = computed_at or timezone.now()
+    tokens = list(
+        Token.objects.filter(pk__in=ids, latest_snapshot__date__lte=day)
+        .select_related("latest_snapshot")
+        .only("pk", "max_supply", "total_supply", "latest_snapshot")
+    )
+    repriced = {t.pk for t in tokens}
+    fallback = [pk for pk in ids if pk not in repriced]
+    if fallback:  # no snapshot yet, or one dated after the day: compute those in full
+        snapshots_recompute(token_ids=fallback, since=day, until=day, computed_at=now)
+    if not tokens:
+        return len(fallback)
+    wanted = [day, day - dt.timedelta(days=7), day - dt.timedelta(days=30)]
+    prices: dict[tuple[int, dt.date], tuple] = {}
+    for row in (
+        PriceDay.objects.filter(token_id__in=[t.pk for t in tokens], date__in=wanted)
+        .order_by()
+        .values_list(
+            "token_id", "date", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "source", "observed_at"
+        )
+    ):
+        prices[(row[0], row[1])] = row[2:]
+    buybacks = dict(
+        AccrualEvent.objects.filter(
+            token_id__in=[t.pk for t in tokens],
+            kind=AccrualEvent.Kind.BUYBACK,
+            date__range=(day - dt.timedelta(days=29), day),
+            usd_amount__isnull=False,
+        )
+        .values("token_id")
+        .annotate(total=Sum("usd_amount"))
+        .values_list("token_id", "total")
+    )
+    has_buybacks = set(
+        AccrualEvent.objects.filter(
+            token_id__in=[t.pk for t in tokens], kind=AccrualEvent.Kind.BUYBACK, usd_amount__isnull=False
+        ).values_list("token_id", flat=True)
+    )
+    burned = dict(
+        AccrualEvent.objects.filter(
+            token_id__in=[t.pk for t in tokens], kind=AccrualEvent.Kind.BURN, date__lte=day, token_amount__isnull=False
+        )
+        .values("token_id")
+        .annotate(total=Sum("token_amount"))
+        .values_list("token_id", "total")
+    )
+    snapshots = []
+    for token in tokens:
+        row = prices.get((token.pk, day))
+        if row is None:  # no quote for the day: nothing to reprice
+            continue
+        week_ago = prices.get((token.pk, day - dt.timedelta(days=7)))
+        month_ago = prices.get((token.pk, day - dt.timedelta(days=30)))
+        snapshot = assemble_snapshot(
+            token,
+            day,
+            price_row=row,
+            price_7d_ago=week_ago[0] if week_ago else None,
+            price_30d_ago=month_ago[0] if month_ago else None,
+            revenue=RevenueFigures.of_snapshot(token.latest_snapshot),
+            buybacks_30d=buybacks.get(token.pk, Decimal(0)) if token.pk in has_buybacks else None,
+            burned=burned.get(token.pk),
+            now=now,
+        )
+        if snapshot is not None:
+            snapshots.append(snapshot)
+    snapshots = _changed_snapshots(snapshots, [t.pk for t in tokens], day)
+    with transaction.atomic():
+        MetricSnapshot.objects.bulk_create(
+            snapshots,
+            update_conflicts=True,
+            unique_fields=["token", "date"],
+            update_fields=SNAPSHOT_FIELDS,
+            batch_size=1000,
+        )
+        latest_point_at([t.pk for t in tokens])
+    return len(snapshots) + len(fallback)
+
+
 def _load_facts(token_ids: list[int], since: dt.date | None) -> dict[int, _Facts]:
     """Three queries for a chunk of tokens, whatever the number of days."""
-    window_start = since - dt.timedelta(days=LOOKBACK_DAYS) if since else None
+    # Windows end at the newest revenue day, which may lag the snapshot day.
+    window_start = since - dt.timedelta(days=LOOKBACK_DAYS + REVENUE_MAX_LAG_DAYS) if since else None
     date_filter = Q(date__gte=window_start) if window_start else Q()
     facts: dict[int, _Facts] = {t: _Facts({}, {}, {}, []) for t in token_ids}
     for row in (

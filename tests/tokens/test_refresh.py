@@ -150,3 +150,40 @@ def test_token_page_marks_figures_older_than_their_threshold_as_stale(loaded, cl
     page = client.get("/tokens/alpha/").content.decode()
     assert page.count(">Stale<") == 2
     assert "2026-03-01 00:04 UTC" in page
+
+
+def test_repricing_gives_exactly_what_a_full_recompute_gives(loaded):
+    from apps.tokens.snapshots import SNAPSHOT_FIELDS, snapshots_recompute, snapshots_reprice
+
+    day = dt.date(2026, 3, 1)
+    fields = [f for f in SNAPSHOT_FIELDS if f != "computed_at"]
+    # A new quote moves the price: reprice from the carried revenue side...
+    PriceDay.objects.filter(date=day).update(price_usd=D("12.5"), market_cap_usd=D("1250000000"))
+    snapshots_reprice(token_ids=Token.objects.values_list("pk", flat=True), day=day)
+    repriced = {s.token_id: [getattr(s, f) for f in fields] for s in MetricSnapshot.objects.filter(date=day)}
+    # ...and from all the facts.
+    MetricSnapshot.objects.filter(date=day).delete()
+    snapshots_recompute(since=day)
+    full = {s.token_id: [getattr(s, f) for f in fields] for s in MetricSnapshot.objects.filter(date=day)}
+    assert repriced == full
+    alpha = Token.objects.get(slug="alpha")
+    assert MetricSnapshot.objects.get(token=alpha, date=day).ps == D("68.4931506849")  # 1.25e9 / 18.25e6
+
+
+def test_repricing_a_new_day_carries_revenue_and_moves_buyback_window(loaded):
+    from apps.tokens.snapshots import snapshots_recompute, snapshots_reprice
+
+    day = dt.date(2026, 3, 2)
+    alpha = Token.objects.get(slug="alpha")
+    PriceDay.objects.create(
+        token=alpha, date=day, price_usd=D("10"), market_cap_usd=D("1000000000"), fdv_usd=D("2000000000"),
+        volume_usd=D("1"), observed_at=dt.datetime(2026, 3, 2, 0, 5, tzinfo=dt.UTC), source="coingecko",
+        fetched_at=dt.datetime(2026, 3, 2, 0, 5, tzinfo=dt.UTC),
+    )  # fmt: skip
+    snapshots_reprice(token_ids=[alpha.pk], day=day)
+    repriced = MetricSnapshot.objects.get(token=alpha, date=day)
+    snapshots_recompute(token_ids=[alpha.pk], since=day)
+    full = MetricSnapshot.objects.get(token=alpha, date=day)
+    assert repriced.computed_at == full.computed_at  # the full recompute found nothing to change
+    assert repriced.revenue_30d == D("1500000") and repriced.buybacks_30d == D("280000")
+    assert Token.objects.get(pk=alpha.pk).latest_snapshot_id == repriced.pk
