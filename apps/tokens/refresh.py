@@ -60,7 +60,8 @@ def _http_stats(provider: object) -> tuple[int, int]:
 
 
 def _finish(result: RefreshResult, provider: object, rows: int, pages: int, error: str = "") -> RefreshResult:
-    _, retries = _http_stats(provider)
+    requests, retries = _http_stats(provider)
+    pages = requests or pages
     if result.failures and not error:
         error = "; ".join(f"{key}: {reason}" for key, reason in sorted(result.failures.items()))[:4000]
     services.sync_run_finish(run=result.run, rows_written=rows, pages=pages, retries=retries, error=error)

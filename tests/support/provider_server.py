@@ -49,7 +49,7 @@ class ProviderServer:
 
     ``server.inject(prefix, *faults)`` queues faults for the next requests whose path starts
     with ``prefix``: an int status (``500``, ``429``), ``("429", retry_after)``, ``"html"``,
-    ``"reset"``, ``"truncate"``, ``("stall", threading.Event or seconds)``.
+    ``"reset"``, ``"truncate"``, ``("stall", threading.Event or seconds)``, ``("body", bytes)``.
     """
 
     def __init__(self, data: RecordedData | None = None) -> None:
@@ -129,6 +129,8 @@ class ProviderServer:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.connection.close()
                     self.close_connection = True
+                elif kind == "body":
+                    self._send(200, arg, "application/json")
                 elif kind == "truncate":
                     status, body, content_type = server.route(self.path)
                     self._send(status, body[: max(1, len(body) // 2)], content_type)
