@@ -46,10 +46,12 @@ def _redis_up() -> bool:
 
 @pytest.fixture
 def postgres_and_redis():
+    # On CI the services are started first, so a missing one is a failure, not a skip.
+    missing = pytest.fail if os.environ.get("CI") else pytest.skip
     if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database: needs PostgreSQL (DATABASE_URL)")
+        missing("the worker shares the test database: needs PostgreSQL (DATABASE_URL)")
     if not _redis_up():
-        pytest.skip(f"needs Redis at {BROKER}")
+        missing(f"needs Redis at {BROKER}")
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
