@@ -7,7 +7,7 @@ PORT ?= 8000
 # Tests use the machine's PostgreSQL when it answers, else SQLite (with a warning).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run test test-fast e2e lint format bench sample-data clean
+.PHONY: install run full test lint format bench sample-data clean
 
 $(BIN)/.installed: requirements/base.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: install
 	@$(BIN)/python manage.py load_sample_data
 	@$(BIN)/python manage.py describe_mode
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Full mode: web (gunicorn), worker and beat from the Procfile; needs DATABASE_URL, REDIS_URL
+# and the production variables of the README.
+full: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(BIN)/honcho start
 
 test: install
 	@if [ -z "$$DATABASE_URL" ] && command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; then \
