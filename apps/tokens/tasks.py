@@ -8,6 +8,7 @@ database hiccups are retried with backoff.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import uuid
@@ -59,32 +60,31 @@ def _summary(result: refresh.RefreshResult) -> dict:
     return {"run": run.pk, "status": run.status, "rows": run.rows_written, "tokens": len(result.changed_tokens)}
 
 
-@shared_task(
-    bind=True,
-    name="tokens.refresh_markets",
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=3,
-    soft_time_limit=SOFT_LIMIT,
-    time_limit=HARD_LIMIT,
-)
-@single_flight("refresh_markets")
+def refresh_task(name: str, *, soft_limit: int = SOFT_LIMIT) -> Callable:
+    """A refresh task: bound, single-flight, soft and hard time limits, database hiccups
+    retried with jittered backoff."""
+
+    def decorator(func: Callable):
+        return shared_task(
+            bind=True,
+            name=f"tokens.{name}",
+            autoretry_for=TRANSIENT,
+            retry_backoff=True,
+            retry_jitter=True,
+            max_retries=3,
+            soft_time_limit=soft_limit,
+            time_limit=soft_limit + 60,
+        )(single_flight(name, timeout=soft_limit + 60)(func))
+
+    return decorator
+
+
+@refresh_task("refresh_markets")
 def refresh_markets(self, token_ids: list[int] | None = None) -> dict:
     return _summary(refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids))
 
 
-@shared_task(
-    bind=True,
-    name="tokens.refresh_price_history",
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=3,
-    soft_time_limit=SOFT_LIMIT * 2,
-    time_limit=HARD_LIMIT * 2,
-)
-@single_flight("refresh_price_history", timeout=HARD_LIMIT * 2)
+@refresh_task("refresh_price_history", soft_limit=SOFT_LIMIT * 2)
 def refresh_price_history(
     self, token_ids: list[int] | None = None, backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS
 ) -> dict:
@@ -94,21 +94,16 @@ def refresh_price_history(
     return _summary(result)
 
 
-@shared_task(
-    bind=True,
-    name="tokens.refresh_revenue",
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=3,
-    soft_time_limit=SOFT_LIMIT * 2,
-    time_limit=HARD_LIMIT * 2,
-)
-@single_flight("refresh_revenue", timeout=HARD_LIMIT * 2)
+@refresh_task("refresh_revenue", soft_limit=SOFT_LIMIT * 2)
 def refresh_revenue(self, token_ids: list[int] | None = None, backfill: bool = False) -> dict:
     return _summary(
         refresh.revenue_refresh(provider=refresh.revenue_provider(), token_ids=token_ids, backfill=backfill)
     )
+
+
+@refresh_task("refresh_mapping")
+def refresh_mapping(self) -> dict:
+    return _summary(refresh.mapping_refresh(provider=refresh.revenue_provider()))
 
 
 @shared_task(
@@ -120,23 +115,7 @@ def refresh_revenue(self, token_ids: list[int] | None = None, backfill: bool = F
     time_limit=HARD_LIMIT,
 )
 def recompute_snapshots(token_ids: list[int] | None = None, since: str | None = None) -> int:
-    import datetime as dt
-
     return snapshots.snapshots_recompute(token_ids=token_ids, since=dt.date.fromisoformat(since) if since else None)
-
-
-@shared_task(
-    bind=True,
-    name="tokens.refresh_mapping",
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=SOFT_LIMIT,
-    time_limit=HARD_LIMIT,
-)
-@single_flight("refresh_mapping")
-def refresh_mapping(self) -> dict:
-    return _summary(refresh.mapping_refresh(provider=refresh.revenue_provider()))
 
 
 REFRESH_TASKS = {
