@@ -6,5 +6,6 @@ admin.site.site_title = "Accrual admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("ratings/", include("apps.ratings.urls")),
     path("", include("apps.tokens.urls")),
 ]

@@ -1,3 +1,115 @@
-from django.db import models
+"""Ratings: one per token per day per methodology version, with the inputs and component
+scores behind it, and the events (band changes, signal flips, large moves) between days."""
 
-# Create your models here.
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from apps.tokens.models import Token
+
+
+def score_field(**kwargs) -> models.DecimalField:
+    """A score of 0–100 to one decimal."""
+    return models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True, **kwargs)
+
+
+class Grade(models.TextChoices):
+    A = "A", "A"
+    B = "B", "B"
+    C = "C", "C"
+    D = "D", "D"
+    E = "E", "E"
+    NOT_RATED = "", "Not rated"
+
+
+class Signal(models.TextChoices):
+    BULLISH = "bullish", "Bullish"
+    NEUTRAL = "neutral", "Neutral"
+    BEARISH = "bearish", "Bearish"
+    NONE = "", "No signal"
+
+
+class Rating(models.Model):
+    """A token's rating on one day. ``inputs`` holds every raw input (decimal strings),
+    ``components`` every sub-metric's value, percentile ranks and score; the component
+    columns repeat the component scores so lists can sort and filter on them."""
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="ratings")
+    date = models.DateField()
+    methodology_version = models.CharField(max_length=16)
+    inputs = models.JSONField(default=dict)
+    components = models.JSONField(default=dict)
+    revenue_score = score_field()
+    value_accrual_score = score_field()
+    valuation_score = score_field()
+    momentum_score = score_field()
+    risk_score = score_field()
+    investor_score = score_field()
+    investor_grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
+    investor_reason = models.CharField(max_length=200, blank=True)
+    trader_score = score_field()
+    trader_grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
+    trader_reason = models.CharField(max_length=200, blank=True)
+    signal = models.CharField(max_length=8, choices=Signal.choices, blank=True)
+    # The newest rating of its token (for its version): lists read these, one row a token.
+    is_latest = models.BooleanField(default=False)
+    # A digest of everything computed: a recompute writes only the rows whose digest changed.
+    fingerprint = models.CharField(max_length=40)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["token", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["token", "date", "methodology_version"], name="rating_unique"),
+            models.UniqueConstraint(
+                fields=["token", "methodology_version"], condition=Q(is_latest=True), name="rating_one_latest"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["methodology_version", "date"], name="rating_version_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} {self.date} v{self.methodology_version}"
+
+    @property
+    def investor_rated(self) -> bool:
+        return bool(self.investor_grade)
+
+
+class RatingChange(models.Model):
+    """Something worth telling a reader: a band change, a signal flip, a large score move
+    from one day to the next. Kept for alerts and briefings."""
+
+    class Kind(models.TextChoices):
+        BAND_CHANGE = "band_change", "Band change"
+        SIGNAL_FLIP = "signal_flip", "Signal flip"
+        SCORE_MOVE = "score_move", "Score move"
+
+    class Subject(models.TextChoices):
+        INVESTOR = "investor", "Investor grade"
+        TRADER = "trader", "Trader grade"
+        SIGNAL = "signal", "Signal"
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="rating_changes")
+    date = models.DateField()
+    methodology_version = models.CharField(max_length=16)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    subject = models.CharField(max_length=16, choices=Subject.choices)
+    before = models.CharField(max_length=16, blank=True)
+    after = models.CharField(max_length=16, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-date", "token", "kind", "subject"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "date", "methodology_version", "kind", "subject"], name="rating_change_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["date", "kind"], name="rating_change_date_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} {self.date} {self.kind} {self.subject}: {self.before} → {self.after}"

@@ -16,7 +16,9 @@ from collections.abc import Callable
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
+
+from apps.ratings.tasks import recompute as ratings_recompute
 
 from . import refresh, snapshots
 
@@ -56,6 +58,9 @@ def single_flight(name: str, timeout: int = HARD_LIMIT) -> Callable:
 
 
 def _summary(result: refresh.RefreshResult) -> dict:
+    if result.changed_tokens:  # ratings follow the facts: rate the newest day again, once committed
+        changed = sorted(result.changed_tokens)
+        transaction.on_commit(lambda: ratings_recompute.delay(changed))
     run = result.run
     return {"run": run.pk, "status": run.status, "rows": run.rows_written, "tokens": len(result.changed_tokens)}
 

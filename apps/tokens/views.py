@@ -9,6 +9,8 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
+from apps.ratings.selectors import token_rating_panel
+
 from . import selectors
 from .forms import RANGE_FILTERS, ScreenerForm
 
@@ -53,5 +55,11 @@ def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "tokens/detail.html",
-        {"p": page, "token": page.token, "s": page.snapshot, "has_chart": selectors.chart_has_data(page.chart)},
+        {
+            "p": page,
+            "token": page.token,
+            "s": page.snapshot,
+            "has_chart": selectors.chart_has_data(page.chart),
+            "rating_panel": token_rating_panel(page.token),
+        },
     )

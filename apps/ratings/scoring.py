@@ -1,0 +1,674 @@
+"""Ratings methodology v1: the definition, as data, and the pure functions that apply it.
+
+Everything a grade depends on — inputs and their windows, components and their weights,
+grades, letter bands, the signal's thresholds, how ranks are blended — is in
+``METHODOLOGY`` below. ``/ratings/methodology/`` renders this same object, so the
+published method cannot drift from the code that grades.
+
+No ORM here: the service hands over plain inputs per token (``TokenInputs``) and stores
+what comes back. Scores are kept as integer tenths of a point while computing, so every
+rounding is exact, half-up, and the same on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import NamedTuple
+
+# --- The definition ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputDef:
+    """A raw input, as stored with every rating. ``window_days`` of history end on the
+    rating's day (never after it); with fewer than ``min_days`` days of data the input is
+    missing."""
+
+    key: str
+    label: str
+    source: str  # "snapshot" (the day's MetricSnapshot), "prices" or "revenue" (daily history)
+    format: str  # how pages show it: usd, pct, signed, ratio, days
+    description: str
+    window_days: int = 0
+    min_days: int = 0
+
+
+@dataclass(frozen=True)
+class SubMetric:
+    """One ranked measure. Its value is ``measure`` (divided by ``per`` when given)."""
+
+    key: str
+    label: str
+    weight: int  # within its component
+    measure: str
+    per: str = ""
+    higher_is_better: bool = True
+    note: str = ""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.measure, self.per) if self.per else (self.measure,)
+
+
+@dataclass(frozen=True)
+class Component:
+    key: str
+    label: str
+    description: str
+    submetrics: tuple[SubMetric, ...]
+
+
+@dataclass(frozen=True)
+class GradeDef:
+    """A grade: the weighted mean of its components' scores, and a letter band."""
+
+    key: str
+    label: str
+    description: str
+    weights: tuple[tuple[str, int], ...]  # (component key, weight)
+    required: tuple[str, ...]  # components without which there is no grade
+    min_components: int
+    min_revenue_history_days: int = 0  # below this: "Not rated", with the reason
+
+
+@dataclass(frozen=True)
+class Band:
+    letter: str
+    min_score: int
+    meaning: str
+
+
+@dataclass(frozen=True)
+class SignalDef:
+    """Bullish/neutral/bearish from one grade's score, with hysteresis: a signal is entered
+    at one threshold and left only past another, so a score hovering near a line does not
+    flip it every day. A gap in the ratings (no rating the day before) starts from neutral."""
+
+    grade: str
+    bullish_enter: int  # score ≥ this turns bullish
+    bullish_exit: int  # a bullish signal holds while score ≥ this
+    bearish_enter: int  # score ≤ this turns bearish
+    bearish_exit: int  # a bearish signal holds while score ≤ this
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Percentile ranks within the whole universe of the day and within the token's
+    category, blended. A category with fewer than ``min_category_peers`` tokens having the
+    figure gives no category rank: the universe rank alone counts."""
+
+    universe_weight: int
+    category_weight: int
+    min_category_peers: int
+
+
+@dataclass(frozen=True)
+class Methodology:
+    version: str
+    published: str
+    inputs: tuple[InputDef, ...]
+    components: tuple[Component, ...]
+    grades: tuple[GradeDef, ...]
+    bands: tuple[Band, ...]
+    signal: SignalDef
+    ranking: Ranking
+    score_move_points: int  # a day-over-day move this large is recorded as an event
+    # Returns and trend compare average prices over this many days (the day and the ones
+    # before), so one day's spike does not swing momentum, nor the signal with it.
+    price_average_days: int
+    price_average_min_days: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def input(self, key: str) -> InputDef:
+        return self._inputs_by_key[key]
+
+    def component(self, key: str) -> Component:
+        return next(c for c in self.components if c.key == key)
+
+    def grade(self, key: str) -> GradeDef:
+        return next(g for g in self.grades if g.key == key)
+
+    @property
+    def band_ranges(self) -> list[tuple[Band, int | None]]:
+        """Each band with the score where the band above starts (None for the top band)."""
+        return [(band, self.bands[i - 1].min_score if i else None) for i, band in enumerate(self.bands)]
+
+    @cached_property
+    def _inputs_by_key(self) -> dict[str, InputDef]:
+        return {i.key: i for i in self.inputs}
+
+    @cached_property
+    def input_keys(self) -> tuple[str, ...]:
+        return tuple(i.key for i in self.inputs)
+
+
+METHODOLOGY = Methodology(
+    version="1.0",
+    published="2026-11-20",
+    inputs=(
+        InputDef("market_cap_usd", "Market cap", "snapshot", "usd", "Circulating market cap on the day."),
+        InputDef(
+            "revenue_annualised",
+            "Revenue, annualised",
+            "snapshot",
+            "usd",
+            "Last 30 days of revenue × 365/30.",
+            window_days=30,
+            min_days=27,
+        ),
+        InputDef(
+            "holders_revenue_annualised",
+            "Holders revenue, annualised",
+            "snapshot",
+            "usd",
+            "Last 30 days of revenue reaching holders × 365/30.",
+            window_days=30,
+            min_days=27,
+        ),
+        InputDef(
+            "revenue_growth_30d",
+            "Revenue growth 30d",
+            "snapshot",
+            "signed",
+            "Revenue of the last 30 days against the 30 before.",
+            window_days=60,
+        ),
+        InputDef(
+            "revenue_growth_90d",
+            "Revenue growth 90d",
+            "snapshot",
+            "signed",
+            "Revenue of the last 90 days against the 90 before.",
+            window_days=180,
+        ),
+        InputDef(
+            "revenue_consistency_90d",
+            "Revenue consistency",
+            "revenue",
+            "ratio",
+            "1 − coefficient of variation (standard deviation ÷ mean) of daily revenue over the last 90 "
+            "days of revenue data; 1 is perfectly steady, below 0 very lumpy.",
+            window_days=90,
+            min_days=81,
+        ),
+        InputDef(
+            "revenue_history_days",
+            "Revenue history",
+            "revenue",
+            "days",
+            "Days from the first day with revenue data to the rating's day.",
+        ),
+        InputDef(
+            "holders_share",
+            "Holders' share",
+            "snapshot",
+            "pct",
+            "Share of the last 30 days' revenue that reached holders.",
+            window_days=30,
+        ),
+        InputDef("holder_yield", "Holder yield", "snapshot", "pct", "Annualised holders revenue ÷ market cap."),
+        InputDef(
+            "buyback_yield",
+            "Buyback yield",
+            "snapshot",
+            "pct",
+            "Last 30 days of buybacks, annualised, ÷ market cap; missing when no buyback was ever recorded.",
+            window_days=30,
+        ),
+        InputDef(
+            "burned_share",
+            "Burned share",
+            "snapshot",
+            "pct",
+            "Tokens burned to date as a share of supply; missing when no burn was ever recorded.",
+        ),
+        InputDef(
+            "supply_growth_90d",
+            "Supply growth 90d",
+            "prices",
+            "signed",
+            "Change of circulating supply (market cap ÷ price) over 90 days: positive is dilution "
+            "(emissions, unlocks), negative is net burning.",
+            window_days=90,
+        ),
+        InputDef(
+            "return_30d",
+            "Return 30d",
+            "prices",
+            "signed",
+            "Change of the 7-day average price over 30 days.",
+            window_days=30,
+        ),
+        InputDef(
+            "return_90d",
+            "Return 90d",
+            "prices",
+            "signed",
+            "Change of the 7-day average price over 90 days.",
+            window_days=90,
+        ),
+        InputDef(
+            "trend_50d",
+            "Trend",
+            "prices",
+            "signed",
+            "The 7-day average price against the 50-day average.",
+            window_days=50,
+            min_days=45,
+        ),
+        InputDef(
+            "volatility_90d",
+            "Volatility",
+            "prices",
+            "pct",
+            "Standard deviation of daily returns over 90 days.",
+            window_days=90,
+            min_days=81,
+        ),
+        InputDef(
+            "max_drawdown_180d",
+            "Max drawdown",
+            "prices",
+            "signed",
+            "Largest fall from a running peak over 180 days (−0.40 is a 40 % fall).",
+            window_days=180,
+            min_days=162,
+        ),
+        InputDef(
+            "liquidity_30d",
+            "Liquidity",
+            "prices",
+            "pct",
+            "Mean daily volume over 30 days ÷ market cap.",
+            window_days=30,
+            min_days=27,
+        ),
+    ),
+    components=(
+        Component(
+            "revenue",
+            "Revenue",
+            "How much the protocol earns, how fast that grows, and how steadily it comes in.",
+            (
+                SubMetric("scale", "Scale", 40, "revenue_annualised"),
+                SubMetric("growth_30d", "Growth 30d", 20, "revenue_growth_30d"),
+                SubMetric("growth_90d", "Growth 90d", 20, "revenue_growth_90d"),
+                SubMetric("consistency", "Consistency", 20, "revenue_consistency_90d"),
+            ),
+        ),
+        Component(
+            "value_accrual",
+            "Value accrual",
+            "How much of that revenue reaches token holders, and whether buybacks and burns outpace new supply.",
+            (
+                SubMetric("holders_share", "Holders' share", 25, "holders_share"),
+                SubMetric("holder_yield", "Holder yield", 25, "holder_yield"),
+                SubMetric("buyback_yield", "Buyback yield", 20, "buyback_yield"),
+                SubMetric("burned_share", "Burned share", 10, "burned_share"),
+                SubMetric(
+                    "dilution",
+                    "Dilution",
+                    20,
+                    "supply_growth_90d",
+                    higher_is_better=False,
+                    note="Supply growth over 90 days; less is better, and net burning best.",
+                ),
+            ),
+        ),
+        Component(
+            "valuation",
+            "Valuation",
+            "What the market charges for that revenue: lower multiples score higher.",
+            (
+                SubMetric(
+                    "ps",
+                    "P/S",
+                    60,
+                    "revenue_annualised",
+                    per="market_cap_usd",
+                    note="Lower is better: ranked by its inverse, revenue ÷ market cap, so a token "
+                    "without revenue ranks last instead of dropping out.",
+                ),
+                SubMetric(
+                    "phr",
+                    "P/HR",
+                    40,
+                    "holders_revenue_annualised",
+                    per="market_cap_usd",
+                    note="Ranked by its inverse, holders revenue ÷ market cap (the holder yield).",
+                ),
+            ),
+        ),
+        Component(
+            "momentum",
+            "Momentum",
+            "Where the price has been going.",
+            (
+                SubMetric("return_30d", "Return 30d", 35, "return_30d"),
+                SubMetric("return_90d", "Return 90d", 35, "return_90d"),
+                SubMetric("trend", "Trend", 30, "trend_50d"),
+            ),
+        ),
+        Component(
+            "risk",
+            "Risk",
+            "How rough the ride is: lower risk scores higher.",
+            (
+                SubMetric("volatility", "Volatility", 40, "volatility_90d", higher_is_better=False),
+                SubMetric(
+                    "drawdown",
+                    "Drawdown",
+                    30,
+                    "max_drawdown_180d",
+                    note="Drawdowns are ≤ 0: a smaller fall is a higher value, and scores higher.",
+                ),
+                SubMetric("liquidity", "Liquidity", 30, "liquidity_30d"),
+            ),
+        ),
+    ),
+    grades=(
+        GradeDef(
+            "investor",
+            "Investor grade",
+            "Fundamentals: what the protocol earns, what reaches holders, what it costs, how risky it is.",
+            weights=(("revenue", 30), ("value_accrual", 25), ("valuation", 25), ("risk", 20)),
+            required=("revenue",),
+            min_components=3,
+            min_revenue_history_days=90,
+        ),
+        GradeDef(
+            "trader",
+            "Trader grade",
+            "Price behaviour: momentum, tempered by risk.",
+            weights=(("momentum", 60), ("risk", 40)),
+            required=("momentum", "risk"),
+            min_components=2,
+        ),
+    ),
+    bands=(
+        Band("A", 75, "Top of the universe on most measures"),
+        Band("B", 60, "Better than most"),
+        Band("C", 45, "Middle of the pack"),
+        Band("D", 30, "Worse than most"),
+        Band("E", 0, "Bottom of the universe on most measures"),
+    ),
+    signal=SignalDef(grade="trader", bullish_enter=60, bullish_exit=55, bearish_enter=40, bearish_exit=45),
+    ranking=Ranking(universe_weight=50, category_weight=50, min_category_peers=3),
+    score_move_points=10,
+    price_average_days=7,
+    price_average_min_days=5,
+    notes=(
+        "Every score is a percentile rank, so it says where a token stands among the tokens rated "
+        "that day, not how good it is in absolute terms. A token in the middle of every measure scores 50.",
+        "A figure that is missing is missing: a sub-metric without it is left out and the other "
+        "sub-metrics of its component share its weight; a component with no sub-metric is missing, "
+        "never 0, and the grade is the weighted mean of the components that are there, if enough are.",
+        "Holders revenue counts twice in the Investor grade, by design: as holder yield under Value "
+        "accrual (what holders get) and as P/HR under Valuation (what they pay for it).",
+        "Ties share the middle rank. Scores are rounded half up to 0.1 at each step: sub-metric, component, grade.",
+        "Inputs come only from figures dated on or before the rating's day; each rating stores its "
+        "inputs, so any grade can be recomputed and checked.",
+    ),
+)
+
+SIGNALS = ("bullish", "neutral", "bearish")
+NOT_RATED = ""  # stored grade when there is none; the reason says why
+
+# --- Inputs and results ----------------------------------------------------------------
+
+Number = Decimal | float | int | str
+
+
+@dataclass(frozen=True)
+class TokenInputs:
+    """One token's inputs on one day: input key → value (None when missing)."""
+
+    token_id: int
+    category: str
+    values: Mapping[str, Number | None]
+
+
+class PartScore(NamedTuple):
+    """A sub-metric: the ranked value, its percentile in the universe and in the category
+    (None when the category has too few peers), and the blended score — in tenths of a
+    point (625 is 62.5), so that all rounding is exact integer arithmetic."""
+
+    value: float | None
+    universe_tenths: int | None = None
+    category_tenths: int | None = None
+    score_tenths: int | None = None
+    universe_size: int = 0
+    category_size: int = 0
+
+    @property
+    def universe(self) -> Decimal | None:
+        return _points(self.universe_tenths)
+
+    @property
+    def category(self) -> Decimal | None:
+        return _points(self.category_tenths)
+
+    @property
+    def score(self) -> Decimal | None:
+        return _points(self.score_tenths)
+
+
+class ComponentScore(NamedTuple):
+    score: Decimal | None
+    parts: dict[str, PartScore]
+
+
+class GradeResult(NamedTuple):
+    score: Decimal | None
+    band: str  # "A"–"E", or NOT_RATED
+    reason: str = ""  # why there is no grade
+
+
+@dataclass(frozen=True)
+class TokenRating:
+    components: dict[str, ComponentScore]
+    investor: GradeResult
+    trader: GradeResult
+    signal: str  # bullish, neutral, bearish; "" without a trader grade
+
+
+# --- Arithmetic in tenths of a point ---------------------------------------------------
+
+
+def _div_half_up(numerator: int, denominator: int) -> int:
+    """numerator ÷ denominator rounded half up, for non-negative integers."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def _tenths(value: Decimal | None) -> int | None:
+    return None if value is None else int(value * 10)
+
+
+def _points(tenths: int | None) -> Decimal | None:
+    return None if tenths is None else Decimal(tenths).scaleb(-1)
+
+
+def weighted_mean(pairs: Iterable[tuple[int, Decimal | None]]) -> Decimal | None:
+    """Σ weight × score ÷ Σ weight over the scores present, rounded half up to 0.1."""
+    return _points(_weighted_tenths((weight, _tenths(score)) for weight, score in pairs))
+
+
+def _weighted_tenths(pairs: Iterable[tuple[int, int | None]]) -> int | None:
+    total = weights = 0
+    for weight, tenths in pairs:
+        if tenths is not None:
+            total += weight * tenths
+            weights += weight
+    return _div_half_up(total, weights) if weights else None
+
+
+def _number(value: Number | None) -> float | None:
+    if value is None or value == "":
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def measure_value(sub: SubMetric, values: Mapping[str, Number | None]) -> float | None:
+    """The value a sub-metric ranks: its measure, divided by ``per`` (which must be > 0)."""
+    return _measure(sub, {key: _number(values.get(key)) for key in sub.inputs})
+
+
+def percentile_ranks(values: Mapping[int, float], *, higher_is_better: bool = True) -> dict[int, int]:
+    """Each key's percentile rank among the values, in tenths of a point (0–1000).
+
+    rank = 100 × (worse + ½ × (tied − 1)) ÷ (n − 1): the worst scores 0, the best 100, ties
+    share the middle rank, a lone value scores 50.
+    """
+    n = len(values)
+    if n == 1:
+        return dict.fromkeys(values, 500)
+    ordered = sorted(values.values())
+    ranks = {}
+    for key, value in values.items():
+        below = bisect_left(ordered, value)
+        tied = bisect_right(ordered, value) - below
+        worse = below if higher_is_better else n - below - tied
+        ranks[key] = _div_half_up(1000 * (2 * worse + tied - 1), 2 * (n - 1))
+    return ranks
+
+
+def band_for(score: Decimal | None, methodology: Methodology = METHODOLOGY) -> str:
+    if score is None:
+        return NOT_RATED
+    return next(b.letter for b in methodology.bands if score >= b.min_score)
+
+
+def next_signal(previous: str, score: Decimal | None, definition: SignalDef = METHODOLOGY.signal) -> str:
+    """Today's signal from today's score and yesterday's signal (hysteresis)."""
+    if score is None:
+        return ""
+    if previous == "bullish" and score >= definition.bullish_exit:
+        return "bullish"
+    if previous == "bearish" and score <= definition.bearish_exit:
+        return "bearish"
+    if score >= definition.bullish_enter:
+        return "bullish"
+    if score <= definition.bearish_enter:
+        return "bearish"
+    return "neutral"
+
+
+# --- Rating a universe ------------------------------------------------------------------
+
+_MISSING = PartScore(None)
+
+
+def _measure(sub: SubMetric, numbers: Mapping[str, float | None]) -> float | None:
+    measure = numbers.get(sub.measure)
+    if measure is None or not sub.per:
+        return measure
+    per = numbers.get(sub.per)
+    if per is None or per <= 0:
+        return None
+    return measure / per
+
+
+def _score_submetric(
+    sub: SubMetric, numbers: Mapping[int, Mapping[str, float | None]], categories: Mapping[int, str], ranking: Ranking
+) -> dict[int, PartScore]:
+    """Every token's score on one sub-metric; a token without the value is left out."""
+    values = {}
+    for token_id, token_numbers in numbers.items():
+        value = _measure(sub, token_numbers)
+        if value is not None:
+            values[token_id] = value
+    universe = percentile_ranks(values, higher_is_better=sub.higher_is_better)
+    by_category: dict[str, dict[int, float]] = defaultdict(dict)
+    for token_id, value in values.items():
+        by_category[categories[token_id]][token_id] = value
+    category_ranks: dict[int, int] = {}
+    for members in by_category.values():
+        if len(members) >= ranking.min_category_peers:
+            category_ranks.update(percentile_ranks(members, higher_is_better=sub.higher_is_better))
+    u_weight, c_weight = ranking.universe_weight, ranking.category_weight
+    size = len(values)
+    parts = {}
+    for token_id, u in universe.items():
+        c = category_ranks.get(token_id)
+        score = u if c is None else _div_half_up(u_weight * u + c_weight * c, u_weight + c_weight)
+        parts[token_id] = PartScore(values[token_id], u, c, score, size, len(by_category[categories[token_id]]))
+    return parts
+
+
+def grade(
+    definition: GradeDef,
+    components: Mapping[str, ComponentScore],
+    values: Mapping[str, Number | None],
+    methodology: Methodology = METHODOLOGY,
+) -> GradeResult:
+    """A grade from component scores, or "Not rated" with the reason."""
+    if definition.min_revenue_history_days:
+        history = _number(values.get("revenue_history_days"))
+        if not history:
+            return GradeResult(None, NOT_RATED, "No revenue data.")
+        if history < definition.min_revenue_history_days:
+            return GradeResult(
+                None,
+                NOT_RATED,
+                f"Only {int(history)} days of revenue history; {definition.min_revenue_history_days} needed.",
+            )
+    for key in definition.required:
+        if components[key].score is None:
+            return GradeResult(None, NOT_RATED, f"No data for the {methodology.component(key).label} component.")
+    present = sum(components[key].score is not None for key, _ in definition.weights)
+    if present < definition.min_components:
+        return GradeResult(
+            None,
+            NOT_RATED,
+            f"Only {present} of {len(definition.weights)} components have data; {definition.min_components} needed.",
+        )
+    score = weighted_mean((weight, components[key].score) for key, weight in definition.weights)
+    return GradeResult(score, band_for(score, methodology))
+
+
+def rate_universe(
+    tokens: Sequence[TokenInputs],
+    *,
+    previous_signals: Mapping[int, str] | None = None,
+    methodology: Methodology = METHODOLOGY,
+) -> dict[int, TokenRating]:
+    """Rate every token of one day's universe. Pure and deterministic: the result depends
+    only on the inputs (not on their order) and on each token's previous signal."""
+    previous_signals = previous_signals or {}
+    keys = methodology.input_keys
+    numbers = {t.token_id: {key: _number(t.values.get(key)) for key in keys} for t in tokens}
+    categories = {t.token_id: t.category for t in tokens}
+    part_scores = {
+        (component.key, sub.key): _score_submetric(sub, numbers, categories, methodology.ranking)
+        for component in methodology.components
+        for sub in component.submetrics
+    }
+    investor_def = methodology.grade("investor")
+    trader_def = methodology.grade("trader")
+    ratings = {}
+    for token in tokens:
+        token_id = token.token_id
+        components = {}
+        for component in methodology.components:
+            parts = {
+                sub.key: part_scores[component.key, sub.key].get(token_id, _MISSING) for sub in component.submetrics
+            }
+            score = _weighted_tenths((sub.weight, parts[sub.key].score_tenths) for sub in component.submetrics)
+            components[component.key] = ComponentScore(_points(score), parts)
+        investor = grade(investor_def, components, token.values, methodology)
+        trader = grade(trader_def, components, token.values, methodology)
+        signal_score = investor.score if methodology.signal.grade == "investor" else trader.score
+        ratings[token_id] = TokenRating(
+            components=components,
+            investor=investor,
+            trader=trader,
+            signal=next_signal(previous_signals.get(token_id, ""), signal_score, methodology.signal),
+        )
+    return ratings

@@ -1,0 +1,447 @@
+"""Writes of ratings: compute a day (or a range of days) for the whole universe, store the
+ratings that changed, the events between days, and the latest-rating pointers.
+
+Ranks are relative, so a day is always computed for every token with a snapshot that
+day; ``token_ids`` only limits which tokens' rows are written. Inputs come from the day's
+MetricSnapshot and from daily prices and revenue dated on or before the day, loaded in
+chunks of tokens with four queries per chunk whatever the number of days. A recompute of
+unchanged inputs writes nothing (each rating keeps its ``computed_at``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import FloatField, Max, Min
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, Token
+
+from . import history, scoring
+from .models import Rating, RatingChange
+from .scoring import METHODOLOGY, TokenInputs, TokenRating
+
+CHUNK_TOKENS = 1000
+# Inputs of this many token-days are held at once; a long backfill goes in blocks of days.
+BLOCK_TOKEN_DAYS = 100_000
+WRITE_BATCH = 2000
+
+SNAPSHOT_INPUTS = tuple(i.key for i in METHODOLOGY.inputs if i.source == "snapshot")
+PRICE_LOOKBACK_DAYS = max(i.window_days for i in METHODOLOGY.inputs if i.source == "prices")
+REVENUE_LOOKBACK_DAYS = (
+    max(i.window_days for i in METHODOLOGY.inputs if i.source == "revenue") + history.REVENUE_MAX_LAG_DAYS
+)
+COMPONENT_COLUMNS = {c.key: f"{c.key}_score" for c in METHODOLOGY.components}
+ROW_FIELDS = [
+    "inputs",
+    "components",
+    *COMPONENT_COLUMNS.values(),
+    "investor_score",
+    "investor_grade",
+    "investor_reason",
+    "trader_score",
+    "trader_grade",
+    "trader_reason",
+    "signal",
+    "fingerprint",
+    "computed_at",
+]
+
+
+@dataclass
+class RecomputeResult:
+    days: int = 0
+    rated: int = 0  # token-days computed
+    written: int = 0  # ratings inserted or changed
+    changes: int = 0  # rating-change events inserted or changed
+
+
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    """What the next day needs of a rating: its signal, and what events compare."""
+
+    signal: str
+    investor_grade: str
+    investor_score: Decimal | None
+    trader_grade: str
+    trader_score: Decimal | None
+    components: tuple[Decimal | None, ...]
+
+
+# --- Loading inputs ----------------------------------------------------------------------
+
+
+def _load_block(
+    tokens: list[tuple[int, str]], start: dt.date, end: dt.date, chunk_size: int
+) -> dict[dt.date, list[TokenInputs]]:
+    """Every token-day's inputs from ``start`` to ``end``: four queries per chunk of tokens."""
+    by_day: dict[dt.date, list[TokenInputs]] = defaultdict(list)
+    origin = start - dt.timedelta(days=max(PRICE_LOOKBACK_DAYS, REVENUE_LOOKBACK_DAYS))
+    span = (end - origin).days + 1
+    as_float = FloatField()
+    for first in range(0, len(tokens), chunk_size):
+        chunk = tokens[first : first + chunk_size]
+        ids = [pk for pk, _ in chunk]
+        snapshots: dict[int, list[tuple]] = defaultdict(list)
+        for row in (
+            MetricSnapshot.objects.filter(token_id__in=ids, date__range=(start, end))
+            .order_by()
+            .values_list("token_id", "date", *SNAPSHOT_INPUTS)
+        ):
+            snapshots[row[0]].append(row[1:])
+        if not snapshots:
+            continue
+        histories = {
+            pk: history.TokenHistory(origin, [None] * span, [None] * span, [None] * span, [None] * span)
+            for pk in snapshots
+        }
+        for token_id, day, price, cap, volume in (
+            PriceDay.objects.filter(token_id__in=list(histories), date__range=(origin, end))
+            .order_by()
+            .values_list(
+                "token_id",
+                "date",
+                Cast("price_usd", as_float),
+                Cast("market_cap_usd", as_float),
+                Cast("volume_usd", as_float),
+            )
+        ):
+            item, k = histories[token_id], (day - origin).days
+            item.prices[k], item.market_caps[k], item.volumes[k] = price, cap, volume
+        for token_id, day, revenue in (
+            RevenueDay.objects.filter(
+                token_id__in=list(histories), date__range=(origin, end), revenue_usd__isnull=False
+            )
+            .order_by()
+            .values_list("token_id", "date", Cast("revenue_usd", as_float))
+        ):
+            histories[token_id].revenue[(day - origin).days] = revenue
+        for token_id, first_day in (
+            RevenueDay.objects.filter(token_id__in=list(histories), date__lte=end, revenue_usd__isnull=False)
+            .order_by()
+            .values("token_id")
+            .annotate(first=Min("date"))
+            .values_list("token_id", "first")
+        ):
+            histories[token_id].first_revenue_day = first_day
+        for token_id, category in chunk:
+            rows = snapshots.get(token_id)
+            if not rows:
+                continue
+            item = histories[token_id]
+            item.index()
+            for day, *figures in rows:
+                values = {key: history.canonical(v) for key, v in zip(SNAPSHOT_INPUTS, figures, strict=True)}
+                for key, v in history.price_inputs(item, day).items():
+                    values[key] = history.canonical(v)
+                for key, v in history.revenue_inputs(item, day).items():
+                    values[key] = history.canonical(v)
+                by_day[day].append(TokenInputs(token_id, category, {k: values[k] for k in METHODOLOGY.input_keys}))
+    return by_day
+
+
+# --- Rows ------------------------------------------------------------------------------
+
+
+def _points(tenths: int | None) -> float | None:
+    return None if tenths is None else tenths / 10
+
+
+def _components_json(rating: TokenRating) -> dict:
+    return {
+        key: {
+            "score": None if component.score is None else float(component.score),
+            "parts": {
+                name: {
+                    "value": history.canonical(part.value),
+                    "universe": _points(part.universe_tenths),
+                    "category": _points(part.category_tenths),
+                    "score": _points(part.score_tenths),
+                    "universe_size": part.universe_size,
+                    "category_size": part.category_size,
+                }
+                for name, part in component.parts.items()
+            },
+        }
+        for key, component in rating.components.items()
+    }
+
+
+def _fingerprint(inputs: TokenInputs, rating: TokenRating) -> str:
+    """A digest of everything a rating row holds but its time: the repr of plain tuples
+    (strings, ints, floats, None), which is the same in every process."""
+    payload = (
+        METHODOLOGY.version,
+        tuple(inputs.values.values()),
+        tuple(
+            (
+                str(component.score),
+                # A part's value is a function of the inputs, so its other fields suffice.
+                tuple(part[1:] for part in component.parts.values()),
+            )
+            for component in rating.components.values()
+        ),
+        str(rating.investor.score),
+        rating.investor.band,
+        rating.investor.reason,
+        str(rating.trader.score),
+        rating.trader.band,
+        rating.trader.reason,
+        rating.signal,
+    )
+    return hashlib.sha1(repr(payload).encode()).hexdigest()
+
+
+def _rating_row(
+    token_id: int, day: dt.date, inputs: TokenInputs, rating: TokenRating, fingerprint: str, now: dt.datetime
+) -> Rating:
+    row = Rating(
+        token_id=token_id,
+        date=day,
+        methodology_version=METHODOLOGY.version,
+        inputs=dict(inputs.values),
+        components=_components_json(rating),
+        investor_score=rating.investor.score,
+        investor_grade=rating.investor.band,
+        investor_reason=rating.investor.reason,
+        trader_score=rating.trader.score,
+        trader_grade=rating.trader.band,
+        trader_reason=rating.trader.reason,
+        signal=rating.signal,
+        fingerprint=fingerprint,
+        computed_at=now,
+    )
+    for key, column in COMPONENT_COLUMNS.items():
+        setattr(row, column, rating.components[key].score)
+    return row
+
+
+def _summary(rating: TokenRating) -> _Summary:
+    return _Summary(
+        signal=rating.signal,
+        investor_grade=rating.investor.band,
+        investor_score=rating.investor.score,
+        trader_grade=rating.trader.band,
+        trader_score=rating.trader.score,
+        components=tuple(rating.components[key].score for key in COMPONENT_COLUMNS),
+    )
+
+
+def _stored_summaries(day: dt.date) -> dict[int, _Summary]:
+    rows = Rating.objects.filter(date=day, methodology_version=METHODOLOGY.version).values_list(
+        "token_id",
+        "signal",
+        "investor_grade",
+        "investor_score",
+        "trader_grade",
+        "trader_score",
+        *COMPONENT_COLUMNS.values(),
+    )
+    return {row[0]: _Summary(row[1], row[2], row[3], row[4], row[5], tuple(row[6:])) for row in rows}
+
+
+# --- Events ----------------------------------------------------------------------------
+
+
+def _grade_text(grade: str) -> str:
+    return grade or "NR"
+
+
+def _changes_between(before: _Summary, after: _Summary) -> list[tuple[str, str, str, str, dict]]:
+    """(kind, subject, before, after, detail) for what changed from one day to the next."""
+    moved = {
+        key: [str(b) if b is not None else None, str(a) if a is not None else None]
+        for key, b, a in zip(COMPONENT_COLUMNS, before.components, after.components, strict=True)
+        if b != a
+    }
+    events = []
+    for subject, b_grade, a_grade, b_score, a_score in (
+        ("investor", before.investor_grade, after.investor_grade, before.investor_score, after.investor_score),
+        ("trader", before.trader_grade, after.trader_grade, before.trader_score, after.trader_score),
+    ):
+        detail = {
+            "before_score": str(b_score) if b_score is not None else None,
+            "after_score": str(a_score) if a_score is not None else None,
+            "components": moved,
+        }
+        if b_grade != a_grade:
+            events.append(("band_change", subject, _grade_text(b_grade), _grade_text(a_grade), detail))
+        if b_score is not None and a_score is not None and abs(a_score - b_score) >= METHODOLOGY.score_move_points:
+            events.append(("score_move", subject, str(b_score), str(a_score), detail))
+    if before.signal and after.signal and before.signal != after.signal:
+        score = {"trader_score": str(after.trader_score) if after.trader_score is not None else None}
+        events.append(("signal_flip", "signal", before.signal, after.signal, score))
+    return events
+
+
+def _write_changes(
+    day: dt.date, wanted: dict[tuple[int, str, str], tuple[str, str, dict]], scope: set[int] | None, now: dt.datetime
+) -> int:
+    """Make the day's events (for the tokens in scope) exactly ``wanted``; only differences are written."""
+    stored = RatingChange.objects.filter(date=day, methodology_version=METHODOLOGY.version)
+    if scope is not None:
+        stored = stored.filter(token_id__in=scope)
+    existing = {
+        (token_id, kind, subject): (pk, (before, after, detail))
+        for pk, token_id, kind, subject, before, after, detail in stored.values_list(
+            "pk", "token_id", "kind", "subject", "before", "after", "detail"
+        )
+    }
+    stale = [pk for key, (pk, value) in existing.items() if wanted.get(key) != value]
+    if stale:
+        RatingChange.objects.filter(pk__in=stale).delete()
+    fresh = [
+        RatingChange(
+            token_id=token_id,
+            date=day,
+            methodology_version=METHODOLOGY.version,
+            kind=kind,
+            subject=subject,
+            before=before,
+            after=after,
+            detail=detail,
+            created_at=now,
+        )
+        for (token_id, kind, subject), (before, after, detail) in wanted.items()
+        if (token_id, kind, subject) not in existing or existing[token_id, kind, subject][1] != (before, after, detail)
+    ]
+    RatingChange.objects.bulk_create(fresh, batch_size=WRITE_BATCH, ignore_conflicts=True)
+    return len(fresh)
+
+
+# --- Writing a day -----------------------------------------------------------------------
+
+
+def _stored_fingerprints(day: dt.date, scope: set[int] | None) -> dict[int, str]:
+    stored = Rating.objects.filter(date=day, methodology_version=METHODOLOGY.version)
+    if scope is not None:
+        stored = stored.filter(token_id__in=scope)
+    return dict(stored.values_list("token_id", "fingerprint"))
+
+
+def _write_ratings(rows: list[Rating]) -> int:
+    Rating.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["token", "date", "methodology_version"],
+        update_fields=ROW_FIELDS,
+        batch_size=WRITE_BATCH,
+    )
+    return len(rows)
+
+
+def latest_point_at(newest: dict[int, dt.date]) -> None:
+    """Mark each token's newest rating as its latest, where ``newest`` (token → the newest
+    day just computed) is newer than what is marked, or nothing is."""
+    version = METHODOLOGY.version
+    current = dict(
+        Rating.objects.filter(token_id__in=list(newest), methodology_version=version, is_latest=True).values_list(
+            "token_id", "date"
+        )
+    )
+    moves = {token_id: day for token_id, day in newest.items() if current.get(token_id, dt.date.min) < day}
+    if not moves:
+        return
+    with transaction.atomic():
+        Rating.objects.filter(
+            token_id__in=[t for t in moves if t in current], methodology_version=version, is_latest=True
+        ).update(is_latest=False)
+        by_day: dict[dt.date, list[int]] = defaultdict(list)
+        for token_id, day in moves.items():
+            by_day[day].append(token_id)
+        for day, token_ids in by_day.items():
+            Rating.objects.filter(token_id__in=token_ids, date=day, methodology_version=version).update(is_latest=True)
+
+
+# --- The services ------------------------------------------------------------------------
+
+
+def ratings_backfill(
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    token_ids: Iterable[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+    computed_at: dt.datetime | None = None,
+    chunk_size: int = CHUNK_TOKENS,
+) -> RecomputeResult:
+    """Rate every day from ``start`` to ``end`` (default: the first and last days with
+    snapshots), in order, so each day's signal follows the day before. Rows are written for
+    ``token_ids`` (default: all). Idempotent; a replay passes its data's as-of as
+    ``computed_at`` so that it is byte-for-byte so. ``progress`` is called once per day."""
+    if start is None or end is None:
+        bounds = MetricSnapshot.objects.aggregate(first=Min("date"), last=Max("date"))
+        start = start or bounds["first"]
+        end = end or bounds["last"]
+    result = RecomputeResult()
+    if start is None or end is None or start > end:
+        return result
+    scope = set(token_ids) if token_ids is not None else None
+    now = computed_at or timezone.now()
+    tokens = list(Token.objects.order_by("pk").values_list("pk", "category"))
+    block_days = max(1, BLOCK_TOKEN_DAYS // max(len(tokens), 1))
+    previous = _stored_summaries(start - dt.timedelta(days=1))
+    newest: dict[int, dt.date] = {}
+    block_start = start
+    while block_start <= end:
+        block_end = min(block_start + dt.timedelta(days=block_days - 1), end)
+        universe = _load_block(tokens, block_start, block_end, chunk_size)
+        day = block_start
+        while day <= block_end:
+            previous = _rate_day(day, universe.pop(day, []), previous, scope, now, result, newest)
+            result.days += 1
+            if progress:
+                progress(1)
+            day += dt.timedelta(days=1)
+        latest_point_at(newest)
+        newest = {}
+        block_start = block_end + dt.timedelta(days=1)
+    return result
+
+
+def _rate_day(
+    day: dt.date,
+    universe: list[TokenInputs],
+    previous: dict[int, _Summary],
+    scope: set[int] | None,
+    now: dt.datetime,
+    result: RecomputeResult,
+    newest: dict[int, dt.date],
+) -> dict[int, _Summary]:
+    """Rate one day's universe; write the changed ratings and events of the tokens in scope."""
+    ratings = scoring.rate_universe(
+        universe, previous_signals={token_id: item.signal for token_id, item in previous.items()}
+    )
+    stored = _stored_fingerprints(day, scope) if universe else {}
+    rows, wanted, today = [], {}, {}
+    for inputs in universe:
+        token_id = inputs.token_id
+        rating = ratings[token_id]
+        today[token_id] = summary = _summary(rating)
+        if scope is not None and token_id not in scope:
+            continue
+        newest[token_id] = day
+        fingerprint = _fingerprint(inputs, rating)
+        if stored.get(token_id) != fingerprint:
+            rows.append(_rating_row(token_id, day, inputs, rating, fingerprint, now))
+        if token_id in previous:
+            for kind, subject, before, after, detail in _changes_between(previous[token_id], summary):
+                wanted[token_id, kind, subject] = (before, after, detail)
+    with transaction.atomic():
+        result.written += _write_ratings(rows)
+        result.changes += _write_changes(day, wanted, scope, now)
+    result.rated += len(universe)
+    return today
+
+
+def ratings_recompute(*, token_ids: Iterable[int] | None = None, day: dt.date) -> RecomputeResult:
+    """Rate one day: the whole universe is ranked, the ratings of ``token_ids`` (default:
+    all) are written where they changed. The signal follows the stored day before."""
+    return ratings_backfill(start=day, end=day, token_ids=token_ids)

@@ -1,0 +1,68 @@
+"""Celery tasks for ratings: thin wrappers taking plain parameters.
+
+``ratings.recompute`` is queued (on commit) after each data refresh with the tokens whose
+facts changed. Ratings are percentile ranks, so one token's new figures move the others'
+ranks too: the day is recomputed for the whole universe and every rating that changed is
+written; ``token_ids`` say whether there is anything to do. Two recomputes never overlap —
+a second one waits and retries rather than being dropped, so the newest data always gets
+rated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from celery import shared_task
+from django.core.cache import cache
+from django.db import DatabaseError
+
+from apps.tokens.models import MetricSnapshot
+
+from .services import ratings_recompute
+
+logger = logging.getLogger(__name__)
+
+SOFT_LIMIT = 10 * 60
+HARD_LIMIT = SOFT_LIMIT + 60
+LOCK_KEY = "accrual:lock:ratings.recompute"
+RETRY_WHILE_LOCKED_SECONDS = 30
+
+
+class RecomputeBusy(Exception):
+    """Another worker is recomputing ratings; try again shortly."""
+
+
+@shared_task(
+    bind=True,
+    name="ratings.recompute",
+    autoretry_for=(DatabaseError, ConnectionError, RecomputeBusy),
+    retry_backoff=RETRY_WHILE_LOCKED_SECONDS,
+    retry_jitter=True,
+    max_retries=10,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+def recompute(self, token_ids: list[int] | None = None, day: str | None = None) -> dict:
+    """Rate ``day`` (ISO date; default: the newest day with snapshots) after the facts of
+    ``token_ids`` changed. An empty list means nothing changed: nothing to do."""
+    if token_ids is not None and not token_ids:
+        return {"skipped": True, "reason": "no token changed"}
+    when = dt.date.fromisoformat(day) if day else _newest_snapshot_day()
+    if when is None:
+        return {"skipped": True, "reason": "no snapshot yet"}
+    holder = getattr(self.request, "id", None) or uuid.uuid4().hex
+    if not cache.add(LOCK_KEY, holder, HARD_LIMIT) and cache.get(LOCK_KEY) != holder:
+        raise RecomputeBusy(f"ratings for {when} wait for a recompute in progress")
+    try:
+        result = ratings_recompute(day=when)
+    finally:
+        if cache.get(LOCK_KEY) == holder:
+            cache.delete(LOCK_KEY)
+    logger.info("ratings for %s: %s", when, result)
+    return {"day": when.isoformat(), "rated": result.rated, "written": result.written, "changes": result.changes}
+
+
+def _newest_snapshot_day() -> dt.date | None:
+    return MetricSnapshot.objects.order_by("-date").values_list("date", flat=True).first()
