@@ -1,0 +1,199 @@
+"""Ratings benchmark (issue 4): one day of ratings for 20,000 tokens, and a 365-day
+backfill for 2,000 tokens, on PostgreSQL. Goal: the one day in under 10 seconds.
+
+    python bench/bench_ratings.py                     # both parts
+    python bench/bench_ratings.py --part day          # only the 20,000-token day
+    python bench/bench_ratings.py --part backfill     # only the 2,000-token backfill
+
+Two databases on the server of DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/accrual_bench_ratings), created when missing:
+
+* ``<name>``: 20,000 synthetic tokens with 200 days of history (a day's ratings look back
+  180 days at most), built with ``manage.py generate_synthetic_universe``, which also
+  computes the last day's snapshots. Building it takes several minutes, once.
+* ``<name>_backfill``: 2,000 synthetic tokens with 365 days of history and a snapshot for
+  every day (setup, timed apart).
+
+Each part runs in its own process (Django reads DATABASE_URL once). Times measured: the day
+from cold (no rating stored: every row is inserted) and again warm (nothing changed:
+nothing is written); the backfill from cold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/accrual_bench_ratings"
+END = dt.date(2026, 6, 30)  # a fixed last day, so the data (and the results) repeat
+GOAL_SECONDS = 10.0
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE when it does not exist (connecting to the server's ``postgres``)."""
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(_with_database(url, "postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}", flush=True)
+
+
+def run_part(part: str, url: str, args: argparse.Namespace) -> dict:
+    """Run one part in a child process on its database; it prints a JSON line of results."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env.pop("DJANGO_ENV", None)
+    command = [sys.executable, __file__, "--child", part, "--tokens", str(args.tokens), "--days", str(args.days)]
+    command += ["--backfill-tokens", str(args.backfill_tokens), "--backfill-days", str(args.backfill_days)]
+    process = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+# --- In the child process -------------------------------------------------------------
+
+
+def _setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _universe(tokens: int, days: int, say) -> None:
+    from django.core.management import call_command
+
+    from apps.tokens.models import Token
+
+    call_command("migrate", verbosity=0)
+    have = Token.objects.filter(slug__startswith="synth-").count()
+    if have != tokens:
+        if have:
+            call_command("generate_synthetic_universe", delete=True)
+        say(f"generating {tokens} synthetic tokens × {days} days (once; takes a while)")
+        began = time.monotonic()
+        call_command("generate_synthetic_universe", tokens=tokens, days=days, end=END)
+        say(f"generated in {time.monotonic() - began:.0f} s")
+
+
+def child_day(args: argparse.Namespace) -> dict:
+    from django.db import connection
+
+    from apps.ratings.models import Rating, RatingChange
+    from apps.ratings.services import ratings_recompute
+
+    _universe(args.tokens, args.days, _say)
+    Rating.objects.filter(date=END).delete()
+    RatingChange.objects.filter(date=END).delete()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    began = time.monotonic()
+    cold = ratings_recompute(day=END)
+    cold_seconds = time.monotonic() - began
+    began = time.monotonic()
+    warm = ratings_recompute(day=END)
+    warm_seconds = time.monotonic() - began
+    return {
+        "part": "day",
+        "tokens": cold.rated,
+        "day": END.isoformat(),
+        "cold_seconds": round(cold_seconds, 2),
+        "cold_written": cold.written,
+        "warm_seconds": round(warm_seconds, 2),
+        "warm_written": warm.written,
+    }
+
+
+def child_backfill(args: argparse.Namespace) -> dict:
+    from apps.ratings.models import Rating, RatingChange
+    from apps.ratings.services import ratings_backfill
+    from apps.tokens.models import MetricSnapshot, Token
+    from apps.tokens.snapshots import snapshots_recompute
+
+    _universe(args.backfill_tokens, args.backfill_days, _say)
+    start = END - dt.timedelta(days=args.backfill_days - 1)
+    snapshot_seconds = None
+    if MetricSnapshot.objects.filter(date=start).count() < args.backfill_tokens:
+        _say("computing a snapshot for every day (setup)")
+        began = time.monotonic()
+        snapshots_recompute(token_ids=list(Token.objects.values_list("pk", flat=True)))
+        snapshot_seconds = round(time.monotonic() - began, 1)
+    Rating.objects.all().delete()
+    RatingChange.objects.all().delete()
+    began = time.monotonic()
+    result = ratings_backfill(start=start, end=END)
+    seconds = time.monotonic() - began
+    return {
+        "part": "backfill",
+        "tokens": args.backfill_tokens,
+        "days": result.days,
+        "token_days": result.rated,
+        "written": result.written,
+        "changes": result.changes,
+        "seconds": round(seconds, 1),
+        "per_day_seconds": round(seconds / max(result.days, 1), 3),
+        "snapshot_setup_seconds": snapshot_seconds,
+    }
+
+
+def _say(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["day", "backfill", "all"], default="all")
+    parser.add_argument("--tokens", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=200)
+    parser.add_argument("--backfill-tokens", type=int, default=2_000)
+    parser.add_argument("--backfill-days", type=int, default=365)
+    parser.add_argument("--child", choices=["day", "backfill"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        _setup_django()
+        result = child_day(args) if args.child == "day" else child_backfill(args)
+        print(json.dumps(result))
+        return
+
+    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    name = urlsplit(url).path.lstrip("/")
+    print(f"ratings benchmark on {urlsplit(url).hostname}, {os.cpu_count()} CPUs", flush=True)
+    if args.part in ("day", "all"):
+        ensure_database(url)
+        day = run_part("day", url, args)
+        verdict = "meets" if day["cold_seconds"] < GOAL_SECONDS else "misses"
+        print(
+            f"one day, {day['tokens']:,} tokens ({day['day']}): {day['cold_seconds']:.2f} s from cold "
+            f"({day['cold_written']:,} ratings written), {day['warm_seconds']:.2f} s again with nothing "
+            f"changed — {verdict} the {GOAL_SECONDS:.0f} s goal",
+            flush=True,
+        )
+    if args.part in ("backfill", "all"):
+        backfill_url = _with_database(url, f"{name}_backfill")
+        ensure_database(backfill_url)
+        fill = run_part("backfill", backfill_url, args)
+        setup = f"; snapshot setup {fill['snapshot_setup_seconds']} s" if fill["snapshot_setup_seconds"] else ""
+        print(
+            f"backfill, {fill['tokens']:,} tokens × {fill['days']} days: {fill['seconds']:.1f} s "
+            f"({fill['per_day_seconds']:.3f} s a day; {fill['token_days']:,} token-days rated, "
+            f"{fill['written']:,} ratings and {fill['changes']:,} events written{setup})",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

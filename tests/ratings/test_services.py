@@ -1,0 +1,256 @@
+"""Ratings services: recompute and backfill on real facts — stored inputs, idempotence,
+determinism, no look-ahead, not-rated reasons, the latest pointer, signals and events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.ratings import services
+from apps.ratings.models import Rating, RatingChange
+from apps.ratings.scoring import METHODOLOGY, TokenInputs, rate_universe
+from apps.ratings.services import ratings_backfill, ratings_recompute
+from apps.tokens.models import PriceDay, RevenueDay, Token
+from apps.tokens.snapshots import snapshots_recompute
+
+from .builders import END, rated_universe
+
+pytestmark = pytest.mark.django_db
+
+DAY = END
+
+
+def ratings_on(day: dt.date) -> dict[str, Rating]:
+    return {r.token.slug: r for r in Rating.objects.filter(date=day).select_related("token")}
+
+
+def content(rating: Rating) -> tuple:
+    """Everything a rating holds but its time and its latest flag."""
+    return (
+        rating.inputs,
+        rating.components,
+        rating.investor_score,
+        rating.investor_grade,
+        rating.investor_reason,
+        rating.trader_score,
+        rating.trader_grade,
+        rating.trader_reason,
+        rating.signal,
+        rating.fingerprint,
+    )
+
+
+@pytest.fixture
+def tokens():
+    return rated_universe()
+
+
+def test_a_day_is_rated_for_every_token_with_figures_that_day(tokens):
+    result = ratings_recompute(day=DAY)
+
+    assert (result.days, result.rated, result.written) == (1, 5, 5)
+    rated = ratings_on(DAY)
+    assert set(rated) == {"alpha", "beta", "gamma", "delta", "epsilon"}
+    alpha = rated["alpha"]
+    assert alpha.methodology_version == METHODOLOGY.version
+    assert alpha.investor_grade in "ABCDE" and alpha.investor_score is not None
+    assert alpha.trader_grade and alpha.signal in {"bullish", "neutral", "bearish"}
+    assert set(alpha.inputs) == set(METHODOLOGY.input_keys)
+    assert all(v is None or isinstance(v, str) for v in alpha.inputs.values())  # decimals as strings
+    Decimal(alpha.inputs["revenue_annualised"])
+    assert alpha.components["revenue"]["parts"]["scale"]["universe_size"] == 4  # delta has no revenue
+
+
+def test_not_rated_tokens_are_stored_with_the_reason(tokens):
+    ratings_recompute(day=DAY)
+
+    rated = ratings_on(DAY)
+    assert (rated["delta"].investor_grade, rated["delta"].investor_reason) == ("", "No revenue data.")
+    assert rated["delta"].investor_score is None
+    assert rated["epsilon"].investor_reason == "Only 40 days of revenue history; 90 needed."
+    assert rated["epsilon"].trader_grade  # the Trader grade needs no revenue
+
+
+def test_stored_inputs_reproduce_the_stored_scores(tokens):
+    """Any grade can be recomputed from what the ratings store."""
+    ratings_recompute(day=DAY)
+    stored = list(Rating.objects.filter(date=DAY).select_related("token"))
+
+    again = rate_universe([TokenInputs(r.token_id, r.token.category, r.inputs) for r in stored])
+
+    for rating in stored:
+        recomputed = again[rating.token_id]
+        assert recomputed.investor.score == rating.investor_score
+        assert recomputed.trader.score == rating.trader_score
+        for key in ("revenue", "value_accrual", "valuation", "momentum", "risk"):
+            assert recomputed.components[key].score == getattr(rating, f"{key}_score")
+
+
+def test_recompute_is_idempotent_and_writes_nothing_when_nothing_changed(tokens):
+    ratings_backfill(start=DAY - dt.timedelta(days=5), end=DAY)
+    before = {(r.token_id, r.date): (content(r), r.computed_at) for r in Rating.objects.all()}
+    events = list(RatingChange.objects.values_list("pk", "token_id", "date", "kind", "subject", "before", "after"))
+
+    result = ratings_backfill(start=DAY - dt.timedelta(days=5), end=DAY)
+
+    assert (result.written, result.changes) == (0, 0)
+    assert {(r.token_id, r.date): (content(r), r.computed_at) for r in Rating.objects.all()} == before
+    assert (
+        list(RatingChange.objects.values_list("pk", "token_id", "date", "kind", "subject", "before", "after")) == events
+    )
+
+
+def test_recompute_is_deterministic(tokens):
+    ratings_backfill(start=DAY - dt.timedelta(days=3), end=DAY)
+    first = {(r.token_id, r.date): content(r) for r in Rating.objects.all()}
+    Rating.objects.all().delete()
+
+    ratings_backfill(start=DAY - dt.timedelta(days=3), end=DAY)
+
+    assert {(r.token_id, r.date): content(r) for r in Rating.objects.all()} == first
+
+
+def test_one_day_alone_matches_the_same_day_in_a_backfill(tokens):
+    ratings_backfill(start=DAY - dt.timedelta(days=10), end=DAY)
+    in_backfill = {slug: content(r) for slug, r in ratings_on(DAY).items()}
+
+    Rating.objects.filter(date=DAY).delete()
+    ratings_recompute(day=DAY)
+
+    assert {slug: content(r) for slug, r in ratings_on(DAY).items()} == in_backfill
+
+
+def test_a_rating_as_of_a_day_never_reads_data_after_it(tokens):
+    """Change, add and delete facts after day t, recompute the snapshots and day t: same rating."""
+    t = DAY - dt.timedelta(days=20)
+    ratings_recompute(day=t)
+    before = {slug: content(r) for slug, r in ratings_on(t).items()}
+
+    alpha_fetched = PriceDay.objects.first().fetched_at
+    later = PriceDay.objects.filter(date__gt=t)
+    later.filter(token__slug="alpha").update(price_usd=Decimal("0.01"), market_cap_usd=Decimal("1"))
+    later.filter(token__slug="beta").delete()
+    RevenueDay.objects.filter(date__gt=t, token__slug="gamma").update(revenue_usd=Decimal("999999999"))
+    delta = Token.objects.get(slug="delta")  # no revenue until after t
+    RevenueDay.objects.bulk_create(
+        RevenueDay(
+            token=delta,
+            date=t + dt.timedelta(days=n),
+            revenue_usd=Decimal("1e9"),
+            source="sample",
+            fetched_at=alpha_fetched,
+        )
+        for n in range(1, 11)
+    )
+    snapshots_recompute()
+    Rating.objects.all().delete()
+    ratings_recompute(day=t)
+
+    assert {slug: content(r) for slug, r in ratings_on(t).items()} == before
+
+
+def test_a_day_without_figures_rates_nobody(tokens):
+    result = ratings_recompute(day=END + dt.timedelta(days=30))
+    assert (result.rated, result.written) == (0, 0)
+    assert not Rating.objects.exists()
+
+
+def test_token_ids_limit_the_rows_written_but_not_the_ranking(tokens):
+    ratings_recompute(day=DAY)
+    full = {slug: content(r) for slug, r in ratings_on(DAY).items()}
+    Rating.objects.all().delete()
+
+    alpha = Token.objects.get(slug="alpha")
+    result = ratings_recompute(day=DAY, token_ids=[alpha.pk])
+
+    assert (result.rated, result.written) == (5, 1)
+    assert {slug: content(r) for slug, r in ratings_on(DAY).items()} == {"alpha": full["alpha"]}
+
+
+def test_the_latest_rating_is_marked_and_moves_forward_only(tokens):
+    ratings_backfill(start=DAY - dt.timedelta(days=2), end=DAY)
+    latest = Rating.objects.filter(is_latest=True)
+    assert latest.count() == 5 and set(latest.values_list("date", flat=True)) == {DAY}
+
+    ratings_recompute(day=DAY - dt.timedelta(days=5))  # an older day does not take over
+
+    assert set(Rating.objects.filter(is_latest=True).values_list("date", flat=True)) == {DAY}
+    assert Rating.objects.filter(is_latest=True).count() == 5
+
+
+def test_the_signal_follows_the_stored_day_before(tokens):
+    day_before = DAY - dt.timedelta(days=1)
+    ratings_recompute(day=day_before)
+    alpha = Rating.objects.get(token__slug="alpha", date=day_before)
+    score = alpha.trader_score
+    # Make yesterday bullish whatever its score: today holds bullish while the score stays ≥ 55.
+    Rating.objects.filter(pk=alpha.pk).update(signal="bullish")
+
+    ratings_recompute(day=DAY)
+
+    today = Rating.objects.get(token__slug="alpha", date=DAY)
+    expected = "bullish" if today.trader_score >= 55 else ("bearish" if today.trader_score <= 40 else "neutral")
+    assert today.signal == expected
+    assert score is not None
+
+
+def test_events_record_band_changes_signal_flips_and_large_moves(tokens):
+    day_before = DAY - dt.timedelta(days=1)
+    ratings_recompute(day=day_before)
+    gamma = Rating.objects.get(token__slug="gamma", date=day_before)
+    Rating.objects.filter(pk=gamma.pk).update(
+        investor_grade="E", investor_score=Decimal("1.0"), trader_grade="", trader_score=None, signal="bearish"
+    )
+
+    ratings_recompute(day=DAY)
+
+    today = Rating.objects.get(token__slug="gamma", date=DAY)
+    events = {(e.kind, e.subject): e for e in RatingChange.objects.filter(token__slug="gamma", date=DAY)}
+    assert events["band_change", "investor"].before == "E"
+    assert events["band_change", "investor"].after == today.investor_grade
+    assert events["band_change", "trader"].before == "NR"
+    assert events["score_move", "investor"].detail["after_score"] == str(today.investor_score)
+    if today.signal != "bearish":
+        assert events["signal_flip", "signal"].before == "bearish"
+
+
+def test_events_are_idempotent_and_follow_a_rewrite(tokens):
+    ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY)
+    count = RatingChange.objects.count()
+    assert ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY).changes == 0
+    assert RatingChange.objects.count() == count
+
+
+def test_inputs_load_with_a_fixed_number_of_queries_per_chunk_of_tokens(tokens):
+    """Loading inputs costs four queries per chunk of tokens, whatever the number of days."""
+    universe = list(Token.objects.order_by("pk").values_list("pk", "category"))
+
+    def load_queries(days: int) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            services._load_block(universe, DAY - dt.timedelta(days=days - 1), DAY, chunk_size=2)
+        return len(ctx.captured_queries)
+
+    assert load_queries(1) == load_queries(60) == 3 * 4  # five tokens in chunks of two
+
+
+def test_backfill_in_blocks_gives_the_same_ratings(tokens, monkeypatch):
+    ratings_backfill(start=DAY - dt.timedelta(days=9), end=DAY)
+    whole = {(r.token_id, r.date): content(r) for r in Rating.objects.all()}
+    Rating.objects.all().delete()
+    RatingChange.objects.all().delete()
+
+    monkeypatch.setattr(services, "BLOCK_TOKEN_DAYS", 10)  # two days a block
+    ratings_backfill(start=DAY - dt.timedelta(days=9), end=DAY)
+
+    assert {(r.token_id, r.date): content(r) for r in Rating.objects.all()} == whole
+
+
+def test_backfill_defaults_to_every_day_with_snapshots_and_reports_progress(tokens):
+    ticks = []
+    result = ratings_backfill(progress=ticks.append)
+    assert result.days == 220 and sum(ticks) == 220
+    assert Rating.objects.order_by("date").first().date == END - dt.timedelta(days=219)
