@@ -174,12 +174,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 10),
     "unacked_restore_throttle": env_int("CELERY_RESTORE_THROTTLE", 10),
 }
+MARKETS_REFRESH_SECONDS = env_int("MARKETS_REFRESH_SECONDS", 15 * 60)
 # Every entry expires before its next run, so a backlog never piles up runs.
 CELERY_BEAT_SCHEDULE = {
     "markets-every-15-minutes": {
         "task": "tokens.refresh_markets",
-        "schedule": 15 * 60,
-        "options": {"expires": 14 * 60},
+        "schedule": MARKETS_REFRESH_SECONDS,
+        "options": {"expires": MARKETS_REFRESH_SECONDS * 14 // 15},
     },
     "price-history-daily": {
         "task": "tokens.refresh_price_history",

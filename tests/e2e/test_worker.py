@@ -188,6 +188,26 @@ def test_scheduled_refreshes_update_facts_and_snapshots(tracked_tokens, worker, 
     assert succeeded_runs("revenue-history")[-1].rows_written == 0
 
 
+def test_beat_schedules_the_market_refresh(tracked_tokens, worker, server, tmp_path):
+    """Beat itself, with the market refresh every 2 seconds instead of 15 minutes."""
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "beat", "--schedule", str(tmp_path / "beat-schedule")],
+        cwd=ROOT,
+        env={**worker.env, "MARKETS_REFRESH_SECONDS": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: len(succeeded_runs("markets")) >= 2, what="two scheduled market refreshes")
+    finally:
+        os.killpg(beat.pid, signal.SIGTERM)
+        beat.wait(20)
+    alpha = Token.objects.select_related("latest_snapshot").get(slug="alpha")
+    assert alpha.latest_snapshot.price_usd == D("10") and alpha.latest_snapshot.price_source == "coingecko"
+    assert succeeded_runs("markets")[0].rows_written == 3 and succeeded_runs("markets")[1].rows_written == 0
+
+
 def test_a_worker_killed_mid_task_leads_to_a_rerun_and_the_same_end_state(tracked_tokens, worker, server):
     release = threading.Event()
     server.inject("/llama/summary/fees/gamma-llama", ("stall", release))
