@@ -15,7 +15,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import accumulate, pairwise
+from itertools import accumulate
 from operator import mul, truediv
 
 from apps.tokens.snapshots import REVENUE_MAX_LAG_DAYS  # revenue windows end as the snapshots' do
@@ -35,11 +35,14 @@ class TokenHistory:
     first_revenue_day: dt.date | None = None
     returns: list[float | None] = field(default_factory=list)
 
-    def index(self) -> None:
-        """Daily returns, once per load: return j is price j over price j − 1."""
+    def index(self, since: int = 0) -> None:
+        """Daily returns from index ``since`` on (earlier ones are not needed): return j is
+        price j over price j − 1."""
         prices = self.prices
-        self.returns = [None] + [
-            (now / before - 1) if now is not None and before else None for before, now in pairwise(prices)
+        start = max(since, 1)
+        self.returns = [None] * start + [
+            (now / before - 1) if now is not None and before else None
+            for before, now in zip(prices[start - 1 :], prices[start:], strict=False)
         ]
 
 
@@ -145,11 +148,16 @@ def revenue_inputs(history: TokenHistory, day: dt.date, m: Methodology = METHODO
     return out
 
 
-def canonical(value: float | Decimal | None) -> str | None:
-    """How an input is stored: a plain decimal string (no exponent), floats to six
-    significant digits, so the stored inputs are what the scores were computed from."""
+def canonical(value: float | Decimal | str | None) -> str | None:
+    """How an input is stored: a plain decimal string (no exponent, no trailing zeros),
+    floats to six significant digits, so the stored inputs are what the scores were
+    computed from. A string is a database's exact decimal text ("0.0438000000")."""
     if value is None:
         return None
+    if isinstance(value, str):
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        return "0" if value in {"", "-0"} else value
     if isinstance(value, float):
         if not math.isfinite(value):
             return None

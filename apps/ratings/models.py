@@ -9,6 +9,15 @@ from django.db.models import Q
 from apps.tokens.models import Token
 
 
+class RowJSONField(models.JSONField):
+    """A JSONField that Django's bulk insert binds row by row (a placeholder per value),
+    not through PostgreSQL's UNNEST of arrays: escaping JSON into a text array literal
+    costs more than the rest of a day's recompute of 20,000 ratings."""
+
+    def get_placeholder(self, value, compiler, connection) -> str:
+        return "%s"
+
+
 def score_field(**kwargs) -> models.DecimalField:
     """A score of 0–100 to one decimal."""
     return models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True, **kwargs)
@@ -30,16 +39,24 @@ class Signal(models.TextChoices):
     NONE = "", "No signal"
 
 
+PART_FIELDS = ("universe", "category", "score", "universe_size", "category_size")
+
+
 class Rating(models.Model):
-    """A token's rating on one day. ``inputs`` holds every raw input (decimal strings),
-    ``components`` every sub-metric's value, percentile ranks and score; the component
-    columns repeat the component scores so lists can sort and filter on them."""
+    """A token's rating on one day.
+
+    ``inputs``: every raw input by key, decimals as strings (None: missing).
+    ``components``: ``{component: {"score": 62.5, "parts": {sub-metric: [universe
+    percentile, category percentile (None: too few peers), score, tokens ranked in the
+    universe, in the category] or None}}}`` — lists in the order of ``PART_FIELDS``, to keep
+    a day of 20,000 ratings small. The component columns repeat the component scores so
+    lists can sort and filter on them."""
 
     token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="ratings")
     date = models.DateField()
     methodology_version = models.CharField(max_length=16)
-    inputs = models.JSONField(default=dict)
-    components = models.JSONField(default=dict)
+    inputs = RowJSONField(default=dict)
+    components = RowJSONField(default=dict)
     revenue_score = score_field()
     value_accrual_score = score_field()
     valuation_score = score_field()

@@ -13,12 +13,11 @@ rounding is exact, half-up, and the same on every machine.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from typing import NamedTuple
 
 # --- The definition ------------------------------------------------------------------
@@ -480,6 +479,9 @@ class TokenRating:
 
 # --- Arithmetic in tenths of a point ---------------------------------------------------
 
+# Scores are 0–1000 tenths; their Decimals are made once.
+_POINTS = [Decimal(tenths).scaleb(-1) for tenths in range(1001)]
+
 
 def _div_half_up(numerator: int, denominator: int) -> int:
     """numerator ÷ denominator rounded half up, for non-negative integers."""
@@ -491,7 +493,9 @@ def _tenths(value: Decimal | None) -> int | None:
 
 
 def _points(tenths: int | None) -> Decimal | None:
-    return None if tenths is None else Decimal(tenths).scaleb(-1)
+    if tenths is None:
+        return None
+    return _POINTS[tenths] if 0 <= tenths <= 1000 else Decimal(tenths).scaleb(-1)
 
 
 def weighted_mean(pairs: Iterable[tuple[int, Decimal | None]]) -> Decimal | None:
@@ -529,20 +533,26 @@ def percentile_ranks(values: Mapping[int, float], *, higher_is_better: bool = Tr
     n = len(values)
     if n == 1:
         return dict.fromkeys(values, 500)
-    ordered = sorted(values.values())
-    ranks = {}
-    for key, value in values.items():
-        below = bisect_left(ordered, value)
-        tied = bisect_right(ordered, value) - below
+    counts = Counter(values.values())
+    denominator = 2 * (n - 1)
+    rank_of = {}
+    below = 0
+    for value in sorted(counts):
+        tied = counts[value]
         worse = below if higher_is_better else n - below - tied
-        ranks[key] = _div_half_up(1000 * (2 * worse + tied - 1), 2 * (n - 1))
-    return ranks
+        rank_of[value] = (2000 * (2 * worse + tied - 1) + denominator) // (2 * denominator)
+        below += tied
+    return {key: rank_of[value] for key, value in values.items()}
 
 
 def band_for(score: Decimal | None, methodology: Methodology = METHODOLOGY) -> str:
     if score is None:
         return NOT_RATED
     return next(b.letter for b in methodology.bands if score >= b.min_score)
+
+
+def _band_for_tenths(tenths: int, methodology: Methodology) -> str:
+    return next(b.letter for b in methodology.bands if tenths >= 10 * b.min_score)
 
 
 def next_signal(previous: str, score: Decimal | None, definition: SignalDef = METHODOLOGY.signal) -> str:
@@ -563,6 +573,7 @@ def next_signal(previous: str, score: Decimal | None, definition: SignalDef = ME
 # --- Rating a universe ------------------------------------------------------------------
 
 _MISSING = PartScore(None)
+_part = partial(tuple.__new__, PartScore)  # a PartScore without the namedtuple's Python-level __new__
 
 
 def _measure(sub: SubMetric, numbers: Mapping[str, float | None]) -> float | None:
@@ -579,11 +590,11 @@ def _score_submetric(
     sub: SubMetric, numbers: Mapping[int, Mapping[str, float | None]], categories: Mapping[int, str], ranking: Ranking
 ) -> dict[int, PartScore]:
     """Every token's score on one sub-metric; a token without the value is left out."""
-    values = {}
-    for token_id, token_numbers in numbers.items():
-        value = _measure(sub, token_numbers)
-        if value is not None:
-            values[token_id] = value
+    if sub.per:
+        values = {t: v for t, token_numbers in numbers.items() if (v := _measure(sub, token_numbers)) is not None}
+    else:
+        measure = sub.measure
+        values = {t: v for t, token_numbers in numbers.items() if (v := token_numbers.get(measure)) is not None}
     universe = percentile_ranks(values, higher_is_better=sub.higher_is_better)
     by_category: dict[str, dict[int, float]] = defaultdict(dict)
     for token_id, value in values.items():
@@ -593,12 +604,14 @@ def _score_submetric(
         if len(members) >= ranking.min_category_peers:
             category_ranks.update(percentile_ranks(members, higher_is_better=sub.higher_is_better))
     u_weight, c_weight = ranking.universe_weight, ranking.category_weight
+    blend = u_weight + c_weight
     size = len(values)
+    sizes = {category: len(members) for category, members in by_category.items()}
     parts = {}
     for token_id, u in universe.items():
         c = category_ranks.get(token_id)
-        score = u if c is None else _div_half_up(u_weight * u + c_weight * c, u_weight + c_weight)
-        parts[token_id] = PartScore(values[token_id], u, c, score, size, len(by_category[categories[token_id]]))
+        score = u if c is None else (2 * (u_weight * u + c_weight * c) + blend) // (2 * blend)
+        parts[token_id] = _part((values[token_id], u, c, score, size, sizes[categories[token_id]]))
     return parts
 
 
@@ -609,8 +622,14 @@ def grade(
     methodology: Methodology = METHODOLOGY,
 ) -> GradeResult:
     """A grade from component scores, or "Not rated" with the reason."""
+    tenths = {key: _tenths(component.score) for key, component in components.items()}
+    return _grade(definition, tenths, _number(values.get("revenue_history_days")), methodology)
+
+
+def _grade(
+    definition: GradeDef, components: Mapping[str, int | None], history: float | None, methodology: Methodology
+) -> GradeResult:
     if definition.min_revenue_history_days:
-        history = _number(values.get("revenue_history_days"))
         if not history:
             return GradeResult(None, NOT_RATED, "No revenue data.")
         if history < definition.min_revenue_history_days:
@@ -620,17 +639,23 @@ def grade(
                 f"Only {int(history)} days of revenue history; {definition.min_revenue_history_days} needed.",
             )
     for key in definition.required:
-        if components[key].score is None:
+        if components[key] is None:
             return GradeResult(None, NOT_RATED, f"No data for the {methodology.component(key).label} component.")
-    present = sum(components[key].score is not None for key, _ in definition.weights)
+    total = weights = present = 0
+    for key, weight in definition.weights:
+        tenths = components[key]
+        if tenths is not None:
+            total += weight * tenths
+            weights += weight
+            present += 1
     if present < definition.min_components:
         return GradeResult(
             None,
             NOT_RATED,
             f"Only {present} of {len(definition.weights)} components have data; {definition.min_components} needed.",
         )
-    score = weighted_mean((weight, components[key].score) for key, weight in definition.weights)
-    return GradeResult(score, band_for(score, methodology))
+    score = _div_half_up(total, weights)
+    return GradeResult(_points(score), _band_for_tenths(score, methodology))
 
 
 def rate_universe(
@@ -642,28 +667,37 @@ def rate_universe(
     """Rate every token of one day's universe. Pure and deterministic: the result depends
     only on the inputs (not on their order) and on each token's previous signal."""
     previous_signals = previous_signals or {}
-    keys = methodology.input_keys
-    numbers = {t.token_id: {key: _number(t.values.get(key)) for key in keys} for t in tokens}
+    numbers = {t.token_id: {key: _number(value) for key, value in t.values.items()} for t in tokens}
     categories = {t.token_id: t.category for t in tokens}
-    part_scores = {
-        (component.key, sub.key): _score_submetric(sub, numbers, categories, methodology.ranking)
+    plan = [
+        (
+            component.key,
+            [
+                (sub.key, sub.weight, _score_submetric(sub, numbers, categories, methodology.ranking))
+                for sub in component.submetrics
+            ],
+        )
         for component in methodology.components
-        for sub in component.submetrics
-    }
+    ]
     investor_def = methodology.grade("investor")
     trader_def = methodology.grade("trader")
     ratings = {}
     for token in tokens:
         token_id = token.token_id
-        components = {}
-        for component in methodology.components:
-            parts = {
-                sub.key: part_scores[component.key, sub.key].get(token_id, _MISSING) for sub in component.submetrics
-            }
-            score = _weighted_tenths((sub.weight, parts[sub.key].score_tenths) for sub in component.submetrics)
-            components[component.key] = ComponentScore(_points(score), parts)
-        investor = grade(investor_def, components, token.values, methodology)
-        trader = grade(trader_def, components, token.values, methodology)
+        components, tenths = {}, {}
+        for component_key, subs in plan:
+            parts = {}
+            total = weights = 0
+            for key, weight, table in subs:
+                part = parts[key] = table.get(token_id, _MISSING)
+                if part[3] is not None:
+                    total += weight * part[3]
+                    weights += weight
+            score = tenths[component_key] = _div_half_up(total, weights) if weights else None
+            components[component_key] = ComponentScore(_points(score), parts)
+        history = numbers[token_id].get("revenue_history_days")
+        investor = _grade(investor_def, tenths, history, methodology)
+        trader = _grade(trader_def, tenths, history, methodology)
         signal_score = investor.score if methodology.signal.grade == "investor" else trader.score
         ratings[token_id] = TokenRating(
             components=components,

@@ -153,15 +153,18 @@ def _input_row(key: str, inputs: dict) -> InputRow:
 def explain(rating: Rating) -> list[ComponentRow]:
     """Each component of a stored rating with its sub-metrics and the inputs behind them."""
     rows = []
+    inputs = rating.inputs or {}
     for component in METHODOLOGY.components:
         stored = (rating.components or {}).get(component.key) or {}
         parts = []
         for sub in component.submetrics:
-            part = (stored.get("parts") or {}).get(sub.key) or {}
-            value = _decimal(part.get("value"))
+            part = (stored.get("parts") or {}).get(sub.key) or (None, None, None, 0, 0)
+            universe, category, score, universe_size, category_size = part
             multiple = None
-            if sub.per and value is not None and value > 0:
-                multiple = 1 / value
+            if sub.per:
+                measure, per = _decimal(inputs.get(sub.measure)), _decimal(inputs.get(sub.per))
+                if measure is not None and per is not None and measure > 0 and per > 0:
+                    multiple = per / measure
             parts.append(
                 PartRow(
                     key=sub.key,
@@ -169,13 +172,13 @@ def explain(rating: Rating) -> list[ComponentRow]:
                     weight=sub.weight,
                     note=sub.note,
                     higher_is_better=sub.higher_is_better,
-                    inputs=[_input_row(key, rating.inputs or {}) for key in sub.inputs],
+                    inputs=[_input_row(key, inputs) for key in sub.inputs],
                     multiple=multiple,
-                    universe=_decimal(part.get("universe")),
-                    category=_decimal(part.get("category")),
-                    score=_decimal(part.get("score")),
-                    universe_size=part.get("universe_size") or 0,
-                    category_size=part.get("category_size") or 0,
+                    universe=_decimal(universe),
+                    category=_decimal(category),
+                    score=_decimal(score),
+                    universe_size=universe_size or 0,
+                    category_size=category_size or 0,
                 )
             )
         rows.append(

@@ -3,8 +3,8 @@ ratings that changed, the events between days, and the latest-rating pointers.
 
 Ranks are relative, so a day is always computed for every token with a snapshot that
 day; ``token_ids`` only limits which tokens' rows are written. Inputs come from the day's
-MetricSnapshot and from daily prices and revenue dated on or before the day, loaded in
-chunks of tokens with four queries per chunk whatever the number of days. A recompute of
+MetricSnapshot and from daily prices and revenue dated on or before the day (see
+``loading``: four queries per chunk of tokens, whatever the number of days). A recompute of
 unchanged inputs writes nothing (each rating keeps its ``computed_at``).
 """
 
@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import FloatField, Max, Min
-from django.db.models.functions import Cast
+from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
-from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, Token
+from apps.tokens.models import MetricSnapshot, Token
 
-from . import history, scoring
+from . import scoring
+from .loading import load_inputs
 from .models import Rating, RatingChange
 from .scoring import METHODOLOGY, TokenInputs, TokenRating
 
@@ -32,12 +33,9 @@ CHUNK_TOKENS = 1000
 # Inputs of this many token-days are held at once; a long backfill goes in blocks of days.
 BLOCK_TOKEN_DAYS = 100_000
 WRITE_BATCH = 2000
+# From this many rows a day's ratings are written with COPY (PostgreSQL).
+COPY_MIN_ROWS = 500
 
-SNAPSHOT_INPUTS = tuple(i.key for i in METHODOLOGY.inputs if i.source == "snapshot")
-PRICE_LOOKBACK_DAYS = max(i.window_days for i in METHODOLOGY.inputs if i.source == "prices")
-REVENUE_LOOKBACK_DAYS = (
-    max(i.window_days for i in METHODOLOGY.inputs if i.source == "revenue") + history.REVENUE_MAX_LAG_DAYS
-)
 COMPONENT_COLUMNS = {c.key: f"{c.key}_score" for c in METHODOLOGY.components}
 ROW_FIELDS = [
     "inputs",
@@ -75,98 +73,24 @@ class _Summary:
     components: tuple[Decimal | None, ...]
 
 
-# --- Loading inputs ----------------------------------------------------------------------
-
-
-def _load_block(
-    tokens: list[tuple[int, str]], start: dt.date, end: dt.date, chunk_size: int
-) -> dict[dt.date, list[TokenInputs]]:
-    """Every token-day's inputs from ``start`` to ``end``: four queries per chunk of tokens."""
-    by_day: dict[dt.date, list[TokenInputs]] = defaultdict(list)
-    origin = start - dt.timedelta(days=max(PRICE_LOOKBACK_DAYS, REVENUE_LOOKBACK_DAYS))
-    span = (end - origin).days + 1
-    as_float = FloatField()
-    for first in range(0, len(tokens), chunk_size):
-        chunk = tokens[first : first + chunk_size]
-        ids = [pk for pk, _ in chunk]
-        snapshots: dict[int, list[tuple]] = defaultdict(list)
-        for row in (
-            MetricSnapshot.objects.filter(token_id__in=ids, date__range=(start, end))
-            .order_by()
-            .values_list("token_id", "date", *SNAPSHOT_INPUTS)
-        ):
-            snapshots[row[0]].append(row[1:])
-        if not snapshots:
-            continue
-        histories = {
-            pk: history.TokenHistory(origin, [None] * span, [None] * span, [None] * span, [None] * span)
-            for pk in snapshots
-        }
-        for token_id, day, price, cap, volume in (
-            PriceDay.objects.filter(token_id__in=list(histories), date__range=(origin, end))
-            .order_by()
-            .values_list(
-                "token_id",
-                "date",
-                Cast("price_usd", as_float),
-                Cast("market_cap_usd", as_float),
-                Cast("volume_usd", as_float),
-            )
-        ):
-            item, k = histories[token_id], (day - origin).days
-            item.prices[k], item.market_caps[k], item.volumes[k] = price, cap, volume
-        for token_id, day, revenue in (
-            RevenueDay.objects.filter(
-                token_id__in=list(histories), date__range=(origin, end), revenue_usd__isnull=False
-            )
-            .order_by()
-            .values_list("token_id", "date", Cast("revenue_usd", as_float))
-        ):
-            histories[token_id].revenue[(day - origin).days] = revenue
-        for token_id, first_day in (
-            RevenueDay.objects.filter(token_id__in=list(histories), date__lte=end, revenue_usd__isnull=False)
-            .order_by()
-            .values("token_id")
-            .annotate(first=Min("date"))
-            .values_list("token_id", "first")
-        ):
-            histories[token_id].first_revenue_day = first_day
-        for token_id, category in chunk:
-            rows = snapshots.get(token_id)
-            if not rows:
-                continue
-            item = histories[token_id]
-            item.index()
-            for day, *figures in rows:
-                values = {key: history.canonical(v) for key, v in zip(SNAPSHOT_INPUTS, figures, strict=True)}
-                for key, v in history.price_inputs(item, day).items():
-                    values[key] = history.canonical(v)
-                for key, v in history.revenue_inputs(item, day).items():
-                    values[key] = history.canonical(v)
-                by_day[day].append(TokenInputs(token_id, category, {k: values[k] for k in METHODOLOGY.input_keys}))
-    return by_day
-
-
 # --- Rows ------------------------------------------------------------------------------
 
 
-def _points(tenths: int | None) -> float | None:
-    return None if tenths is None else tenths / 10
-
-
 def _components_json(rating: TokenRating) -> dict:
+    """Each component's score and, per sub-metric, ``PART_FIELDS`` as a list (None: no value)."""
     return {
         key: {
             "score": None if component.score is None else float(component.score),
             "parts": {
-                name: {
-                    "value": history.canonical(part.value),
-                    "universe": _points(part.universe_tenths),
-                    "category": _points(part.category_tenths),
-                    "score": _points(part.score_tenths),
-                    "universe_size": part.universe_size,
-                    "category_size": part.category_size,
-                }
+                name: None
+                if part.score_tenths is None
+                else [
+                    part.universe_tenths / 10,
+                    None if part.category_tenths is None else part.category_tenths / 10,
+                    part.score_tenths / 10,
+                    part.universe_size,
+                    part.category_size,
+                ]
                 for name, part in component.parts.items()
             },
         }
@@ -327,14 +251,56 @@ def _stored_fingerprints(day: dt.date, scope: set[int] | None) -> dict[int, str]
 
 
 def _write_ratings(rows: list[Rating]) -> int:
-    Rating.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["token", "date", "methodology_version"],
-        update_fields=ROW_FIELDS,
-        batch_size=WRITE_BATCH,
-    )
+    """Insert or update ``rows`` (all of one day), keyed on token, date and version."""
+    if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        _copy_upsert(rows)
+    else:
+        Rating.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["token", "date", "methodology_version"],
+            update_fields=ROW_FIELDS,
+            batch_size=WRITE_BATCH,
+        )
     return len(rows)
+
+
+COPY_COLUMNS = ["token_id", "date", "methodology_version", *ROW_FIELDS]
+
+
+def _copy_upsert(rows: list[Rating]) -> None:
+    """A large day's rows COPYed into a session's scratch table, then upserted in one
+    statement: several times faster than a multi-row INSERT of the same rows, and as safe
+    against a concurrent writer (ON CONFLICT). Must run inside a transaction."""
+    table = Rating._meta.db_table
+    columns = ", ".join(COPY_COLUMNS)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in ROW_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS ratings_incoming ON COMMIT DELETE ROWS "
+            f"AS SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        cursor.execute("TRUNCATE ratings_incoming")
+        with cursor.cursor.copy(f"COPY ratings_incoming ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        row.token_id,
+                        row.date,
+                        row.methodology_version,
+                        _json(row.inputs),
+                        _json(row.components),
+                        *(getattr(row, name) for name in ROW_FIELDS[2:]),
+                    ]
+                )
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}, is_latest) SELECT {columns}, false FROM ratings_incoming "
+            f"ON CONFLICT (token_id, date, methodology_version) DO UPDATE SET {updates}"
+        )
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def latest_point_at(newest: dict[int, dt.date]) -> None:
@@ -392,7 +358,7 @@ def ratings_backfill(
     block_start = start
     while block_start <= end:
         block_end = min(block_start + dt.timedelta(days=block_days - 1), end)
-        universe = _load_block(tokens, block_start, block_end, chunk_size)
+        universe = load_inputs(tokens, block_start, block_end, chunk_size)
         day = block_start
         while day <= block_end:
             previous = _rate_day(day, universe.pop(day, []), previous, scope, now, result, newest)

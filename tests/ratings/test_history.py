@@ -130,6 +130,11 @@ def test_revenue_history_before_the_first_revenue_day_is_none():
         (Decimal("2500000000.0000"), "2500000000"),
         (Decimal("0.0438000000"), "0.0438"),
         (Decimal("0E-10"), "0"),
+        ("0.0438000000", "0.0438"),  # a database's exact text
+        ("2500000000.0000", "2500000000"),
+        ("-0.1200", "-0.12"),
+        ("0.0000000000", "0"),
+        ("120", "120"),
     ],
 )
 def test_inputs_are_stored_as_plain_decimal_strings(value, text):

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.ratings import services
+from apps.ratings import loading, services
 from apps.ratings.models import Rating, RatingChange
 from apps.ratings.scoring import METHODOLOGY, TokenInputs, rate_universe
 from apps.ratings.services import ratings_backfill, ratings_recompute
@@ -62,7 +62,9 @@ def test_a_day_is_rated_for_every_token_with_figures_that_day(tokens):
     assert set(alpha.inputs) == set(METHODOLOGY.input_keys)
     assert all(v is None or isinstance(v, str) for v in alpha.inputs.values())  # decimals as strings
     Decimal(alpha.inputs["revenue_annualised"])
-    assert alpha.components["revenue"]["parts"]["scale"]["universe_size"] == 4  # delta has no revenue
+    universe, category, score, ranked, peers = alpha.components["revenue"]["parts"]["scale"]
+    assert (ranked, peers) == (4, 3)  # delta has no revenue; alpha, beta, gamma are lending
+    assert min(universe, category) <= score <= max(universe, category)  # the 50/50 blend
 
 
 def test_not_rated_tokens_are_stored_with_the_reason(tokens):
@@ -231,7 +233,7 @@ def test_inputs_load_with_a_fixed_number_of_queries_per_chunk_of_tokens(tokens):
 
     def load_queries(days: int) -> int:
         with CaptureQueriesContext(connection) as ctx:
-            services._load_block(universe, DAY - dt.timedelta(days=days - 1), DAY, chunk_size=2)
+            loading.load_inputs(universe, DAY - dt.timedelta(days=days - 1), DAY, chunk_size=2)
         return len(ctx.captured_queries)
 
     assert load_queries(1) == load_queries(60) == 3 * 4  # five tokens in chunks of two
@@ -254,3 +256,46 @@ def test_backfill_defaults_to_every_day_with_snapshots_and_reports_progress(toke
     result = ratings_backfill(progress=ticks.append)
     assert result.days == 220 and sum(ticks) == 220
     assert Rating.objects.order_by("date").first().date == END - dt.timedelta(days=219)
+
+
+def test_large_days_are_written_with_copy_to_the_same_rows(tokens, monkeypatch):
+    """PostgreSQL writes a large day with COPY and one upsert; the rows are the same."""
+    ratings_backfill(start=DAY - dt.timedelta(days=2), end=DAY)
+    by_insert = {(r.token_id, r.date): content(r) for r in Rating.objects.all()}
+    Rating.objects.all().delete()
+    RatingChange.objects.all().delete()
+    monkeypatch.setattr(services, "COPY_MIN_ROWS", 1)
+
+    ratings_backfill(start=DAY - dt.timedelta(days=2), end=DAY)
+    Rating.objects.filter(date=DAY).update(fingerprint="stale")  # force an update through COPY too
+    assert ratings_recompute(day=DAY).written == 5
+
+    assert {(r.token_id, r.date): content(r) for r in Rating.objects.all()} == by_insert
+    assert Rating.objects.filter(is_latest=True).count() == 5
+
+
+def test_database_rows_and_arrays_load_the_same_inputs(tokens, monkeypatch):
+    """PostgreSQL's arrays and text figures, and any database's plain rows, agree exactly."""
+    universe = list(Token.objects.order_by("pk").values_list("pk", "category"))
+    start = DAY - dt.timedelta(days=5)
+    native = loading.load_inputs(universe, start, DAY, chunk_size=2)
+
+    monkeypatch.setattr(loading, "arrays_supported", lambda: False)
+    portable = loading.load_inputs(universe, start, DAY, chunk_size=2)
+
+    assert portable == native
+    assert len(native) == 6 and all(len(day) == 5 for day in native.values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_fetched_ahead_on_other_connections_give_the_same_inputs(monkeypatch):
+    """Outside a transaction, PostgreSQL fetches the next chunks on threads of their own."""
+    rated_universe(days=200)
+    universe = list(Token.objects.order_by("pk").values_list("pk", "category"))
+    assert loading.prefetch_possible() == (connection.vendor == "postgresql")
+
+    ahead = loading.load_inputs(universe, DAY - dt.timedelta(days=3), DAY, chunk_size=1)
+    monkeypatch.setattr(loading, "prefetch_possible", lambda: False)
+    one_by_one = loading.load_inputs(universe, DAY - dt.timedelta(days=3), DAY, chunk_size=1)
+
+    assert ahead == one_by_one and sum(len(day) for day in ahead.values()) == 20
