@@ -407,6 +407,27 @@ def _rate_day(
     return today
 
 
+def ratings_after_load(
+    *, computed_at: dt.datetime | None = None, report: Callable[[str, int, int], None] | None = None
+) -> RecomputeResult:
+    """Rate every day with snapshots: the last step of a data load (the sample data's). A
+    replay passes its data's as-of as ``computed_at``; ``report(stage, done, total)`` is
+    called as the load's other stages are."""
+    bounds = MetricSnapshot.objects.aggregate(first=Min("date"), last=Max("date"))
+    if bounds["first"] is None:
+        return RecomputeResult()
+    total = (bounds["last"] - bounds["first"]).days + 1
+    done = 0
+
+    def progress(days: int) -> None:
+        nonlocal done
+        done += days
+        if report:
+            report("ratings", done, total)
+
+    return ratings_backfill(start=bounds["first"], end=bounds["last"], computed_at=computed_at, progress=progress)
+
+
 def ratings_recompute(*, token_ids: Iterable[int] | None = None, day: dt.date) -> RecomputeResult:
     """Rate one day: the whole universe is ranked, the ratings of ``token_ids`` (default:
     all) are written where they changed. The signal follows the stored day before."""

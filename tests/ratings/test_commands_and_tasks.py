@@ -142,3 +142,20 @@ def test_editors_may_view_ratings():
     codenames = set(Group.objects.get(name="Editors").permissions.values_list("codename", flat=True))
     assert {"view_rating", "view_ratingchange"} <= codenames
     assert "change_rating" not in codenames
+
+
+def test_ratings_after_a_sample_load_are_stamped_with_its_as_of_and_idempotent(tmp_path):
+    """What the sample load's last step calls: every day rated, replayable byte for byte."""
+    from apps.ratings.services import ratings_after_load
+
+    provider = SampleProvider(write_sample(tmp_path / "sample"))
+    sample_data_load(provider=provider)
+    as_of = provider.as_of()
+    stages = []
+
+    result = ratings_after_load(computed_at=as_of, report=lambda *args: stages.append(args))
+
+    assert result.days == 181 and stages[-1] == ("ratings", 181, 181)  # 180 days of history and today
+    assert set(Rating.objects.values_list("computed_at", flat=True)) == {as_of}
+    assert Rating.objects.filter(is_latest=True).count() == 3
+    assert ratings_after_load(computed_at=as_of).written == 0
