@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from . import bulk
 from .models import (
     AccrualEvent,
     AccrualPolicy,
@@ -196,12 +197,15 @@ def market_quotes_upsert(
         token = tokens.get(quote.coingecko_id)
         if token is None:
             continue
+        before = [getattr(token, f) for f in SUPPLY_FIELDS]
         token.circulating_supply = quote.circulating_supply
         token.total_supply = quote.total_supply
         token.max_supply = quote.max_supply
         if quote.image_url:
             token.image_url = quote.image_url
-        changed.append(token)
+        _quantize_to_fields([token], SUPPLY_FIELDS)
+        if [getattr(token, f) for f in SUPPLY_FIELDS] != before:
+            changed.append(token)
         days.append(
             PriceDay(
                 token=token,
@@ -216,9 +220,7 @@ def market_quotes_upsert(
                 fetched_at=fetched_at,
             )
         )
-    Token.objects.bulk_update(
-        changed, ["circulating_supply", "total_supply", "max_supply", "image_url"], batch_size=UPSERT_BATCH
-    )
+    bulk.update(Token, changed, SUPPLY_FIELDS)
     return daily_upsert(PriceDay, days, PRICE_VALUES)
 
 
@@ -245,6 +247,7 @@ def _is_older_observation(row, old: tuple, value_fields: list[str]) -> bool:
     return row.observed_at < old[value_fields.index("observed_at")]
 
 
+SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
 PRICE_VALUES = ["price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "observed_at"]
 REVENUE_VALUES = ["fees_usd", "revenue_usd", "holders_revenue_usd"]
 PROVENANCE = ["source", "sync_run", "fetched_at"]
@@ -269,14 +272,7 @@ def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list, value_fie
         if (old := existing.get((r.token_id, r.date))) != tuple(getattr(r, f) for f in value_fields)
         and not (old and _is_older_observation(r, old, value_fields))
     ]
-    model.objects.bulk_create(
-        changed,
-        update_conflicts=True,
-        unique_fields=["token", "date"],
-        update_fields=value_fields + PROVENANCE,
-        batch_size=UPSERT_BATCH,
-    )
-    return len(changed)
+    return bulk.upsert(model, changed, unique_fields=["token", "date"], update_fields=value_fields + PROVENANCE)
 
 
 @transaction.atomic

@@ -18,7 +18,7 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncMonth, TruncQuarter
 from django.utils import timezone
 
-from . import metrics
+from . import bulk, metrics
 from .models import AccrualEvent, MetricSnapshot, PriceDay, RevenueDay, RevenueReport, Source, Token
 
 CHUNK_TOKENS = 200
@@ -357,13 +357,7 @@ def snapshots_reprice(*, token_ids: Iterable[int], day: dt.date, computed_at: dt
             snapshots.append(snapshot)
     snapshots = _changed_snapshots(snapshots, [t.pk for t in tokens], day)
     with transaction.atomic():
-        MetricSnapshot.objects.bulk_create(
-            snapshots,
-            update_conflicts=True,
-            unique_fields=["token", "date"],
-            update_fields=SNAPSHOT_FIELDS,
-            batch_size=1000,
-        )
+        bulk.upsert(MetricSnapshot, snapshots, unique_fields=["token", "date"], update_fields=SNAPSHOT_FIELDS)
         latest_point_at([t.pk for t in tokens])
     return len(snapshots) + len(fallback)
 
@@ -442,13 +436,7 @@ def snapshots_recompute(
                 day += dt.timedelta(days=1)
         snapshots = _changed_snapshots(snapshots, [t.pk for t in chunk], since)
         with transaction.atomic():
-            MetricSnapshot.objects.bulk_create(
-                snapshots,
-                update_conflicts=True,
-                unique_fields=["token", "date"],
-                update_fields=SNAPSHOT_FIELDS,
-                batch_size=1000,
-            )
+            bulk.upsert(MetricSnapshot, snapshots, unique_fields=["token", "date"], update_fields=SNAPSHOT_FIELDS)
             latest_point_at([t.pk for t in chunk])
         written += len(snapshots)
         if progress:
