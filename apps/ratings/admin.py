@@ -43,8 +43,8 @@ class RatingAdmin(ReadOnlyAdmin):
         "is_latest",
         "computed_at",
     ]
-    list_filter = ["methodology_version", "is_latest", "investor_grade", "trader_grade", "signal"]
-    list_select_related = ["token"]
+    list_filter = ["methodology_version", "investor_grade", "trader_grade", "signal"]
+    list_select_related = ["token", "latest"]
     search_fields = ["token__slug", "token__symbol", "token__name"]
     ordering = ["-date", "token__slug"]
     raw_id_fields = ["token"]
@@ -58,11 +58,14 @@ class RatingAdmin(ReadOnlyAdmin):
         ("revenue_score", "value_accrual_score", "valuation_score", "momentum_score", "risk_score"),
         "inputs_pretty",
         "components_pretty",
-        "is_latest",
         "fingerprint",
         "computed_at",
     ]
     readonly_fields = ["inputs_pretty", "components_pretty"]
+
+    @admin.display(description="Latest", boolean=True)
+    def is_latest(self, obj: Rating) -> bool:
+        return hasattr(obj, "latest")
 
     @admin.display(description="Inputs")
     def inputs_pretty(self, obj: Rating) -> str:

@@ -4,7 +4,6 @@ scores behind it, and the events (band changes, signal flips, large moves) betwe
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
 
 from apps.tokens.models import Token
 
@@ -69,8 +68,6 @@ class Rating(models.Model):
     trader_grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
     trader_reason = models.CharField(max_length=200, blank=True)
     signal = models.CharField(max_length=8, choices=Signal.choices, blank=True)
-    # The newest rating of its token (for its version): lists read these, one row a token.
-    is_latest = models.BooleanField(default=False)
     # A digest of everything computed: a recompute writes only the rows whose digest changed.
     fingerprint = models.CharField(max_length=40)
     computed_at = models.DateTimeField()
@@ -79,9 +76,6 @@ class Rating(models.Model):
         ordering = ["token", "date"]
         constraints = [
             models.UniqueConstraint(fields=["token", "date", "methodology_version"], name="rating_unique"),
-            models.UniqueConstraint(
-                fields=["token", "methodology_version"], condition=Q(is_latest=True), name="rating_one_latest"
-            ),
         ]
         indexes = [
             models.Index(fields=["methodology_version", "date"], name="rating_version_date"),
@@ -93,6 +87,25 @@ class Rating(models.Model):
     @property
     def investor_rated(self) -> bool:
         return bool(self.investor_grade)
+
+
+class LatestRating(models.Model):
+    """Each token's newest rating (per methodology version): lists join ratings through
+    these, one row a token, in one query. A small table rather than a flag on the wide
+    rating rows, because the pointer moves every day for every token."""
+
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="+")
+    methodology_version = models.CharField(max_length=16)
+    rating = models.OneToOneField(Rating, on_delete=models.CASCADE, related_name="latest")
+    date = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "methodology_version"], name="latest_rating_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} v{self.methodology_version} → {self.date}"
 
 
 class RatingChange(models.Model):

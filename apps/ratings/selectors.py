@@ -1,7 +1,7 @@
 """Reads of ratings for pages: leaderboard, token panel, comparisons, track record.
 
-Every list reads the latest ratings (one row a token, ``is_latest``) joined to their
-token in one query, so a page costs the same few queries for ten tokens or ten thousand.
+Every list reads the latest ratings (one row a token, through ``LatestRating``) joined
+to their token in one query, so a page costs the same few queries for ten tokens or ten thousand.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class RatingsAsOf:
 
 def ratings_as_of() -> RatingsAsOf:
     """The newest rating day and when it was computed (one query)."""
-    row = Rating.objects.filter(methodology_version=VERSION, is_latest=True).aggregate(
+    row = Rating.objects.filter(methodology_version=VERSION, latest__isnull=False).aggregate(
         date=Max("date"), computed_at=Max("computed_at")
     )
     return RatingsAsOf(date=row["date"], computed_at=row["computed_at"])
@@ -78,7 +78,7 @@ def leaderboard(
     ``band`` filters on the chosen grade's letter (``"nr"``: not rated). Nulls sort last
     both ways and the token's slug breaks ties, so paging is stable."""
     grade = grade if grade in GRADE_FIELDS else "investor"
-    ratings = Rating.objects.filter(methodology_version=VERSION, is_latest=True).select_related(
+    ratings = Rating.objects.filter(methodology_version=VERSION, latest__isnull=False).select_related(
         "token", "token__latest_snapshot"
     )
     if as_of is not None:

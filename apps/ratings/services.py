@@ -1,5 +1,5 @@
 """Writes of ratings: compute a day (or a range of days) for the whole universe, store the
-ratings that changed, the events between days, and the latest-rating pointers.
+ratings that changed, the events between days, and each token's latest-rating pointer.
 
 Ranks are relative, so a day is always computed for every token with a snapshot that
 day; ``token_ids`` only limits which tokens' rows are written. Inputs come from the day's
@@ -26,7 +26,7 @@ from apps.tokens.models import MetricSnapshot, Token
 
 from . import scoring
 from .loading import load_inputs
-from .models import Rating, RatingChange
+from .models import LatestRating, Rating, RatingChange
 from .scoring import METHODOLOGY, TokenInputs, TokenRating
 
 CHUNK_TOKENS = 1000
@@ -35,6 +35,7 @@ BLOCK_TOKEN_DAYS = 100_000
 WRITE_BATCH = 2000
 # From this many rows a day's ratings are written with COPY (PostgreSQL).
 COPY_MIN_ROWS = 500
+LATEST_FILTER_MAX = 5000
 
 COMPONENT_COLUMNS = {c.key: f"{c.key}_score" for c in METHODOLOGY.components}
 ROW_FIELDS = [
@@ -51,6 +52,8 @@ ROW_FIELDS = [
     "fingerprint",
     "computed_at",
 ]
+# A rating row as the service builds it (a tuple in this order).
+COPY_COLUMNS = ["token_id", "date", "methodology_version", *ROW_FIELDS]
 
 
 @dataclass
@@ -125,26 +128,27 @@ def _fingerprint(inputs: TokenInputs, rating: TokenRating) -> str:
 
 def _rating_row(
     token_id: int, day: dt.date, inputs: TokenInputs, rating: TokenRating, fingerprint: str, now: dt.datetime
-) -> Rating:
-    row = Rating(
-        token_id=token_id,
-        date=day,
-        methodology_version=METHODOLOGY.version,
-        inputs=dict(inputs.values),
-        components=_components_json(rating),
-        investor_score=rating.investor.score,
-        investor_grade=rating.investor.band,
-        investor_reason=rating.investor.reason,
-        trader_score=rating.trader.score,
-        trader_grade=rating.trader.band,
-        trader_reason=rating.trader.reason,
-        signal=rating.signal,
-        fingerprint=fingerprint,
-        computed_at=now,
+) -> tuple:
+    """A rating's row: its values in the order of ``COPY_COLUMNS`` (a tuple, not a model
+    instance: a large day's rows go straight to COPY)."""
+    components = rating.components
+    return (
+        token_id,
+        day,
+        METHODOLOGY.version,
+        dict(inputs.values),
+        _components_json(rating),
+        *(components[key].score for key in COMPONENT_COLUMNS),
+        rating.investor.score,
+        rating.investor.band,
+        rating.investor.reason,
+        rating.trader.score,
+        rating.trader.band,
+        rating.trader.reason,
+        rating.signal,
+        fingerprint,
+        now,
     )
-    for key, column in COMPONENT_COLUMNS.items():
-        setattr(row, column, rating.components[key].score)
-    return row
 
 
 def _summary(rating: TokenRating) -> _Summary:
@@ -250,13 +254,13 @@ def _stored_fingerprints(day: dt.date, scope: set[int] | None) -> dict[int, str]
     return dict(stored.values_list("token_id", "fingerprint"))
 
 
-def _write_ratings(rows: list[Rating]) -> int:
+def _write_ratings(rows: list[tuple]) -> int:
     """Insert or update ``rows`` (all of one day), keyed on token, date and version."""
     if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
         _copy_upsert(rows)
     else:
         Rating.objects.bulk_create(
-            rows,
+            [Rating(**dict(zip(COPY_COLUMNS, row, strict=True))) for row in rows],
             update_conflicts=True,
             unique_fields=["token", "date", "methodology_version"],
             update_fields=ROW_FIELDS,
@@ -265,10 +269,7 @@ def _write_ratings(rows: list[Rating]) -> int:
     return len(rows)
 
 
-COPY_COLUMNS = ["token_id", "date", "methodology_version", *ROW_FIELDS]
-
-
-def _copy_upsert(rows: list[Rating]) -> None:
+def _copy_upsert(rows: list[tuple]) -> None:
     """A large day's rows COPYed into a session's scratch table, then upserted in one
     statement: several times faster than a multi-row INSERT of the same rows, and as safe
     against a concurrent writer (ON CONFLICT). Must run inside a transaction."""
@@ -282,19 +283,10 @@ def _copy_upsert(rows: list[Rating]) -> None:
         )
         cursor.execute("TRUNCATE ratings_incoming")
         with cursor.cursor.copy(f"COPY ratings_incoming ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        row.token_id,
-                        row.date,
-                        row.methodology_version,
-                        _json(row.inputs),
-                        _json(row.components),
-                        *(getattr(row, name) for name in ROW_FIELDS[2:]),
-                    ]
-                )
+            for token_id, day, version, inputs, components, *rest in rows:
+                copy.write_row((token_id, day, version, _json(inputs), _json(components), *rest))
         cursor.execute(
-            f"INSERT INTO {table} ({columns}, is_latest) SELECT {columns}, false FROM ratings_incoming "
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM ratings_incoming "
             f"ON CONFLICT (token_id, date, methodology_version) DO UPDATE SET {updates}"
         )
 
@@ -304,26 +296,33 @@ def _json(value) -> str:
 
 
 def latest_point_at(newest: dict[int, dt.date]) -> None:
-    """Mark each token's newest rating as its latest, where ``newest`` (token → the newest
-    day just computed) is newer than what is marked, or nothing is."""
+    """Point each token at its newest rating, where ``newest`` (token → the newest day just
+    computed) is newer than what it points at, or it points at nothing."""
     version = METHODOLOGY.version
-    current = dict(
-        Rating.objects.filter(token_id__in=list(newest), methodology_version=version, is_latest=True).values_list(
-            "token_id", "date"
-        )
-    )
+    pointers = LatestRating.objects.filter(methodology_version=version)
+    if len(newest) <= LATEST_FILTER_MAX:  # past this, reading every pointer beats a long IN list
+        pointers = pointers.filter(token_id__in=list(newest))
+    current = dict(pointers.values_list("token_id", "date"))
     moves = {token_id: day for token_id, day in newest.items() if current.get(token_id, dt.date.min) < day}
     if not moves:
         return
-    with transaction.atomic():
-        Rating.objects.filter(
-            token_id__in=[t for t in moves if t in current], methodology_version=version, is_latest=True
-        ).update(is_latest=False)
-        by_day: dict[dt.date, list[int]] = defaultdict(list)
-        for token_id, day in moves.items():
-            by_day[day].append(token_id)
-        for day, token_ids in by_day.items():
-            Rating.objects.filter(token_id__in=token_ids, date=day, methodology_version=version).update(is_latest=True)
+    by_day: dict[dt.date, list[int]] = defaultdict(list)
+    for token_id, day in moves.items():
+        by_day[day].append(token_id)
+    rows = [
+        LatestRating(token_id=token_id, methodology_version=version, rating_id=pk, date=day)
+        for day, token_ids in by_day.items()
+        for token_id, pk in Rating.objects.filter(
+            token_id__in=token_ids, date=day, methodology_version=version
+        ).values_list("token_id", "pk")
+    ]
+    LatestRating.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["token", "methodology_version"],
+        update_fields=["rating", "date"],
+        batch_size=WRITE_BATCH,
+    )
 
 
 # --- The services ------------------------------------------------------------------------

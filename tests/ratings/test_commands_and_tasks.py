@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
 from apps.ratings import tasks
-from apps.ratings.models import Rating
+from apps.ratings.models import LatestRating, Rating
 from apps.tokens import tasks as token_tasks
 from apps.tokens.ingestion import sample_data_load
 from apps.tokens.providers.sample import SampleProvider
@@ -42,7 +42,7 @@ def test_backfill_command_rates_a_range_with_a_progress_bar(tokens):
     assert "Rated 10 days from 2026-06-21 to 2026-06-30: 50 token-days, 50 ratings written" in out
     assert "ratings: 100%" in err and "10/10" in err  # tqdm
     assert Rating.objects.count() == 50
-    assert Rating.objects.filter(is_latest=True, date=END).count() == 5
+    assert LatestRating.objects.filter(date=END).count() == 5
 
 
 def test_backfill_command_is_idempotent(tokens):
@@ -157,5 +157,5 @@ def test_ratings_after_a_sample_load_are_stamped_with_its_as_of_and_idempotent(t
 
     assert result.days == 181 and stages[-1] == ("ratings", 181, 181)  # 180 days of history and today
     assert set(Rating.objects.values_list("computed_at", flat=True)) == {as_of}
-    assert Rating.objects.filter(is_latest=True).count() == 3
+    assert LatestRating.objects.all().count() == 3
     assert ratings_after_load(computed_at=as_of).written == 0

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.ratings import loading, services
-from apps.ratings.models import Rating, RatingChange
+from apps.ratings.models import LatestRating, Rating, RatingChange
 from apps.ratings.scoring import METHODOLOGY, TokenInputs, rate_universe
 from apps.ratings.services import ratings_backfill, ratings_recompute
 from apps.tokens.models import PriceDay, RevenueDay, Token
@@ -29,7 +29,7 @@ def ratings_on(day: dt.date) -> dict[str, Rating]:
 
 
 def content(rating: Rating) -> tuple:
-    """Everything a rating holds but its time and its latest flag."""
+    """Everything a rating holds but its time."""
     return (
         rating.inputs,
         rating.components,
@@ -175,13 +175,13 @@ def test_token_ids_limit_the_rows_written_but_not_the_ranking(tokens):
 
 def test_the_latest_rating_is_marked_and_moves_forward_only(tokens):
     ratings_backfill(start=DAY - dt.timedelta(days=2), end=DAY)
-    latest = Rating.objects.filter(is_latest=True)
+    latest = LatestRating.objects.all()
     assert latest.count() == 5 and set(latest.values_list("date", flat=True)) == {DAY}
 
     ratings_recompute(day=DAY - dt.timedelta(days=5))  # an older day does not take over
 
-    assert set(Rating.objects.filter(is_latest=True).values_list("date", flat=True)) == {DAY}
-    assert Rating.objects.filter(is_latest=True).count() == 5
+    assert set(LatestRating.objects.values_list("date", flat=True)) == {DAY}
+    assert LatestRating.objects.all().count() == 5
 
 
 def test_the_signal_follows_the_stored_day_before(tokens):
@@ -271,7 +271,7 @@ def test_large_days_are_written_with_copy_to_the_same_rows(tokens, monkeypatch):
     assert ratings_recompute(day=DAY).written == 5
 
     assert {(r.token_id, r.date): content(r) for r in Rating.objects.all()} == by_insert
-    assert Rating.objects.filter(is_latest=True).count() == 5
+    assert LatestRating.objects.all().count() == 5
 
 
 def test_database_rows_and_arrays_load_the_same_inputs(tokens, monkeypatch):

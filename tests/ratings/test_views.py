@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.ratings import views
-from apps.ratings.models import Rating, RatingChange
+from apps.ratings.models import LatestRating, Rating, RatingChange
 from apps.ratings.scoring import METHODOLOGY
 from apps.tokens.models import Category, Source, Token
 from tests.factories import MetricSnapshotFactory, PriceDayFactory, TokenFactory
@@ -40,10 +40,14 @@ def rate(token: Token, day: dt.date = DAY, *, latest: bool = True, **fields) -> 
         "signal": "neutral",
         "fingerprint": f"{token.pk}-{day}",
         "computed_at": NOW,
-        "is_latest": latest,
     }
     values.update(fields)
-    return Rating.objects.create(token=token, date=day, **values)
+    rating = Rating.objects.create(token=token, date=day, **values)
+    if latest:
+        LatestRating.objects.update_or_create(
+            token=token, methodology_version=rating.methodology_version, defaults={"rating": rating, "date": day}
+        )
+    return rating
 
 
 def token(slug: str, category: str = Category.SPOT_DEX, *, rated: bool = True, **rating) -> Token:
