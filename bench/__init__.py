@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.bench_refresh`` (see bench/README.md)."""
