@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 # Providers revise their latest days (DefiLlama's adapters re-run); re-read this many.
 REVISION_DAYS = 3
 DEFAULT_BACKFILL_DAYS = 365
+# Tokens fetched before their facts and snapshots are written together.
+HISTORY_BATCH = 100
 
 Progress = Callable[[int, int], None]
 
@@ -103,38 +106,46 @@ def _history_refresh(
     tokens: list[tuple[int, str]],
     newest: dict[int, dt.date],
     fetch: Callable[[str, dt.date | None], list],
-    upsert: Callable[..., int],
-    after_write: Callable[[int], None] | None = None,
+    upsert_many: Callable[..., Counter],
+    after_write: Callable[[set[int]], None] | None = None,
     progress: Progress | None = None,
 ) -> RefreshResult:
-    """The loop both histories share: per token, fetch, keep what is new (from the newest
-    stored day less REVISION_DAYS), write it and recompute that token's snapshots in one
-    transaction — so a worker killed between tokens leaves every written token complete."""
+    """The loop both histories share. Per batch of tokens: fetch each (outside any
+    transaction), keep what is new (from the newest stored day less REVISION_DAYS), then
+    write the batch's facts and recompute its snapshots in one transaction — so a worker
+    killed mid-run leaves every written token complete, and a batch costs a fixed number of
+    queries whatever its size."""
     source = _source_of(provider)
     result = RefreshResult(run=services.sync_run_start(provider=source, kind=kind))
     rows = 0
-    for done, (token_id, key) in enumerate(tokens, start=1):
-        last = newest.get(token_id)
-        try:
-            points = fetch(key, last)
-        except ProviderError as exc:
-            result.failures[key] = f"{type(exc).__name__}: {exc}"
-            continue
-        if last is not None:
-            points = [p for p in points if p.date >= last - dt.timedelta(days=REVISION_DAYS)]
-        with transaction.atomic():
-            written = upsert(
-                token_id=token_id, points=points, source=source, sync_run=result.run, fetched_at=timezone.now()
-            )
-            if written:
-                snapshots.snapshots_recompute(token_ids=[token_id], since=min(p.date for p in points))
-                if after_write:
-                    after_write(token_id)
-        if written:
-            rows += written
-            result.changed_tokens.add(token_id)
+    for start in range(0, len(tokens), HISTORY_BATCH):
+        batch = tokens[start : start + HISTORY_BATCH]
+        fetched: dict[int, list] = {}
+        for token_id, key in batch:
+            last = newest.get(token_id)
+            try:
+                points = fetch(key, last)
+            except ProviderError as exc:
+                result.failures[key] = f"{type(exc).__name__}: {exc}"
+                continue
+            if last is not None:
+                points = [p for p in points if p.date >= last - dt.timedelta(days=REVISION_DAYS)]
+            if points:
+                fetched[token_id] = points
+        if fetched:
+            with transaction.atomic():
+                written = upsert_many(
+                    points_by_token=fetched, source=source, sync_run=result.run, fetched_at=timezone.now()
+                )
+                if written:
+                    since = min(p.date for token_id in written for p in fetched[token_id])
+                    snapshots.snapshots_recompute(token_ids=list(written), since=since)
+                    if after_write:
+                        after_write(set(written))
+            rows += sum(written.values())
+            result.changed_tokens |= set(written)
         if progress:
-            progress(done, len(tokens))
+            progress(start + len(batch), len(tokens))
     return _finish(result, provider, rows, pages=len(tokens))
 
 
@@ -161,7 +172,7 @@ def price_history_refresh(
         tokens=list(tokens.values_list("pk", "coingecko_id")),
         newest=_newest_days(PriceDay, tokens),
         fetch=fetch,
-        upsert=services.prices_upsert,
+        upsert_many=services.prices_upsert_many,
         progress=progress,
     )
 
@@ -184,8 +195,8 @@ def revenue_refresh(
         tokens=list(tokens.values_list("pk", "defillama_slug")),
         newest={} if backfill else _newest_days(RevenueDay, tokens),
         fetch=lambda slug, last: provider.revenue_history(slug),
-        upsert=services.revenue_upsert,
-        after_write=lambda token_id: snapshots.revenue_reports_build(token_ids=[token_id]),
+        upsert_many=services.revenue_upsert_many,
+        after_write=lambda token_ids: snapshots.revenue_reports_build(token_ids=token_ids),
         progress=progress,
     )
 

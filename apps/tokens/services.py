@@ -4,6 +4,7 @@ database, so a job may repeat any of them safely."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -221,7 +222,7 @@ def market_quotes_upsert(
             )
         )
     bulk.update(Token, changed, SUPPLY_FIELDS)
-    return daily_upsert(PriceDay, days, PRICE_VALUES)
+    return len(daily_upsert(PriceDay, days, PRICE_VALUES))
 
 
 def _quantize_to_fields(rows: list, field_names: list[str]) -> None:
@@ -253,12 +254,12 @@ REVENUE_VALUES = ["fees_usd", "revenue_usd", "holders_revenue_usd"]
 PROVENANCE = ["source", "sync_run", "fetched_at"]
 
 
-def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list, value_fields: list[str]) -> int:
+def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list, value_fields: list[str]) -> list:
     """Insert new days and update changed ones; a day whose values are unchanged is left
     alone, provenance included (the fetch that produced a value stays its source). So a
-    repeated refresh writes nothing, and returns how many rows it did write."""
+    repeated refresh writes nothing. Returns the rows it wrote."""
     if not rows:
-        return 0
+        return []
     _quantize_to_fields(rows, value_fields)
     existing = {
         (row[0], row[1]): row[2:]
@@ -272,46 +273,55 @@ def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list, value_fie
         if (old := existing.get((r.token_id, r.date))) != tuple(getattr(r, f) for f in value_fields)
         and not (old and _is_older_observation(r, old, value_fields))
     ]
-    return bulk.upsert(model, changed, unique_fields=["token", "date"], update_fields=value_fields + PROVENANCE)
+    bulk.upsert(model, changed, unique_fields=["token", "date"], update_fields=value_fields + PROVENANCE)
+    return changed
 
 
 @transaction.atomic
-def prices_upsert(
-    *, token_id: int, points: Iterable[PricePoint], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
-) -> int:
-    """Daily price history of one token. A day already holding an FDV keeps it."""
-    points = list(points)
-    fdv_by_date = dict(
-        PriceDay.objects.filter(
-            token_id=token_id, date__in=[p.date for p in points], fdv_usd__isnull=False
-        ).values_list("date", "fdv_usd")
-    )
-    return daily_upsert(
-        PriceDay,
-        [
-            PriceDay(
-                token_id=token_id,
-                date=p.date,
-                observed_at=p.observed_at,
-                price_usd=p.price,
-                market_cap_usd=p.market_cap,
-                fdv_usd=p.fdv if p.fdv is not None else fdv_by_date.get(p.date),
-                volume_usd=p.volume,
-                source=source,
-                sync_run=sync_run,
-                fetched_at=fetched_at,
-            )
-            for p in points
-        ],
-        PRICE_VALUES,
-    )
+def prices_upsert_many(
+    *,
+    points_by_token: dict[int, Sequence[PricePoint]],
+    source: str,
+    sync_run: SyncRun | None,
+    fetched_at: dt.datetime,
+) -> Counter[int]:
+    """Daily price history of many tokens in one write; how many days changed, by token.
+    A day already holding an FDV keeps it (the daily chart has none)."""
+    dates = {p.date for points in points_by_token.values() for p in points}
+    fdv = {
+        (token_id, day): value
+        for token_id, day, value in PriceDay.objects.filter(
+            token_id__in=list(points_by_token), date__in=dates, fdv_usd__isnull=False
+        ).values_list("token_id", "date", "fdv_usd")
+    }
+    rows = [
+        PriceDay(
+            token_id=token_id,
+            date=p.date,
+            observed_at=p.observed_at,
+            price_usd=p.price,
+            market_cap_usd=p.market_cap,
+            fdv_usd=p.fdv if p.fdv is not None else fdv.get((token_id, p.date)),
+            volume_usd=p.volume,
+            source=source,
+            sync_run=sync_run,
+            fetched_at=fetched_at,
+        )
+        for token_id, points in points_by_token.items()
+        for p in points
+    ]
+    return Counter(row.token_id for row in daily_upsert(PriceDay, rows, PRICE_VALUES))
 
 
 @transaction.atomic
-def revenue_upsert(
-    *, token_id: int, points: Iterable[RevenuePoint], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
-) -> int:
-    """Daily fees, revenue and holders revenue of one token."""
+def revenue_upsert_many(
+    *,
+    points_by_token: dict[int, Sequence[RevenuePoint]],
+    source: str,
+    sync_run: SyncRun | None,
+    fetched_at: dt.datetime,
+) -> Counter[int]:
+    """Daily fees, revenue and holders revenue of many tokens in one write; days changed, by token."""
     rows = [
         RevenueDay(
             token_id=token_id,
@@ -323,9 +333,30 @@ def revenue_upsert(
             sync_run=sync_run,
             fetched_at=fetched_at,
         )
+        for token_id, points in points_by_token.items()
         for p in points
     ]
-    return daily_upsert(RevenueDay, rows, REVENUE_VALUES)
+    return Counter(row.token_id for row in daily_upsert(RevenueDay, rows, REVENUE_VALUES))
+
+
+def prices_upsert(
+    *, token_id: int, points: Iterable[PricePoint], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
+) -> int:
+    """Daily price history of one token; how many days were written."""
+    written = prices_upsert_many(
+        points_by_token={token_id: list(points)}, source=source, sync_run=sync_run, fetched_at=fetched_at
+    )
+    return written[token_id]
+
+
+def revenue_upsert(
+    *, token_id: int, points: Iterable[RevenuePoint], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
+) -> int:
+    """Daily revenue of one token; how many days were written."""
+    written = revenue_upsert_many(
+        points_by_token={token_id: list(points)}, source=source, sync_run=sync_run, fetched_at=fetched_at
+    )
+    return written[token_id]
 
 
 @transaction.atomic

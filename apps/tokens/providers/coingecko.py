@@ -209,7 +209,9 @@ class CoinGeckoClient:
                     raise ProviderDataError(f"coins/markets page {page}: {len(rows)} rows for per_page={self.per_page}")
                 for row in rows:
                     quotes.setdefault(row.coingecko_id, row)
-                if len(rows) < self.per_page:
+                # A short page ends the listing; so does having every id asked for, which
+                # saves the empty page that would follow a full one.
+                if len(rows) < self.per_page or all(i in quotes for i in chunk):
                     break
                 page += 1
                 if page > max_pages:

@@ -74,11 +74,18 @@ def test_markets_pages_until_a_short_page(server, http_options, markets_rows):
     assert client.stats.pages == 2
 
 
-def test_markets_a_full_last_page_is_followed_by_an_empty_one(server, http_options, markets_rows):
+def test_markets_a_full_page_with_every_id_asked_for_needs_no_second_page(server, http_options, markets_rows):
+    server.expect_ordered_request("/coins/markets").respond_with_json(markets_rows)
+    client = CoinGeckoClient(server.url_for("/"), None, per_page=3, **http_options)
+    assert len(client.markets(["hyperliquid", "bitcoin", "geodnet"])) == 3
+    assert len(server.log) == 1
+
+
+def test_markets_a_full_page_missing_ids_is_followed_by_the_next(server, http_options, markets_rows):
     server.expect_ordered_request("/coins/markets").respond_with_json(markets_rows)
     server.expect_ordered_request("/coins/markets").respond_with_json([])
     client = CoinGeckoClient(server.url_for("/"), None, per_page=3, **http_options)
-    assert len(client.markets(["hyperliquid", "bitcoin", "geodnet"])) == 3
+    assert len(client.markets(["hyperliquid", "bitcoin", "geodnet", "delisted-coin"])) == 3
     assert len(server.log) == 2
 
 
