@@ -300,7 +300,7 @@ def latest_point_at(newest: dict[int, dt.date]) -> None:
     computed) is newer than what it points at, or it points at nothing."""
     version = METHODOLOGY.version
     pointers = LatestRating.objects.filter(methodology_version=version)
-    if len(newest) <= LATEST_FILTER_MAX:  # past this, reading every pointer beats a long IN list
+    if len(newest) <= LATEST_FILTER_MAX:  # past this, reading them all beats a long IN list
         pointers = pointers.filter(token_id__in=list(newest))
     current = dict(pointers.values_list("token_id", "date"))
     moves = {token_id: day for token_id, day in newest.items() if current.get(token_id, dt.date.min) < day}
@@ -309,13 +309,17 @@ def latest_point_at(newest: dict[int, dt.date]) -> None:
     by_day: dict[dt.date, list[int]] = defaultdict(list)
     for token_id, day in moves.items():
         by_day[day].append(token_id)
-    rows = [
-        LatestRating(token_id=token_id, methodology_version=version, rating_id=pk, date=day)
-        for day, token_ids in by_day.items()
-        for token_id, pk in Rating.objects.filter(
-            token_id__in=token_ids, date=day, methodology_version=version
-        ).values_list("token_id", "pk")
-    ]
+    rows = []
+    for day, token_ids in by_day.items():
+        ratings = Rating.objects.filter(date=day, methodology_version=version)
+        if len(token_ids) <= LATEST_FILTER_MAX:
+            ratings = ratings.filter(token_id__in=token_ids)
+        wanted = set(token_ids)
+        rows += [
+            LatestRating(token_id=token_id, methodology_version=version, rating_id=pk, date=day)
+            for token_id, pk in ratings.values_list("token_id", "pk")
+            if token_id in wanted
+        ]
     LatestRating.objects.bulk_create(
         rows,
         update_conflicts=True,
