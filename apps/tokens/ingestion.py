@@ -89,6 +89,9 @@ def _load(provider: SampleProvider, as_of, report: Progress) -> LoadResult:
     snapshot_rows = snapshots.snapshots_recompute(
         chunk_size=10, token_ids=[t.pk for t in tokens], progress=snapshot_progress, computed_at=as_of
     )
+    from apps.ratings.services import ratings_after_load  # ratings read tokens; tokens do not import ratings
+
+    ratings_after_load(computed_at=as_of, report=report)
     if run.status != SyncRun.Status.SUCCEEDED:  # a repeated load keeps the first load's record
         services.sync_run_finish(run=run, rows_written=rows + price_rows + revenue_rows, pages=total, finished_at=as_of)
     return LoadResult(

@@ -36,7 +36,8 @@ class Command(BaseCommand):
                 return
             bar = bars.get(stage)
             if bar is None:
-                bar = bars[stage] = tqdm(total=total, desc=f"{stage:>9}", unit="token", file=self.stderr._out)
+                unit = "day" if stage == "ratings" else "token"
+                bar = bars[stage] = tqdm(total=total, desc=f"{stage:>9}", unit=unit, file=self.stderr._out)
             bar.update(done - bar.n)
             if done >= total:
                 bar.close()
