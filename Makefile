@@ -45,8 +45,8 @@ format: install
 # Benchmarks need PostgreSQL and Redis on 127.0.0.1 (see bench/README.md); each prints its
 # numbers and writes them to bench/results/.
 bench: install
-	$(BIN)/python -m bench.bench_refresh $(BENCH_ARGS)
-	$(BIN)/python -m bench.bench_ratings $(BENCH_ARGS)
+	$(BIN)/python -m bench.bench_refresh $(REFRESH_ARGS)
+	$(BIN)/python -m bench.bench_ratings $(RATINGS_ARGS)
 
 sample-data: install
 	$(BIN)/python scripts/generate_sample_data.py
