@@ -95,7 +95,7 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
         rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=timezone.now())
         result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
         for day in sorted({q.last_updated.date() for q in quotes}):
-            snapshots.snapshots_reprice(token_ids=result.changed_tokens, day=day)
+            snapshots.snapshots_reprice(token_ids=None if token_ids is None else result.changed_tokens, day=day)
     return _finish(result, provider, rows, pages=max(1, -(-len(ids) // 250)))
 
 

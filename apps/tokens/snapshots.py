@@ -284,81 +284,94 @@ def assemble_snapshot(
     )
 
 
-def snapshots_reprice(*, token_ids: Iterable[int], day: dt.date, computed_at: dt.datetime | None = None) -> int:
-    """Today's snapshots after new quotes, cheaply: the revenue side is carried from each
+@dataclass(frozen=True, slots=True)
+class _Supply:
+    pk: int
+    max_supply: Decimal | None
+    total_supply: Decimal | None
+
+
+_CARRIED = [
+    "latest_snapshot__fees_30d",
+    "latest_snapshot__revenue_30d",
+    "latest_snapshot__holders_revenue_30d",
+    "latest_snapshot__revenue_growth_30d",
+    "latest_snapshot__revenue_growth_90d",
+    "latest_snapshot__revenue_source",
+    "latest_snapshot__revenue_as_of",
+]
+
+
+def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed_at: dt.datetime | None = None) -> int:
+    """The day's snapshots after new quotes, cheaply: the revenue side is carried from each
     token's latest snapshot (revenue does not move intraday), the price side is read fresh.
-    Gives exactly what a full recompute gives for that day, in a fixed handful of queries."""
-    ids = list(token_ids)
+    Gives exactly what a full recompute gives for that day, in a fixed handful of queries;
+    ``token_ids=None`` means every token quoted that day (and no id lists in the SQL)."""
+    ids = None if token_ids is None else list(token_ids)
+    scope = Q() if ids is None else Q(token_id__in=ids)
     now = computed_at or timezone.now()
-    tokens = list(
-        Token.objects.filter(pk__in=ids, latest_snapshot__date__lte=day)
-        .select_related("latest_snapshot")
-        .only("pk", "max_supply", "total_supply", "latest_snapshot")
-    )
-    repriced = {t.pk for t in tokens}
-    fallback = [pk for pk in ids if pk not in repriced]
-    if fallback:  # no snapshot yet, or one dated after the day: compute those in full
-        snapshots_recompute(token_ids=fallback, since=day, until=day, computed_at=now)
-    if not tokens:
-        return len(fallback)
     wanted = [day, day - dt.timedelta(days=7), day - dt.timedelta(days=30)]
     prices: dict[tuple[int, dt.date], tuple] = {}
     for row in (
-        PriceDay.objects.filter(token_id__in=[t.pk for t in tokens], date__in=wanted)
+        PriceDay.objects.filter(scope, date__in=wanted)
         .order_by()
         .values_list(
             "token_id", "date", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "source", "observed_at"
         )
     ):
         prices[(row[0], row[1])] = row[2:]
+    quoted = {token_id for token_id, date in prices if date == day}
+    carried: dict[int, tuple] = {}
+    supplies: dict[int, _Supply] = {}
+    tokens = Token.objects.filter(latest_snapshot__date__lte=day)
+    if ids is not None:
+        tokens = tokens.filter(pk__in=ids)
+    for pk, max_supply, total_supply, *revenue in tokens.values_list("pk", "max_supply", "total_supply", *_CARRIED):
+        if pk in quoted:
+            supplies[pk] = _Supply(pk, max_supply, total_supply)
+            carried[pk] = revenue
+    fallback = sorted(quoted - set(supplies))
+    if fallback:  # no snapshot yet, or one dated after the day: compute those in full
+        snapshots_recompute(token_ids=fallback, since=day, until=day, computed_at=now)
+    if not supplies:
+        return len(fallback)
+    events = AccrualEvent.objects.filter(scope)
+    buybacks_all = events.filter(kind=AccrualEvent.Kind.BUYBACK, usd_amount__isnull=False)
+    has_buybacks = set(buybacks_all.values_list("token_id", flat=True).distinct())
     buybacks = dict(
-        AccrualEvent.objects.filter(
-            token_id__in=[t.pk for t in tokens],
-            kind=AccrualEvent.Kind.BUYBACK,
-            date__range=(day - dt.timedelta(days=29), day),
-            usd_amount__isnull=False,
-        )
+        buybacks_all.filter(date__range=(day - dt.timedelta(days=29), day))
         .values("token_id")
         .annotate(total=Sum("usd_amount"))
         .values_list("token_id", "total")
     )
-    has_buybacks = set(
-        AccrualEvent.objects.filter(
-            token_id__in=[t.pk for t in tokens], kind=AccrualEvent.Kind.BUYBACK, usd_amount__isnull=False
-        ).values_list("token_id", flat=True)
-    )
     burned = dict(
-        AccrualEvent.objects.filter(
-            token_id__in=[t.pk for t in tokens], kind=AccrualEvent.Kind.BURN, date__lte=day, token_amount__isnull=False
-        )
+        events.filter(kind=AccrualEvent.Kind.BURN, date__lte=day, token_amount__isnull=False)
         .values("token_id")
         .annotate(total=Sum("token_amount"))
         .values_list("token_id", "total")
     )
     snapshots = []
-    for token in tokens:
-        row = prices.get((token.pk, day))
-        if row is None:  # no quote for the day: nothing to reprice
-            continue
-        week_ago = prices.get((token.pk, day - dt.timedelta(days=7)))
-        month_ago = prices.get((token.pk, day - dt.timedelta(days=30)))
+    for pk, token in supplies.items():
+        week_ago = prices.get((pk, day - dt.timedelta(days=7)))
+        month_ago = prices.get((pk, day - dt.timedelta(days=30)))
+        fees, revenue, holders, growth_30d, growth_90d, source, as_of = carried[pk]
         snapshot = assemble_snapshot(
             token,
             day,
-            price_row=row,
+            price_row=prices[(pk, day)],
             price_7d_ago=week_ago[0] if week_ago else None,
             price_30d_ago=month_ago[0] if month_ago else None,
-            revenue=RevenueFigures.of_snapshot(token.latest_snapshot),
-            buybacks_30d=buybacks.get(token.pk, Decimal(0)) if token.pk in has_buybacks else None,
-            burned=burned.get(token.pk),
+            revenue=RevenueFigures(fees, revenue, holders, growth_30d, growth_90d, source, as_of) if as_of else None,
+            buybacks_30d=buybacks.get(pk, Decimal(0)) if pk in has_buybacks else None,
+            burned=burned.get(pk),
             now=now,
         )
         if snapshot is not None:
             snapshots.append(snapshot)
-    snapshots = _changed_snapshots(snapshots, [t.pk for t in tokens], day)
+    snapshots = _changed_snapshots(snapshots, ids, day, until=day)
     with transaction.atomic():
         bulk.upsert(MetricSnapshot, snapshots, unique_fields=["token", "date"], update_fields=SNAPSHOT_FIELDS)
-        latest_point_at([t.pk for t in tokens])
+        latest_point_at(ids)
     return len(snapshots) + len(fallback)
 
 
@@ -447,20 +460,28 @@ def snapshots_recompute(
 COMPARED_FIELDS = [f for f in SNAPSHOT_FIELDS if f != "computed_at"]
 
 
-def _changed_snapshots(computed: list[MetricSnapshot], token_ids: list[int], since: dt.date | None) -> list:
+def _changed_snapshots(
+    computed: list[MetricSnapshot], token_ids: list[int] | None, since: dt.date | None, until: dt.date | None = None
+) -> list:
     """Only the snapshots that are new or differ from what is stored: a recompute of
     unchanged inputs writes nothing (and keeps each snapshot's computed_at)."""
-    stored = MetricSnapshot.objects.filter(token_id__in=token_ids)
+    stored = (
+        MetricSnapshot.objects.all() if token_ids is None else MetricSnapshot.objects.filter(token_id__in=token_ids)
+    )
     if since:
         stored = stored.filter(date__gte=since)
+    if until:
+        stored = stored.filter(date__lte=until)
     existing = {(row[0], row[1]): row[2:] for row in stored.values_list("token_id", "date", *COMPARED_FIELDS)}
     return [s for s in computed if existing.get((s.token_id, s.date)) != tuple(getattr(s, f) for f in COMPARED_FIELDS)]
 
 
-def latest_point_at(token_ids: list[int]) -> None:
-    """Point each token's ``latest_snapshot`` at its newest snapshot, in one statement."""
+def latest_point_at(token_ids: list[int] | None) -> None:
+    """Point each token's ``latest_snapshot`` (of every token, for None) at its newest
+    snapshot, in one statement."""
     newest = MetricSnapshot.objects.filter(token=OuterRef("pk")).order_by("-date").values("pk")[:1]
-    Token.objects.filter(pk__in=token_ids).update(latest_snapshot=Subquery(newest))
+    tokens = Token.objects.all() if token_ids is None else Token.objects.filter(pk__in=token_ids)
+    tokens.update(latest_snapshot=Subquery(newest))
 
 
 @transaction.atomic
