@@ -185,7 +185,7 @@ def _build(chunk: _Chunk, start: dt.date, end: dt.date, by_day: dict[dt.date, li
     for token_id, first_day in chunk.first_revenue_days.items():
         histories[token_id].first_revenue_day = first_day
     returns_from = max((start - origin).days - RETURNS_LOOKBACK_DAYS, 0)
-    keys = METHODOLOGY.input_keys
+    canonical = history.canonical
     for token_id, category in chunk.tokens:
         rows = chunk.snapshots.get(token_id)
         if not rows:
@@ -193,12 +193,13 @@ def _build(chunk: _Chunk, start: dt.date, end: dt.date, by_day: dict[dt.date, li
         item = histories[token_id]
         item.index(since=returns_from)
         for day, *figures in rows:
-            values = dict(zip(SNAPSHOT_INPUTS, map(history.canonical, figures), strict=True))
-            for key, value in history.price_inputs(item, day).items():
-                values[key] = history.canonical(value)
-            for key, value in history.revenue_inputs(item, day).items():
-                values[key] = history.canonical(value)
-            by_day[day].append(TokenInputs(token_id, category, {key: values[key] for key in keys}))
+            # Always in the same order (snapshot, price, revenue inputs): a rating's digest reads them in it.
+            values = dict(zip(SNAPSHOT_INPUTS, map(canonical, figures), strict=True))
+            prices = history.price_inputs(item, day)
+            values.update(zip(prices, map(canonical, prices.values()), strict=True))
+            revenue = history.revenue_inputs(item, day)
+            values.update(zip(revenue, map(canonical, revenue.values()), strict=True))
+            by_day[day].append(TokenInputs(token_id, category, values))
 
 
 def _fill(series: list, offsets: list[int], values: list) -> None:

@@ -424,8 +424,7 @@ NOT_RATED = ""  # stored grade when there is none; the reason says why
 Number = Decimal | float | int | str
 
 
-@dataclass(frozen=True)
-class TokenInputs:
+class TokenInputs(NamedTuple):
     """One token's inputs on one day: input key → value (None when missing)."""
 
     token_id: int
@@ -469,8 +468,7 @@ class GradeResult(NamedTuple):
     reason: str = ""  # why there is no grade
 
 
-@dataclass(frozen=True)
-class TokenRating:
+class TokenRating(NamedTuple):
     components: dict[str, ComponentScore]
     investor: GradeResult
     trader: GradeResult
@@ -587,18 +585,24 @@ def _measure(sub: SubMetric, numbers: Mapping[str, float | None]) -> float | Non
 
 
 def _score_submetric(
-    sub: SubMetric, numbers: Mapping[int, Mapping[str, float | None]], categories: Mapping[int, str], ranking: Ranking
+    sub: SubMetric,
+    columns: Mapping[str, Mapping[int, float]],
+    categories: Mapping[int, str],
+    members_of: Mapping[str, list[int]],
+    ranking: Ranking,
 ) -> dict[int, PartScore]:
     """Every token's score on one sub-metric; a token without the value is left out."""
     if sub.per:
-        values = {t: v for t, token_numbers in numbers.items() if (v := _measure(sub, token_numbers)) is not None}
+        per = columns[sub.per]
+        values = {
+            t: measure / divisor
+            for t, measure in columns[sub.measure].items()
+            if (divisor := per.get(t)) is not None and divisor > 0
+        }
     else:
-        measure = sub.measure
-        values = {t: v for t, token_numbers in numbers.items() if (v := token_numbers.get(measure)) is not None}
+        values = columns[sub.measure]
     universe = percentile_ranks(values, higher_is_better=sub.higher_is_better)
-    by_category: dict[str, dict[int, float]] = defaultdict(dict)
-    for token_id, value in values.items():
-        by_category[categories[token_id]][token_id] = value
+    by_category = {category: {t: values[t] for t in members if t in values} for category, members in members_of.items()}
     category_ranks: dict[int, int] = {}
     for members in by_category.values():
         if len(members) >= ranking.min_category_peers:
@@ -613,6 +617,19 @@ def _score_submetric(
         score = u if c is None else (2 * (u_weight * u + c_weight * c) + blend) // (2 * blend)
         parts[token_id] = _part((values[token_id], u, c, score, size, sizes[categories[token_id]]))
     return parts
+
+
+def _columns(tokens: Sequence[TokenInputs], keys: Sequence[str]) -> dict[str, dict[int, float]]:
+    """Each input's values by token, the missing ones left out (so each sub-metric ranks
+    its column without looking at every token)."""
+    columns: dict[str, dict[int, float]] = {key: {} for key in keys}
+    for token in tokens:
+        for key, value in token.values.items():
+            if value is not None and value != "" and key in columns:
+                number = float(value)
+                if math.isfinite(number):
+                    columns[key][token.token_id] = number
+    return columns
 
 
 def grade(
@@ -667,13 +684,16 @@ def rate_universe(
     """Rate every token of one day's universe. Pure and deterministic: the result depends
     only on the inputs (not on their order) and on each token's previous signal."""
     previous_signals = previous_signals or {}
-    numbers = {t.token_id: {key: _number(value) for key, value in t.values.items()} for t in tokens}
+    columns = _columns(tokens, methodology.input_keys)
     categories = {t.token_id: t.category for t in tokens}
+    members_of: dict[str, list[int]] = defaultdict(list)
+    for token_id, category in categories.items():
+        members_of[category].append(token_id)
     plan = [
         (
             component.key,
             [
-                (sub.key, sub.weight, _score_submetric(sub, numbers, categories, methodology.ranking))
+                (sub.key, sub.weight, _score_submetric(sub, columns, categories, members_of, methodology.ranking))
                 for sub in component.submetrics
             ],
         )
@@ -681,6 +701,7 @@ def rate_universe(
     ]
     investor_def = methodology.grade("investor")
     trader_def = methodology.grade("trader")
+    history_days = columns.get("revenue_history_days", {})
     ratings = {}
     for token in tokens:
         token_id = token.token_id
@@ -695,7 +716,7 @@ def rate_universe(
                     weights += weight
             score = tenths[component_key] = _div_half_up(total, weights) if weights else None
             components[component_key] = ComponentScore(_points(score), parts)
-        history = numbers[token_id].get("revenue_history_days")
+        history = history_days.get(token_id)
         investor = _grade(investor_def, tenths, history, methodology)
         trader = _grade(trader_def, tenths, history, methodology)
         signal_score = investor.score if methodology.signal.grade == "investor" else trader.score
