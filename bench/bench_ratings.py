@@ -34,7 +34,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+# Not bench_refresh's accrual_bench: that benchmark empties its database (TRUNCATE) each run.
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/accrual_bench_ratings"
+RESULTS_DIR = ROOT / "bench" / "results"
 END = dt.date(2026, 6, 30)  # a fixed last day, so the data (and the results) repeat
 GOAL_SECONDS = 10.0
 
@@ -169,6 +171,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=200)
     parser.add_argument("--backfill-tokens", type=int, default=2_000)
     parser.add_argument("--backfill-days", type=int, default=365)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--child", choices=["day", "backfill"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -181,9 +184,10 @@ def main() -> None:
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     name = urlsplit(url).path.lstrip("/")
     print(f"ratings benchmark on {urlsplit(url).hostname}, {os.cpu_count()} CPUs", flush=True)
+    report: dict = {"date": dt.date.today().isoformat(), "cpus": os.cpu_count(), "goal_seconds": GOAL_SECONDS}
     if args.part in ("day", "all"):
         ensure_database(url)
-        day = run_part("day", url, args)
+        day = report["day"] = run_part("day", url, args)
         verdict = "meets" if day["cold_seconds"] < GOAL_SECONDS else "misses"
         print(
             f"one day, {day['tokens']:,} tokens ({day['day']}): {day['cold_seconds']:.2f} s from cold "
@@ -195,7 +199,7 @@ def main() -> None:
     if args.part in ("backfill", "all"):
         backfill_url = _with_database(url, f"{name}_backfill")
         ensure_database(backfill_url)
-        fill = run_part("backfill", backfill_url, args)
+        fill = report["backfill"] = run_part("backfill", backfill_url, args)
         setup = f"; snapshot setup {fill['snapshot_setup_seconds']} s" if fill["snapshot_setup_seconds"] else ""
         print(
             f"backfill, {fill['tokens']:,} tokens × {fill['days']} days: {fill['seconds']:.1f} s "
@@ -204,6 +208,10 @@ def main() -> None:
             f"events written{setup}; load average before: {fill['load_before']})",
             flush=True,
         )
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / f"ratings-{report['date']}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
 
 
 if __name__ == "__main__":
