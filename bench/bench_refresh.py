@@ -520,7 +520,10 @@ class CpuMeter:
                 if fields and int(fields[2]) == group:  # field 5 of /proc/<pid>/stat: process group
                     pids.add(int(entry))
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database])
+            cursor.execute(  # client backends only: autovacuum is someone else's work
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
+                [self.database],
+            )
             pids.update(pid for (pid,) in cursor.fetchall())
         return pids
 
@@ -533,10 +536,11 @@ class CpuMeter:
             return None
 
     def _busy(self) -> float:
+        """user + nice + system + steal: irq and softirq time (loopback, disk) is left out, as it
+        belongs to no process and is mostly this benchmark's own traffic."""
         with open("/proc/stat") as handle:
-            values = [int(v) for v in handle.readline().split()[1:]]
-        idle = values[3] + (values[4] if len(values) > 4 else 0)
-        return (sum(values[:8]) - idle) / self.tick
+            values = [int(v) for v in handle.readline().split()[1:]] + [0] * 8
+        return (values[0] + values[1] + values[2] + values[7]) / self.tick
 
     def _all(self) -> dict[int, tuple[str, float]]:
         """Every process's name and CPU seconds."""
@@ -798,6 +802,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for each refresh")
+    parser.add_argument(
+        "--floor-repeats", type=int, default=2, help="measure each floor this many times and keep the fastest"
+    )
     parser.add_argument("--profile", action="store_true", help="then cProfile both refreshes in-process")
     parser.add_argument("--check", action="store_true", help="exit 1 if a refresh misses the goal")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -935,12 +942,15 @@ def main(argv: list[str] | None = None) -> int:
             if name == "revenue" and not args.protocols:
                 continue
             checkpoint()
-            say(f"{name}: floor (httpx + json.loads + COPY)")
-            cpu: dict = {}
-            with quiet_httpx(), meter.measure(cpu):
-                floor_result = floor(raw, server_url, universe)
-            floor_result.update(cpu)
-            say(f"{name}: floor {floor_result['seconds']:.2f}s, {floor_result['rows']} rows{busy_note(cpu)}")
+            floors = []
+            for attempt in range(1, args.floor_repeats + 1):
+                say(f"{name}: floor (httpx + json.loads + COPY), {attempt}/{args.floor_repeats}")
+                cpu: dict = {}
+                with quiet_httpx(), meter.measure(cpu):
+                    floors.append(floor(raw, server_url, universe))
+                floors[-1].update(cpu)
+                say(f"{name}: floor {floors[-1]['seconds']:.2f}s, {floors[-1]['rows']} rows{busy_note(cpu)}")
+            floor_result = {**min(floors, key=lambda f: f["seconds"]), "all_seconds": [f["seconds"] for f in floors]}
             checkpoint()
             say(f"{name}: refresh through the worker ({task})")
             with meter.measure(cpu):
