@@ -500,32 +500,35 @@ class Worker:
 class CpuMeter:
     """How much of the machine other processes used during a measurement: all busy CPU time
     (/proc/stat) less that of this benchmark's processes (this one, the server, the worker's
-    process group, PostgreSQL backends on the benchmark database). This machine may be
-    shared; a high share means the numbers are noisy."""
+    process group, PostgreSQL client backends on the benchmark database — sampled twice a
+    second, so that short-lived connections count too). This machine may be shared; a high
+    share means the numbers are noisy."""
 
-    def __init__(self, server_pid: int, worker: Worker | None, database: str) -> None:
+    def __init__(self, server_pid: int, worker: Worker | None, database_url: str) -> None:
         self.server_pid = server_pid
         self.worker = worker
-        self.database = database
+        self.database_url = database_url
+        self.database = urlsplit(database_url).path.lstrip("/")
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def _ours(self) -> set[int]:
-        from django.db import connection
-
+    def _processes(self) -> set[int]:
+        """This process, the server, and the worker's process group."""
         pids = {os.getpid(), self.server_pid}
         group = self.worker.process.pid if self.worker and self.worker.process else None
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and group is not None:
-                fields = self._stat(int(entry))
-                if fields and int(fields[2]) == group:  # field 5 of /proc/<pid>/stat: process group
-                    pids.add(int(entry))
-        with connection.cursor() as cursor:
-            cursor.execute(  # client backends only: autovacuum is someone else's work
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
-                [self.database],
-            )
-            pids.update(pid for (pid,) in cursor.fetchall())
+        if group is not None:
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    fields = self._stat(int(entry))
+                    if fields and int(fields[2]) == group:  # field 5 of /proc/<pid>/stat: process group
+                        pids.add(int(entry))
         return pids
+
+    def _backends(self, conn) -> set[int]:
+        rows = conn.execute(  # client backends only: autovacuum is someone else's work
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'",
+            [self.database],
+        ).fetchall()
+        return {pid for (pid,) in rows}
 
     @staticmethod
     def _stat(pid: int) -> list[str] | None:
@@ -534,6 +537,9 @@ class CpuMeter:
                 return handle.read().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             return None
+
+    def _cpu(self, fields: list[str]) -> float:
+        return (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
 
     def _busy(self) -> float:
         """user + nice + system + steal: irq and softirq time (loopback, disk) is left out, as it
@@ -551,26 +557,62 @@ class CpuMeter:
                     with open(f"/proc/{entry}/stat") as handle:
                         text = handle.read()
                     name = text[text.index("(") + 1 : text.rindex(")")]
-                    fields = text.rsplit(")", 1)[1].split()
-                    snapshot[int(entry)] = (name, (int(fields[11]) + int(fields[12])) / self.tick)
+                    snapshot[int(entry)] = (name, self._cpu(text.rsplit(")", 1)[1].split()))
                 except (OSError, ValueError, IndexError):
                     continue
         return snapshot
 
     @contextlib.contextmanager
-    def measure(self, into: dict):
-        pids = self._ours()
-        start_busy, start_all, started = self._busy(), self._all(), time.monotonic()
-        yield
-        wall = time.monotonic() - started
-        end_busy, end_all = self._busy(), self._all()
-        pids |= self._ours()
-        deltas = {pid: (name, cpu - start_all.get(pid, (name, 0.0))[1]) for pid, (name, cpu) in end_all.items()}
-        ours = sum(delta for pid, (_, delta) in deltas.items() if pid in pids)
-        other = max(end_busy - start_busy - ours, 0.0)
-        top = sorted(((d, f"{name}[{pid}]") for pid, (name, d) in deltas.items() if pid not in pids), reverse=True)
+    def measure(self, into: dict, *, sampling: bool = True):
+        """``sampling`` off: no thread in this process (for the floor, which runs here)."""
+        import threading
+
+        import psycopg
+
+        conn = psycopg.connect(self.database_url, autocommit=True)
+        ours: dict[int, float] = {}  # our pid -> its newest CPU reading
+
+        def sample(pids: set[int]) -> None:
+            for pid in pids | self._backends(conn):
+                fields = self._stat(pid)
+                if fields:
+                    ours[pid] = self._cpu(fields)
+
+        def sampler() -> None:
+            while not stop.wait(0.5):
+                sample(set())
+
+        try:
+            processes = self._processes()
+            start_busy, start_all, started = self._busy(), self._all(), time.monotonic()
+            sample(processes)
+            stop = threading.Event()
+            thread = threading.Thread(target=sampler, name="cpu-meter", daemon=True)
+            if sampling:
+                thread.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                if sampling:
+                    thread.join()
+            sample(processes | self._processes())
+            wall = time.monotonic() - started
+            end_busy, end_all = self._busy(), self._all()
+        finally:
+            conn.close()
+        ours_seconds = sum(cpu - start_all.get(pid, ("", 0.0))[1] for pid, cpu in ours.items())
+        other = max(end_busy - start_busy - ours_seconds, 0.0)
+        top = sorted(
+            (
+                (cpu - start_all.get(pid, (name, 0.0))[1], f"{name}[{pid}]")
+                for pid, (name, cpu) in end_all.items()
+                if pid not in ours
+            ),
+            reverse=True,
+        )
         into["cpu"] = {
-            "ours_seconds": round(ours, 2),
+            "ours_seconds": round(ours_seconds, 2),
             "other_seconds": round(other, 2),
             "other_share": round(other / (wall * (os.cpu_count() or 1)), 3) if wall > 0 else 0.0,
             "other_top": [f"{label} {d:.1f}s" for d, label in top[:4] if d >= 0.5],
@@ -825,12 +867,17 @@ def git_state() -> dict:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "apps", "config"))}
 
 
-BUSY_SHARE = 0.1
+BUSY_SHARE = 0.1  # warn when other processes used more than this share of the machine…
+BUSY_SECONDS = 0.5  # … and at least this much CPU time
+
+
+def is_busy(cpu: dict) -> bool:
+    return cpu["other_share"] > BUSY_SHARE and cpu["other_seconds"] >= BUSY_SECONDS
 
 
 def busy_note(cpu: dict) -> str:
     share = cpu["cpu"]["other_share"]
-    if share <= BUSY_SHARE:
+    if not is_busy(cpu["cpu"]):
         return ""
     top = ", ".join(cpu["cpu"]["other_top"]) or "short-lived processes"
     return f" (WARNING: other processes used {share:.0%} of the machine — {top}: noisy)"
@@ -854,10 +901,7 @@ def print_table(results: dict) -> None:
         )
     print("(requests: refresh/floor, counted by the server; ratio = refresh s / floor s)")
     noisy = [
-        f"{name} {part}"
-        for name, r in results.items()
-        for part in ("refresh", "floor")
-        if r[part]["cpu"]["other_share"] > BUSY_SHARE
+        f"{name} {part}" for name, r in results.items() for part in ("refresh", "floor") if is_busy(r[part]["cpu"])
     ]
     if noisy:
         print(f"WARNING: the machine was busy with other work during: {', '.join(noisy)}; rerun on a quiet machine.")
@@ -933,7 +977,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"worker ready (process group {worker.process.pid}; log {worker.log_path})")
 
         raw = psycopg.connect(args.database_url)
-        meter = CpuMeter(server_process.pid, worker, urlsplit(args.database_url).path.lstrip("/"))
+        meter = CpuMeter(server_process.pid, worker, args.database_url)
         results: dict = {}
         for name, task, kind, floor in (
             ("markets", "tokens.refresh_markets", "markets", floor_markets),
@@ -946,7 +990,7 @@ def main(argv: list[str] | None = None) -> int:
             for attempt in range(1, args.floor_repeats + 1):
                 say(f"{name}: floor (httpx + json.loads + COPY), {attempt}/{args.floor_repeats}")
                 cpu: dict = {}
-                with quiet_httpx(), meter.measure(cpu):
+                with quiet_httpx(), meter.measure(cpu, sampling=False):
                     floors.append(floor(raw, server_url, universe))
                 floors[-1].update(cpu)
                 say(f"{name}: floor {floors[-1]['seconds']:.2f}s, {floors[-1]['rows']} rows{busy_note(cpu)}")
