@@ -3,10 +3,10 @@ price and revenue history behind the inputs that snapshots do not hold.
 
 Four queries per chunk of tokens, whatever the number of days. Only the history the
 windows need is read, and nothing dated after the block's last day. On PostgreSQL each
-token's history comes back as binary float arrays (one row a token instead of one row a
-day): a day of 20,000 tokens reads 3.6 million prices, and per-row transfer and
-conversion would cost more than everything else together. Elsewhere (SQLite) plain rows
-give the same series.
+token's history comes back as packed binary floats (one row a token instead of one row a
+day, and no Python object a figure): a day of 20,000 tokens reads 3.6 million prices.
+Elsewhere (SQLite) plain rows give the same series. A chunk's series become NumPy arrays
+(one row a token) and ``history.block_price_inputs`` computes each day for all of them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.db import connection, connections
 from django.db.models import FloatField, OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
@@ -41,9 +42,13 @@ REVENUE_LOOKBACK_DAYS = (
 # Chunks fetched ahead on their own connections while one is computed.
 PREFETCH = 2
 
-# A token's series: (token id, day offsets, values…), the lists aligned.
-PriceSeries = tuple[int, list[int], list, list, list]
-RevenueSeries = tuple[int, list[int], list]
+# A series: day offsets from the block's origin and the values on them (only the days with
+# a value), as aligned NumPy arrays.
+Series = tuple[np.ndarray, np.ndarray]
+# A token's price history: (token id, prices, market caps, volumes).
+PriceSeries = tuple[int, Series, Series, Series]
+RevenueSeries = tuple[int, Series]
+DERIVED_INPUTS = (*history.PRICE_INPUTS, "revenue_history_days", "revenue_consistency_90d")
 
 
 @dataclass
@@ -171,47 +176,69 @@ def _build(chunk: _Chunk, start: dt.date, end: dt.date, by_day: dict[dt.date, li
         return
     origin = start - dt.timedelta(days=PRICE_LOOKBACK_DAYS)
     span = (end - origin).days + 1
-    histories = {
-        pk: history.TokenHistory(origin, [None] * span, [None] * span, [None] * span, [None] * span)
-        for pk in chunk.snapshots
-    }
-    for token_id, offsets, price, cap, volume in chunk.prices:
-        item = histories[token_id]
-        _fill(item.prices, offsets, price)
-        _fill(item.market_caps, offsets, cap)
-        _fill(item.volumes, offsets, volume)
-    for token_id, offsets, amounts in chunk.revenue:
-        _fill(histories[token_id].revenue, offsets, amounts)
-    for token_id, first_day in chunk.first_revenue_days.items():
-        histories[token_id].first_revenue_day = first_day
-    returns_from = max((start - origin).days - RETURNS_LOOKBACK_DAYS, 0)
+    rows = {pk: row for row, pk in enumerate(chunk.snapshots)}
+    shape = (len(rows), span)
+    prices, caps, volumes, revenue = (np.full(shape, np.nan) for _ in range(4))
+    # A NaN or infinite figure would pass for a missing one in the arrays: such a token
+    # (none in practice) is computed alone, by the definition.
+    odd: dict[int, history.TokenHistory] = {}
+    for token_id, *series in chunk.prices:
+        if all(np.isfinite(values).all() for _, values in series):
+            row = rows[token_id]
+            for target, (offsets, values) in zip((prices, caps, volumes), series, strict=True):
+                target[row, offsets] = values
+        else:
+            odd[token_id] = item = _token_history(origin, span)
+            for target, (offsets, values) in zip((item.prices, item.market_caps, item.volumes), series, strict=True):
+                _fill(target, offsets, values)
+    for token_id, (offsets, values) in chunk.revenue:
+        if token_id not in odd and np.isfinite(values).all():
+            revenue[rows[token_id], offsets] = values
+        else:
+            item = odd.get(token_id)
+            if item is None:
+                odd[token_id] = item = _token_history(origin, span)
+                row = rows[token_id]
+                for target, source in zip(
+                    (item.prices, item.market_caps, item.volumes), (prices, caps, volumes), strict=True
+                ):
+                    target[:] = [None if v != v else v for v in source[row].tolist()]
+            _fill(item.revenue, offsets, values)
+    for token_id, item in odd.items():
+        item.first_revenue_day = chunk.first_revenue_days.get(token_id)
+        item.index(since=max((start - origin).days - RETURNS_LOOKBACK_DAYS, 0))
+    block = history.SeriesBlock(
+        origin, prices, caps, volumes, revenue, [chunk.first_revenue_days.get(pk) for pk in rows]
+    )
     canonical = history.canonical
+    derived: dict[dt.date, list[tuple]] = {}  # each row's derived inputs, stored form, by day
+    for day in sorted({row[0] for token_rows in chunk.snapshots.values() for row in token_rows}):
+        k = (day - origin).days
+        columns = {**history.block_price_inputs(block, k), **history.block_revenue_inputs(block, k)}
+        derived[day] = list(zip(*([canonical(v) for v in columns[key]] for key in DERIVED_INPUTS), strict=True))
     for token_id, category in chunk.tokens:
-        rows = chunk.snapshots.get(token_id)
-        if not rows:
+        token_rows = chunk.snapshots.get(token_id)
+        if not token_rows:
             continue
-        item = histories[token_id]
-        item.index(since=returns_from)
-        for day, *figures in rows:
+        row, item = rows[token_id], odd.get(token_id)
+        for day, *figures in token_rows:
             # Always in the same order (snapshot, price, revenue inputs): a rating's digest reads them in it.
             values = dict(zip(SNAPSHOT_INPUTS, map(canonical, figures), strict=True))
-            prices = history.price_inputs(item, day)
-            values.update(zip(prices, map(canonical, prices.values()), strict=True))
-            revenue = history.revenue_inputs(item, day)
-            values.update(zip(revenue, map(canonical, revenue.values()), strict=True))
+            if item is None:
+                values.update(zip(DERIVED_INPUTS, derived[day][row], strict=True))
+            else:
+                computed = {**history.price_inputs(item, day), **history.revenue_inputs(item, day)}
+                values.update((key, canonical(computed[key])) for key in DERIVED_INPUTS)
             by_day[day].append(TokenInputs(token_id, category, values))
 
 
-def _fill(series: list, offsets: list[int], values: list) -> None:
-    """Put each value at its day's offset: one slice when the days come in order, no gap."""
-    if not offsets:
-        return
-    first = offsets[0]
-    if offsets == list(range(first, first + len(offsets))):
-        series[first : first + len(offsets)] = values
-    else:
-        for offset, value in zip(offsets, values, strict=True):
-            series[offset] = value
+def _token_history(origin: dt.date, span: int) -> history.TokenHistory:
+    return history.TokenHistory(origin, [None] * span, [None] * span, [None] * span, [None] * span)
+
+
+def _fill(series: list, offsets: np.ndarray, values: np.ndarray) -> None:
+    for offset, value in zip(offsets.tolist(), values.tolist(), strict=True):
+        series[offset] = value
 
 
 # --- Rows (any database) -------------------------------------------------------------------
@@ -225,7 +252,7 @@ def _price_rows(
 ) -> Iterator[PriceSeries]:
     (early_from, early_to), (late_from, late_to) = cap_days
     as_float = FloatField()
-    series: dict[int, PriceSeries] = {}
+    series: dict[int, tuple[list, list, list, list, list, list]] = {}
     for token_id, day, price, cap, volume in (
         PriceDay.objects.filter(token_id__in=ids, date__range=(origin, end))
         .order_by("token_id", "date")
@@ -237,44 +264,71 @@ def _price_rows(
             Cast("volume_usd", as_float),
         )
     ):
-        _, offsets, prices, caps, volumes = series.setdefault(token_id, (token_id, [], [], [], []))
-        offsets.append((day - origin).days)
-        prices.append(price)
-        caps.append(cap if early_from <= day <= early_to or late_from <= day <= late_to else None)
-        volumes.append(volume if day >= volume_from else None)
-    yield from series.values()
+        lists = series.setdefault(token_id, ([], [], [], [], [], []))
+        offset = (day - origin).days
+        for (offsets, values), value, wanted in (
+            (lists[0:2], price, True),
+            (lists[2:4], cap, early_from <= day <= early_to or late_from <= day <= late_to),
+            (lists[4:6], volume, day >= volume_from),
+        ):
+            if wanted and value is not None:
+                offsets.append(offset)
+                values.append(value)
+    for token_id, lists in series.items():
+        yield (token_id, *(_series(lists[n], lists[n + 1]) for n in (0, 2, 4)))
 
 
 def _revenue_rows(ids: list[int], origin: dt.date, since: dt.date, end: dt.date) -> Iterator[RevenueSeries]:
-    series: dict[int, RevenueSeries] = {}
+    series: dict[int, tuple[list, list]] = {}
     for token_id, day, amount in (
         RevenueDay.objects.filter(token_id__in=ids, date__range=(since, end), revenue_usd__isnull=False)
         .order_by("token_id", "date")
         .values_list("token_id", "date", Cast("revenue_usd", FloatField()))
     ):
-        _, offsets, amounts = series.setdefault(token_id, (token_id, [], []))
+        offsets, amounts = series.setdefault(token_id, ([], []))
         offsets.append((day - origin).days)
         amounts.append(amount)
-    yield from series.values()
+    for token_id, (offsets, amounts) in series.items():
+        yield token_id, _series(offsets, amounts)
 
 
-# --- Arrays (PostgreSQL) -------------------------------------------------------------------
+def _series(offsets: list[int], values: list[float]) -> Series:
+    return np.array(offsets, dtype=np.intp), np.array(values, dtype=float)
+
+
+# --- Packed binary (PostgreSQL) ------------------------------------------------------------
+
+# Each series of a token is two bytea: its day offsets as int4 and its values as float8,
+# both big-endian (PostgreSQL's binary send format), concatenated in the same row order.
+# NULLs are left out of both (FILTER), so a value always sits beside its day.
+_OFFSETS = "string_agg(int4send(date - %(origin)s), ''::bytea) FILTER (WHERE {column} IS NOT NULL{also})"
+_VALUES = "string_agg(float8send({column}::float8), ''::bytea) FILTER (WHERE {column} IS NOT NULL{also})"
+
+
+def _packed(column: str, also: str = "") -> str:
+    also = f" AND ({also})" if also else ""
+    return f"{_OFFSETS.format(column=column, also=also)}, {_VALUES.format(column=column, also=also)}"
+
+
+def _unpacked(offsets: bytes | None, values: bytes | None) -> Series:
+    if offsets is None:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=float)
+    return np.frombuffer(offsets, dtype=">i4").astype(np.intp), np.frombuffer(values, dtype=">f8").astype(float)
 
 
 def _price_arrays(
     ids: list[int], origin: dt.date, end: dt.date, *, cap_days: CapDays, volume_from: dt.date
 ) -> Iterator[PriceSeries]:
-    """One row a token: day offsets and values as float8 arrays. The arrays aggregate the
-    same rows in the same order, so each value sits beside its day's offset: no ORDER BY
-    (a sort per token would cost more than the rest of the query). Market cap and volume
-    are converted only on the days their windows read."""
+    """One row a token. No ORDER BY (a sort per token would cost more than the rest of the
+    query): the aggregates of a group read the same rows in the same order, so each value
+    sits beside its day's offset. Market cap and volume are converted only on the days
+    their windows read."""
+    cap_days_sql = "date BETWEEN %(cap_a)s AND %(cap_b)s OR date BETWEEN %(cap_c)s AND %(cap_d)s"
     sql = f"""
         SELECT token_id,
-               array_agg(date - %(origin)s),
-               array_agg(price_usd::float8),
-               array_agg(CASE WHEN date BETWEEN %(cap_a)s AND %(cap_b)s OR date BETWEEN %(cap_c)s AND %(cap_d)s
-                              THEN market_cap_usd::float8 END),
-               array_agg(CASE WHEN date >= %(volume_from)s THEN volume_usd::float8 END)
+               {_packed("price_usd")},
+               {_packed("market_cap_usd", cap_days_sql)},
+               {_packed("volume_usd", "date >= %(volume_from)s")}
         FROM {PriceDay._meta.db_table}
         WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(origin)s AND %(end)s
         GROUP BY token_id
@@ -290,17 +344,19 @@ def _price_arrays(
         "cap_d": cap_d,
         "volume_from": volume_from,
     }
-    yield from _binary_rows(sql, params)
+    for token_id, *packed in _binary_rows(sql, params):
+        yield token_id, _unpacked(*packed[0:2]), _unpacked(*packed[2:4]), _unpacked(*packed[4:6])
 
 
 def _revenue_arrays(ids: list[int], origin: dt.date, since: dt.date, end: dt.date) -> Iterator[RevenueSeries]:
     sql = f"""
-        SELECT token_id, array_agg(date - %(origin)s), array_agg(revenue_usd::float8)
+        SELECT token_id, {_packed("revenue_usd")}
         FROM {RevenueDay._meta.db_table}
         WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(since)s AND %(end)s AND revenue_usd IS NOT NULL
         GROUP BY token_id
     """
-    yield from _binary_rows(sql, {"ids": ids, "origin": origin, "since": since, "end": end})
+    for token_id, offsets, values in _binary_rows(sql, {"ids": ids, "origin": origin, "since": since, "end": end}):
+        yield token_id, _unpacked(offsets, values)
 
 
 def _binary_rows(sql: str, params: dict) -> list[tuple]:

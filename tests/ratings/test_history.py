@@ -7,11 +7,20 @@ import math
 import statistics
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.ratings.history import TokenHistory, canonical, price_inputs, revenue_inputs
+from apps.ratings.history import (
+    SeriesBlock,
+    TokenHistory,
+    block_price_inputs,
+    block_revenue_inputs,
+    canonical,
+    price_inputs,
+    revenue_inputs,
+)
 
 ORIGIN = dt.date(2026, 1, 1)
 
@@ -168,3 +177,54 @@ def test_inputs_as_of_a_day_never_read_data_after_it(prices, other, k):
     for item in (b, c):
         assert price_inputs(a, day(k)) == price_inputs(item, day(k))
         assert revenue_inputs(a, day(k)) == revenue_inputs(item, day(k))
+
+
+def as_array(series: list) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in series], dtype=float)
+
+
+# Gaps, zeros and negative figures as well as ordinary ones; the steady runs reach every window.
+figure = st.one_of(
+    st.none(),
+    st.just(0.0),
+    st.floats(min_value=-5.0, max_value=-0.01),
+    st.floats(min_value=0.01, max_value=1e6, allow_nan=False),
+)
+series = st.lists(figure, min_size=1, max_size=230).flatmap(
+    lambda head: st.lists(st.floats(min_value=0.5, max_value=2.0), min_size=0, max_size=200).map(lambda run: head + run)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(series, series, series, series, st.none() | st.integers(0, 300)), min_size=1, max_size=4),
+    st.data(),
+)
+def test_a_block_of_tokens_gives_exactly_the_inputs_of_each_token_alone(tokens, data):
+    """The vectorised block computation agrees bit for bit with the one-token definition."""
+    span = max(max(len(s) for s in token[:4]) for token in tokens)
+
+    def padded(values: list) -> list:
+        return (values + [None] * span)[:span]
+
+    alone = []
+    for prices, caps, volumes, revenue, first in tokens:
+        first_day = None if first is None else day(first)
+        alone.append(history(padded(prices), padded(caps), padded(volumes), padded(revenue), first_day))
+    block = SeriesBlock(
+        ORIGIN,
+        np.array([as_array(item.prices) for item in alone]),
+        np.array([as_array(item.market_caps) for item in alone]),
+        np.array([as_array(item.volumes) for item in alone]),
+        np.array([as_array(item.revenue) for item in alone]),
+        [item.first_revenue_day for item in alone],
+    )
+    for k in data.draw(st.lists(st.integers(0, span - 1), min_size=1, max_size=5)):
+        prices = block_price_inputs(block, k)
+        revenue = block_revenue_inputs(block, k)
+        for row, item in enumerate(alone):
+            want = {**price_inputs(item, day(k)), **revenue_inputs(item, day(k))}
+            got = {key: values[row] for key, values in {**prices, **revenue}.items()}
+            assert list(got) == list(want)
+            # repr tells 0.0 from -0.0 and compares floats bit for bit
+            assert repr(got) == repr(want)
