@@ -20,9 +20,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
+import psycopg
 from django.db import connection, connections
 from django.db.models import FloatField, OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
+from psycopg import postgres
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 
 from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, Token
 
@@ -296,24 +300,39 @@ def _series(offsets: list[int], values: list[float]) -> Series:
     return np.array(offsets, dtype=np.intp), np.array(values, dtype=float)
 
 
-# --- Packed binary (PostgreSQL) ------------------------------------------------------------
+# --- Arrays (PostgreSQL) -------------------------------------------------------------------
 
-# Each series of a token is two bytea: its day offsets as int4 and its values as float8,
-# both big-endian (PostgreSQL's binary send format), concatenated in the same row order.
-# NULLs are left out of both (FILTER), so a value always sits beside its day.
-_OFFSETS = "string_agg(int4send(date - %(origin)s), ''::bytea) FILTER (WHERE {column} IS NOT NULL{also})"
-_VALUES = "string_agg(float8send({column}::float8), ''::bytea) FILTER (WHERE {column} IS NOT NULL{also})"
+# Each series of a token is two arrays, its day offsets (int4) and its values (float8), that
+# aggregate the same rows in the same order, NULLs left out of both (FILTER): a value always
+# sits beside its day. They arrive in PostgreSQL's binary array format, read straight into
+# NumPy (``_ArrayBytes``), so no Python object is made a figure.
+_SERIES = (
+    "array_agg(date - %(origin)s) FILTER (WHERE {column} IS NOT NULL{also}), "
+    "array_agg({column}::float8) FILTER (WHERE {column} IS NOT NULL{also})"
+)
+# A one-dimensional array without NULLs: a 20-byte header (dimensions, NULL flag, element
+# type, length, lower bound), then each element as its byte length and its big-endian value.
+_ARRAY_HEADER = 20
+_INT4_ELEMENTS = np.dtype([("size", ">i4"), ("value", ">i4")])
+_FLOAT8_ELEMENTS = np.dtype([("size", ">i4"), ("value", ">f8")])
+_EMPTY: Series = (np.empty(0, dtype=np.intp), np.empty(0, dtype=float))
 
 
-def _packed(column: str, also: str = "") -> str:
-    also = f" AND ({also})" if also else ""
-    return f"{_OFFSETS.format(column=column, also=also)}, {_VALUES.format(column=column, also=also)}"
+def _series_sql(column: str, also: str = "") -> str:
+    return _SERIES.format(column=column, also=f" AND ({also})" if also else "")
 
 
 def _unpacked(offsets: bytes | None, values: bytes | None) -> Series:
-    if offsets is None:
-        return np.empty(0, dtype=np.intp), np.empty(0, dtype=float)
-    return np.frombuffer(offsets, dtype=">i4").astype(np.intp), np.frombuffer(values, dtype=">f8").astype(float)
+    if offsets is None:  # no row passed the filter
+        return _EMPTY
+    for array in (offsets, values):
+        dimensions, has_null = np.frombuffer(array, dtype=">i4", count=2)
+        if dimensions != 1 or has_null:
+            raise ValueError("a series must be a one-dimensional array without NULLs")
+    return (
+        np.frombuffer(offsets, dtype=_INT4_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(np.intp),
+        np.frombuffer(values, dtype=_FLOAT8_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(float),
+    )
 
 
 def _price_arrays(
@@ -326,9 +345,9 @@ def _price_arrays(
     cap_days_sql = "date BETWEEN %(cap_a)s AND %(cap_b)s OR date BETWEEN %(cap_c)s AND %(cap_d)s"
     sql = f"""
         SELECT token_id,
-               {_packed("price_usd")},
-               {_packed("market_cap_usd", cap_days_sql)},
-               {_packed("volume_usd", "date >= %(volume_from)s")}
+               {_series_sql("price_usd")},
+               {_series_sql("market_cap_usd", cap_days_sql)},
+               {_series_sql("volume_usd", "date >= %(volume_from)s")}
         FROM {PriceDay._meta.db_table}
         WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(origin)s AND %(end)s
         GROUP BY token_id
@@ -350,7 +369,7 @@ def _price_arrays(
 
 def _revenue_arrays(ids: list[int], origin: dt.date, since: dt.date, end: dt.date) -> Iterator[RevenueSeries]:
     sql = f"""
-        SELECT token_id, {_packed("revenue_usd")}
+        SELECT token_id, {_series_sql("revenue_usd")}
         FROM {RevenueDay._meta.db_table}
         WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(since)s AND %(end)s AND revenue_usd IS NOT NULL
         GROUP BY token_id
@@ -359,15 +378,27 @@ def _revenue_arrays(ids: list[int], origin: dt.date, since: dt.date, end: dt.dat
         yield token_id, _unpacked(offsets, values)
 
 
+class _ArrayBytes(Loader):
+    """A binary array as its bytes, for NumPy to read."""
+
+    format = Format.BINARY
+
+    def load(self, data) -> bytes:
+        return bytes(data)
+
+
+_ARRAY_OIDS = (postgres.types["int4"].array_oid, postgres.types["float8"].array_oid)
+
+
 def _binary_rows(sql: str, params: dict) -> list[tuple]:
     """Rows in PostgreSQL's binary format: the floats arrive without being printed and
     parsed. Django's cursors bind parameters client-side, which rules binary results out,
     so this one is psycopg's own, on Django's connection (and logged as Django would)."""
-    import psycopg
-
     connection.ensure_connection()
     started = time.monotonic()
     with psycopg.Cursor(connection.connection) as cursor:
+        for oid in _ARRAY_OIDS:
+            cursor.adapters.register_loader(oid, _ArrayBytes)
         cursor.execute(sql, params, binary=True)
         rows = cursor.fetchall()
     if connection.queries_logged:
