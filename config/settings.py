@@ -166,6 +166,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Retry a lost broker forever: by default a worker gives up after 100 attempts (about 45
+# minutes of Redis outage, at up to 30 s apart) and exits, so it would miss Redis coming back.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A message whose worker died unacknowledged is redelivered after this many seconds; it
 # must exceed the longest hard time limit, or a slow task would be run twice at once.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
