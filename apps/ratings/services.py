@@ -108,12 +108,14 @@ def _fingerprint(inputs: TokenInputs, rating: TokenRating) -> str:
         METHODOLOGY.version,
         tuple(inputs.values.values()),
         tuple(
-            (
-                str(component.score),
-                # A part's value is a function of the inputs, so its other fields suffice.
-                tuple(part[1:] for part in component.parts.values()),
-            )
-            for component in rating.components.values()
+            [
+                (
+                    str(component.score),
+                    # A part's value is a function of the inputs, so its other fields suffice.
+                    tuple([part[1:] for part in component.parts.values()]),
+                )
+                for component in rating.components.values()
+            ]
         ),
         str(rating.investor.score),
         rating.investor.band,
@@ -291,13 +293,18 @@ def _copy_upsert(rows: list[tuple]) -> None:
         )
 
 
-def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"))
+# One encoder for every row: json.dumps with options makes a new one a call.
+_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def latest_point_at(newest: dict[int, dt.date]) -> None:
     """Point each token at its newest rating, where ``newest`` (token → the newest day just
     computed) is newer than what it points at, or it points at nothing."""
+    if not newest:
+        return
+    if connection.vendor == "postgresql":
+        _point_in_one_statement(newest)
+        return
     version = METHODOLOGY.version
     pointers = LatestRating.objects.filter(methodology_version=version)
     if len(newest) <= LATEST_FILTER_MAX:  # past this, reading them all beats a long IN list
@@ -327,6 +334,27 @@ def latest_point_at(newest: dict[int, dt.date]) -> None:
         update_fields=["rating", "date"],
         batch_size=WRITE_BATCH,
     )
+
+
+def _point_in_one_statement(newest: dict[int, dt.date]) -> None:
+    """``latest_point_at`` as one upsert that reads the ratings' ids itself: the pointers of
+    a large day move without their rows coming to Python and going back."""
+    pointers = LatestRating._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {pointers} (token_id, methodology_version, rating_id, date)
+            SELECT rating.token_id, rating.methodology_version, rating.id, rating.date
+            FROM unnest(%s::bigint[], %s::date[]) AS newest (token_id, date)
+            JOIN {Rating._meta.db_table} AS rating
+              ON rating.token_id = newest.token_id AND rating.date = newest.date
+             AND rating.methodology_version = %s
+            ON CONFLICT (token_id, methodology_version)
+            DO UPDATE SET rating_id = EXCLUDED.rating_id, date = EXCLUDED.date
+            WHERE {pointers}.date < EXCLUDED.date
+            """,
+            [list(newest), list(newest.values()), METHODOLOGY.version],
+        )
 
 
 # --- The services ------------------------------------------------------------------------

@@ -184,6 +184,27 @@ def test_the_latest_rating_is_marked_and_moves_forward_only(tokens):
     assert LatestRating.objects.all().count() == 5
 
 
+def test_pointers_move_the_same_in_one_statement_and_through_the_orm(tokens, monkeypatch):
+    """PostgreSQL moves the pointers with one upsert; other databases through the ORM."""
+    alpha = Token.objects.get(slug="alpha")
+
+    def pointers_after_moves() -> set[tuple]:
+        LatestRating.objects.all().delete()
+        ratings_backfill(start=DAY - dt.timedelta(days=4), end=DAY - dt.timedelta(days=2))
+        ratings_recompute(day=DAY - dt.timedelta(days=3))  # older: moves nothing
+        ratings_recompute(day=DAY, token_ids=[alpha.pk])  # newer, for one token
+        return set(LatestRating.objects.values_list("token_id", "date", "rating_id", "methodology_version"))
+
+    native = pointers_after_moves()
+    monkeypatch.setattr(connection, "vendor", "portable")
+    portable = pointers_after_moves()
+
+    assert portable == native
+    assert {(token_id, day) for token_id, day, *_ in native} == {
+        (token.pk, DAY if token == alpha else DAY - dt.timedelta(days=2)) for token in tokens
+    }
+
+
 def test_the_signal_follows_the_stored_day_before(tokens):
     day_before = DAY - dt.timedelta(days=1)
     ratings_recompute(day=day_before)
