@@ -796,9 +796,25 @@ def _floor_result(seconds: float, fetch_seconds: float, rows: int, after: dict, 
 # --- Profiles --------------------------------------------------------------------------
 
 
+def _statement_timer(into: dict[str, list[float]]):
+    """A Django execute wrapper adding each statement's time (in the database and the
+    driver) under its first 110 characters."""
+
+    def wrapper(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            into.setdefault(" ".join(sql.split())[:110], []).append(time.perf_counter() - started)
+
+    return wrapper
+
+
 def profile_refreshes(u: Universe, out_dir: Path, stamp: str) -> dict:
     """The same refresh services the tasks call, in this process under cProfile, from the
     same state as the measured runs (reset first), against the same server and database."""
+    from django.db import connection
+
     from apps.tokens import refresh
 
     reset_to_baseline(u)
@@ -809,9 +825,11 @@ def profile_refreshes(u: Universe, out_dir: Path, stamp: str) -> dict:
     ):
         say(f"profile: {name} refresh in-process under cProfile")
         profiler = cProfile.Profile()
+        statements: dict[str, list[float]] = {}
         started = time.perf_counter()
         profiler.enable()
-        result = call()
+        with connection.execute_wrapper(_statement_timer(statements)):
+            result = call()
         profiler.disable()
         seconds = time.perf_counter() - started
         path = out_dir / f"refresh-{stamp}-{name}.prof"
@@ -824,6 +842,10 @@ def profile_refreshes(u: Universe, out_dir: Path, stamp: str) -> dict:
             f"\n=== {name}: {seconds:.1f}s under cProfile, {result.run.rows_written} rows, status {result.run.status}"
         )
         print(text.getvalue())
+        slowest = sorted(statements.items(), key=lambda item: -sum(item[1]))[:12]
+        print(f"SQL: {sum(len(t) for t in statements.values())} statements, {sum(map(sum, statements.values())):.2f}s")
+        for statement, times in slowest:
+            print(f"  {sum(times):6.3f}s  x{len(times):<4} {statement}")
         profiles[name] = {
             "seconds_under_profiler": round(seconds, 3),
             "rows": result.run.rows_written,

@@ -1,8 +1,15 @@
-"""Bulk writes of many rows: COPY on PostgreSQL for large batches, the ORM elsewhere.
+"""Bulk writes of many rows given as plain tuples: set-based SQL on PostgreSQL, the ORM
+elsewhere.
 
-Django's multi-row INSERT … ON CONFLICT spends most of its time preparing each value in
-Python; COPY into a scratch table and one set-based statement does the same write several
-times faster, with the same conflict semantics, so concurrent writers stay safe.
+Rows are tuples in the order of a list of field names (attnames: ``token_id``, not
+``token``), so that a refresh of 20,000 tokens never builds 20,000 model instances.
+
+``upsert_changed`` is the write every fact and snapshot goes through: it inserts new rows
+and updates a stored row only when one of its compared values differs, so a repeated
+refresh writes nothing. On PostgreSQL the comparison is made by the database itself
+(``ON CONFLICT … DO UPDATE … WHERE … IS DISTINCT FROM``), with the rows sent by COPY into a
+scratch table when there are many; elsewhere (the embedded SQLite default) the stored rows
+are read and compared in Python. Both give the same result (tests/tokens/test_bulk.py).
 """
 
 from __future__ import annotations
@@ -15,70 +22,128 @@ COPY_MIN_ROWS = 500
 ORM_BATCH = 2000
 
 
+def _column(model: type[models.Model], name: str) -> str:
+    return model._meta.get_field(name).column
+
+
 def _columns(model: type[models.Model], names: Sequence[str]) -> list[str]:
-    return [model._meta.get_field(name).column for name in names]
+    return [_column(model, name) for name in names]
 
 
-def _copy_into_scratch(cursor, model: type[models.Model], rows: Sequence[models.Model], names: Sequence[str]) -> str:
-    """COPY the named fields of ``rows`` into a scratch table shaped like the model's; its name."""
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(connection.ops.quote_name(name) for name in names)
+
+
+def _scratch_copy(cursor, model: type[models.Model], columns: Sequence[str], rows: Sequence[tuple]) -> str:
+    """COPY ``rows`` into a transaction-scoped scratch table shaped like the model's columns."""
     table = model._meta.db_table
     scratch = f"scratch_{table}"
-    columns = ", ".join(_columns(model, names))
+    cols = _quoted(columns)
     cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"
     )
     cursor.execute(f"TRUNCATE {scratch}")
-    attnames = [model._meta.get_field(name).attname for name in names]
-    with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
+    with cursor.cursor.copy(f"COPY {scratch} ({cols}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([getattr(row, attname) for attname in attnames])
+            copy.write_row(row)
     return scratch
 
 
-def upsert(
+def upsert_changed(
     model: type[models.Model],
-    rows: Sequence[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[tuple],
     *,
     unique_fields: Sequence[str],
-    update_fields: Sequence[str],
-) -> int:
-    """INSERT … ON CONFLICT (unique_fields) DO UPDATE SET update_fields, for model instances."""
+    compare_fields: Sequence[str],
+    update_fields: Sequence[str] | None = None,
+    not_older: str | None = None,
+) -> list[tuple]:
+    """Insert rows that are new; update a stored row only when one of ``compare_fields``
+    differs (then ``update_fields``, by default every field but the unique ones, are
+    written). ``not_older``: a field whose stored value wins when it is newer (today's price
+    comes from quotes and from the daily chart: the later observation stands). Returns the
+    unique key of every row written, as tuples in ``unique_fields`` order."""
     if not rows:
-        return 0
-    if connection.vendor != "postgresql" or len(rows) < COPY_MIN_ROWS:
-        model.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=list(unique_fields),
-            update_fields=list(update_fields),
-            batch_size=ORM_BATCH,
-        )
-        return len(rows)
-    names = [f.name for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(_columns(model, names))
-    conflict = ", ".join(_columns(model, unique_fields))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _columns(model, update_fields))
-    with transaction.atomic(), connection.cursor() as cursor:
-        scratch = _copy_into_scratch(cursor, model, rows, names)
-        cursor.execute(
-            f"INSERT INTO {model._meta.db_table} ({columns}) SELECT {columns} FROM {scratch} "
-            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-        )
-    return len(rows)
+        return []
+    update_fields = list(update_fields or [f for f in fields if f not in unique_fields])
+    if connection.vendor == "postgresql":
+        return _upsert_changed_sql(model, fields, rows, unique_fields, compare_fields, update_fields, not_older)
+    return _upsert_changed_python(model, fields, rows, unique_fields, compare_fields, update_fields, not_older)
 
 
-def update(model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]) -> int:
-    """UPDATE the named fields of existing rows, matched on primary key."""
+def _upsert_changed_sql(model, fields, rows, unique_fields, compare_fields, update_fields, not_older) -> list[tuple]:
+    table = model._meta.db_table
+    columns = _columns(model, fields)
+    unique = _columns(model, unique_fields)
+    changed = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _columns(model, compare_fields))
+    condition = f"({changed})"
+    if not_older:
+        column = _column(model, not_older)
+        condition += f" AND EXCLUDED.{column} >= t.{column}"
+    tail = (
+        f"ON CONFLICT ({_quoted(unique)}) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in _columns(model, update_fields))
+        + f" WHERE {condition} RETURNING {', '.join(f't.{c}' for c in unique)}"
+    )
+    cols = _quoted(columns)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if len(rows) >= COPY_MIN_ROWS:
+            scratch = _scratch_copy(cursor, model, columns, rows)
+            cursor.execute(f"INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {scratch} {tail}")
+        else:
+            values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+            params = [value for row in rows for value in row]
+            cursor.execute(f"INSERT INTO {table} AS t ({cols}) VALUES {values} {tail}", params)
+        return [tuple(key) for key in cursor.fetchall()]
+
+
+def _upsert_changed_python(model, fields, rows, unique_fields, compare_fields, update_fields, not_older) -> list[tuple]:
+    key_at = [fields.index(f) for f in unique_fields]
+    compare_at = [fields.index(f) for f in compare_fields]
+    lookup = {
+        f"{model._meta.get_field(f).attname}__in": {row[i] for row in rows}
+        for f, i in zip(unique_fields, key_at, strict=True)
+    }
+    stored_fields = [model._meta.get_field(f).attname for f in (*unique_fields, *compare_fields)]
+    extra = [not_older] if not_older else []
+    stored = {
+        tuple(values[: len(unique_fields)]): values[len(unique_fields) :]
+        for values in model.objects.filter(**lookup).values_list(*stored_fields, *extra)
+    }
+    written = []
+    for row in rows:
+        key = tuple(row[i] for i in key_at)
+        old = stored.get(key)
+        if old is not None:
+            if tuple(old[: len(compare_at)]) == tuple(row[i] for i in compare_at):
+                continue
+            if not_older and row[fields.index(not_older)] < old[-1]:
+                continue
+        written.append(row)
+    model.objects.bulk_create(
+        [model(**dict(zip(fields, row, strict=True))) for row in written],
+        update_conflicts=True,
+        unique_fields=[model._meta.get_field(f).name for f in unique_fields],
+        update_fields=[model._meta.get_field(f).name for f in update_fields],
+        batch_size=ORM_BATCH,
+    )
+    return [tuple(row[i] for i in key_at) for row in written]
+
+
+def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> int:
+    """UPDATE existing rows matched on primary key; ``fields[0]`` is the key."""
     if not rows:
         return 0
+    rest = fields[1:]
     if connection.vendor != "postgresql" or len(rows) < COPY_MIN_ROWS:
-        model.objects.bulk_update(rows, list(fields), batch_size=ORM_BATCH)
+        instances = [model(**dict(zip(fields, row, strict=True))) for row in rows]
+        model.objects.bulk_update(instances, [model._meta.get_field(f).name for f in rest], batch_size=ORM_BATCH)
         return len(rows)
-    pk = model._meta.pk
-    sets = ", ".join(f"{c} = s.{c}" for c in _columns(model, fields))
+    columns = _columns(model, fields)
+    key = columns[0]
+    sets = ", ".join(f"{c} = s.{c}" for c in columns[1:])
     with transaction.atomic(), connection.cursor() as cursor:
-        scratch = _copy_into_scratch(cursor, model, rows, [pk.name, *fields])
-        cursor.execute(
-            f"UPDATE {model._meta.db_table} AS t SET {sets} FROM {scratch} AS s WHERE t.{pk.column} = s.{pk.column}"
-        )
+        scratch = _scratch_copy(cursor, model, columns, rows)
+        cursor.execute(f"UPDATE {model._meta.db_table} AS t SET {sets} FROM {scratch} AS s WHERE t.{key} = s.{key}")
     return len(rows)

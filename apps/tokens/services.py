@@ -30,6 +30,8 @@ from .providers.base import Catalogue, MarketQuote, PricePoint, ProviderDataErro
 from .selectors import DATA_STATUS_CACHE_KEY
 
 UPSERT_BATCH = 2000
+# Above this many quotes, reading every token with a CoinGecko id beats an IN list of ids.
+QUOTES_IN_LIST = 1000
 
 
 def sync_run_start(*, provider: str, kind: str, started_at: dt.datetime | None = None) -> SyncRun:
@@ -186,95 +188,75 @@ def _token_chains_set(wanted: dict[int, set[int]]) -> None:
     )
 
 
+SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
+PRICE_VALUES = ["price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "observed_at"]
+REVENUE_VALUES = ["fees_usd", "revenue_usd", "holders_revenue_usd"]
+PROVENANCE = ["source", "sync_run_id", "fetched_at"]
+
+
+def _rounders(model: type, field_names: Sequence[str]) -> list:
+    """Per field, a function rounding a value as the database column will (so a re-fetched
+    value compares equal to the stored one), or None for a field that is not a decimal."""
+
+    def rounder(places: int):
+        exponent = Decimal(1).scaleb(-places)
+        return lambda value: None if value is None else value.quantize(exponent)
+
+    places = [getattr(model._meta.get_field(name), "decimal_places", None) for name in field_names]
+    return [None if p is None else rounder(p) for p in places]
+
+
+def _rounded(values: tuple, rounders: list) -> tuple:
+    return tuple(value if rounder is None else rounder(value) for value, rounder in zip(values, rounders, strict=True))
+
+
 @transaction.atomic
 def market_quotes_upsert(
     *, quotes: Sequence[MarketQuote], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
 ) -> int:
-    """Current quotes: refresh each known token's supplies and today's PriceDay."""
-    tokens = {t.coingecko_id: t for t in Token.objects.filter(coingecko_id__in=[q.coingecko_id for q in quotes])}
+    """Current quotes: refresh each known token's supplies and today's PriceDay; how many
+    PriceDay rows were written (a quote identical to the stored one writes nothing)."""
+    quoted = Token.objects.exclude(coingecko_id=None)
+    if len(quotes) <= QUOTES_IN_LIST:  # a few tokens: look them up; the universe: read it whole
+        quoted = quoted.filter(coingecko_id__in=[q.coingecko_id for q in quotes])
+    tokens = {row[0]: row[1:] for row in quoted.values_list("coingecko_id", "pk", *SUPPLY_FIELDS)}
+    supply_rounders = _rounders(Token, SUPPLY_FIELDS)
+    price_rounders = _rounders(PriceDay, PRICE_VALUES)
+    sync_run_id = sync_run.pk if sync_run else None
     changed = []
     days = []
     for quote in quotes:
-        token = tokens.get(quote.coingecko_id)
-        if token is None:
+        known = tokens.get(quote.coingecko_id)
+        if known is None:
             continue
-        before = [getattr(token, f) for f in SUPPLY_FIELDS]
-        token.circulating_supply = quote.circulating_supply
-        token.total_supply = quote.total_supply
-        token.max_supply = quote.max_supply
-        if quote.image_url:
-            token.image_url = quote.image_url
-        _quantize_to_fields([token], SUPPLY_FIELDS)
-        if [getattr(token, f) for f in SUPPLY_FIELDS] != before:
-            changed.append(token)
-        days.append(
-            PriceDay(
-                token=token,
-                date=quote.last_updated.date(),
-                observed_at=quote.last_updated,
-                price_usd=quote.price,
-                market_cap_usd=quote.market_cap,
-                fdv_usd=quote.fdv,
-                volume_usd=quote.volume,
-                source=source,
-                sync_run=sync_run,
-                fetched_at=fetched_at,
-            )
+        pk, *before = known
+        supplies = _rounded(
+            (quote.circulating_supply, quote.total_supply, quote.max_supply, quote.image_url or before[3]),
+            supply_rounders,
         )
-    bulk.update(Token, changed, SUPPLY_FIELDS)
+        if list(supplies) != before:
+            changed.append((pk, *supplies))
+        values = (quote.price, quote.market_cap, quote.fdv, quote.volume, quote.last_updated)
+        days.append((pk, quote.last_updated.date(), *_rounded(values, price_rounders), source, sync_run_id, fetched_at))
+    bulk.update_rows(Token, ["id", *SUPPLY_FIELDS], changed)
     return len(daily_upsert(PriceDay, days, PRICE_VALUES))
 
 
-def _quantize_to_fields(rows: list, field_names: list[str]) -> None:
-    """Round Decimals as the database column will, so a re-fetched value compares equal."""
-    if not rows:
-        return
-    meta = rows[0]._meta
-    for name in field_names:
-        places = getattr(meta.get_field(name), "decimal_places", None)
-        if places is None:
-            continue
-        exponent = Decimal(1).scaleb(-places)
-        for row in rows:
-            value = getattr(row, name)
-            if value is not None:
-                setattr(row, name, value.quantize(exponent))
-
-
-def _is_older_observation(row, old: tuple, value_fields: list[str]) -> bool:
-    """Today's price comes from the quotes and from the daily chart: the newer one wins."""
-    if "observed_at" not in value_fields:
-        return False
-    return row.observed_at < old[value_fields.index("observed_at")]
-
-
-SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
-PRICE_VALUES = ["price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "observed_at"]
-REVENUE_VALUES = ["fees_usd", "revenue_usd", "holders_revenue_usd"]
-PROVENANCE = ["source", "sync_run", "fetched_at"]
-
-
-def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list, value_fields: list[str]) -> list:
-    """Insert new days and update changed ones; a day whose values are unchanged is left
-    alone, provenance included (the fetch that produced a value stays its source). So a
-    repeated refresh writes nothing. Returns the rows it wrote."""
-    if not rows:
-        return []
-    _quantize_to_fields(rows, value_fields)
-    existing = {
-        (row[0], row[1]): row[2:]
-        for row in model.objects.filter(
-            token_id__in={r.token_id for r in rows}, date__range=(min(r.date for r in rows), max(r.date for r in rows))
-        ).values_list("token_id", "date", *value_fields)
-    }
-    changed = [
-        r
-        for r in rows
-        if (old := existing.get((r.token_id, r.date))) != tuple(getattr(r, f) for f in value_fields)
-        and not (old and _is_older_observation(r, old, value_fields))
-    ]
-    bulk.upsert(model, changed, unique_fields=["token", "date"], update_fields=value_fields + PROVENANCE)
-    return changed
+def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list[tuple], value_fields: list[str]) -> list[tuple]:
+    """Insert new days and update changed ones; ``rows`` are tuples (token_id, date,
+    *value_fields, *PROVENANCE). A day whose values are unchanged is left alone, provenance
+    included (the fetch that produced a value stays its source), so a repeated refresh
+    writes nothing; an older observation of today's price never replaces a newer one.
+    Returns the (token_id, date) of the rows written."""
+    rounders = [None, None, *_rounders(model, value_fields), None, None, None]
+    return bulk.upsert_changed(
+        model,
+        ["token_id", "date", *value_fields, *PROVENANCE],
+        [_rounded(row, rounders) for row in rows],
+        unique_fields=["token_id", "date"],
+        compare_fields=value_fields,
+        not_older="observed_at" if "observed_at" in value_fields else None,
+    )
 
 
 @transaction.atomic
@@ -294,23 +276,24 @@ def prices_upsert_many(
             token_id__in=list(points_by_token), date__in=dates, fdv_usd__isnull=False
         ).values_list("token_id", "date", "fdv_usd")
     }
+    sync_run_id = sync_run.pk if sync_run else None
     rows = [
-        PriceDay(
-            token_id=token_id,
-            date=p.date,
-            observed_at=p.observed_at,
-            price_usd=p.price,
-            market_cap_usd=p.market_cap,
-            fdv_usd=p.fdv if p.fdv is not None else fdv.get((token_id, p.date)),
-            volume_usd=p.volume,
-            source=source,
-            sync_run=sync_run,
-            fetched_at=fetched_at,
+        (
+            token_id,
+            p.date,
+            p.price,
+            p.market_cap,
+            p.fdv if p.fdv is not None else fdv.get((token_id, p.date)),
+            p.volume,
+            p.observed_at,
+            source,
+            sync_run_id,
+            fetched_at,
         )
         for token_id, points in points_by_token.items()
         for p in points
     ]
-    return Counter(row.token_id for row in daily_upsert(PriceDay, rows, PRICE_VALUES))
+    return Counter(token_id for token_id, _ in daily_upsert(PriceDay, rows, PRICE_VALUES))
 
 
 @transaction.atomic
@@ -322,21 +305,13 @@ def revenue_upsert_many(
     fetched_at: dt.datetime,
 ) -> Counter[int]:
     """Daily fees, revenue and holders revenue of many tokens in one write; days changed, by token."""
+    sync_run_id = sync_run.pk if sync_run else None
     rows = [
-        RevenueDay(
-            token_id=token_id,
-            date=p.date,
-            fees_usd=p.fees,
-            revenue_usd=p.revenue,
-            holders_revenue_usd=p.holders_revenue,
-            source=source,
-            sync_run=sync_run,
-            fetched_at=fetched_at,
-        )
+        (token_id, p.date, p.fees, p.revenue, p.holders_revenue, source, sync_run_id, fetched_at)
         for token_id, points in points_by_token.items()
         for p in points
     ]
-    return Counter(row.token_id for row in daily_upsert(RevenueDay, rows, REVENUE_VALUES))
+    return Counter(token_id for token_id, _ in daily_upsert(RevenueDay, rows, REVENUE_VALUES))
 
 
 def prices_upsert(

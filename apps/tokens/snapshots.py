@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncMonth, TruncQuarter
 from django.utils import timezone
@@ -63,6 +63,8 @@ SNAPSHOT_FIELDS = [
     "revenue_as_of",
     "computed_at",
 ]
+SNAPSHOT_COLUMNS = ["token_id", "date", *SNAPSHOT_FIELDS]
+COMPARED_FIELDS = [f for f in SNAPSHOT_FIELDS if f != "computed_at"]
 
 
 def _q(value: Decimal | None, places: Decimal) -> Decimal | None:
@@ -196,7 +198,7 @@ def _revenue_figures(facts: _Facts, day: dt.date) -> RevenueFigures | None:
     )
 
 
-def compute_snapshot(token: Token, facts: _Facts, day: dt.date, *, now: dt.datetime) -> MetricSnapshot | None:
+def compute_snapshot(token: _Supply | Token, facts: _Facts, day: dt.date, *, now: dt.datetime) -> tuple | None:
     """Every metric of ``token`` on ``day`` from the facts dated ``day`` or earlier."""
     price_day = _latest_on_or_before(facts.price_days, day)
     price_row = week_ago = month_ago = None
@@ -219,7 +221,7 @@ def compute_snapshot(token: Token, facts: _Facts, day: dt.date, *, now: dt.datet
 
 
 def assemble_snapshot(
-    token: Token,
+    token: _Supply | Token,
     day: dt.date,
     *,
     price_row: tuple | None,
@@ -229,8 +231,9 @@ def assemble_snapshot(
     buybacks_30d: Decimal | None,
     burned: Decimal | None,
     now: dt.datetime,
-) -> MetricSnapshot | None:
-    """A snapshot from its parts; ``price_row`` is (price, cap, fdv, volume, source, observed_at)."""
+) -> tuple | None:
+    """A snapshot from its parts, as a row in SNAPSHOT_COLUMNS order (token_id, date,
+    *SNAPSHOT_FIELDS); ``price_row`` is (price, cap, fdv, volume, source, observed_at)."""
     if revenue is not None and (day - revenue.revenue_day).days > REVENUE_MAX_LAG_DAYS:
         revenue = None
     if price_row is None and revenue is None:
@@ -245,42 +248,42 @@ def assemble_snapshot(
     fees_annual = metrics.annualise(fees_30d)
     revenue_annual = metrics.annualise(revenue_30d)
     hr_annual = metrics.annualise(hr_30d)
-    return MetricSnapshot(
-        token_id=token.pk,
-        date=day,
-        price_usd=_q(price, PRICE_PLACES),
-        market_cap_usd=_q(market_cap, MONEY_PLACES),
-        fdv_usd=_q(fdv, MONEY_PLACES),
-        volume_usd=_q(volume, MONEY_PLACES),
-        price_change_7d=_q(metrics.price_change(price, price_7d_ago), RATIO_PLACES),
-        price_change_30d=_q(metrics.price_change(price, price_30d_ago), RATIO_PLACES),
-        fees_30d=_q(fees_30d, MONEY_PLACES),
-        revenue_30d=_q(revenue_30d, MONEY_PLACES),
-        holders_revenue_30d=_q(hr_30d, MONEY_PLACES),
-        fees_annualised=_q(fees_annual, MONEY_PLACES),
-        revenue_annualised=_q(revenue_annual, MONEY_PLACES),
-        holders_revenue_annualised=_q(hr_annual, MONEY_PLACES),
-        buybacks_30d=_q(buybacks_30d, MONEY_PLACES),
-        pf=_q(metrics.multiple(market_cap, fees_annual), RATIO_PLACES),
-        pf_fdv=_q(metrics.multiple(fdv, fees_annual), RATIO_PLACES),
-        ps=_q(metrics.multiple(market_cap, revenue_annual), RATIO_PLACES),
-        ps_fdv=_q(metrics.multiple(fdv, revenue_annual), RATIO_PLACES),
-        phr=_q(metrics.multiple(market_cap, hr_annual), RATIO_PLACES),
-        phr_fdv=_q(metrics.multiple(fdv, hr_annual), RATIO_PLACES),
-        holder_yield=_q(metrics.holder_yield(hr_annual, market_cap), RATIO_PLACES),
-        buyback_yield=_q(metrics.buyback_yield(buybacks_30d, market_cap), RATIO_PLACES),
-        revenue_growth_30d=_q(revenue.growth_30d if revenue else None, RATIO_PLACES),
-        revenue_growth_90d=_q(revenue.growth_90d if revenue else None, RATIO_PLACES),
-        burned_share=_q(
+    return (
+        token.pk,
+        day,
+        _q(price, PRICE_PLACES),
+        _q(market_cap, MONEY_PLACES),
+        _q(fdv, MONEY_PLACES),
+        _q(volume, MONEY_PLACES),
+        _q(metrics.price_change(price, price_7d_ago), RATIO_PLACES),
+        _q(metrics.price_change(price, price_30d_ago), RATIO_PLACES),
+        _q(fees_30d, MONEY_PLACES),
+        _q(revenue_30d, MONEY_PLACES),
+        _q(hr_30d, MONEY_PLACES),
+        _q(fees_annual, MONEY_PLACES),
+        _q(revenue_annual, MONEY_PLACES),
+        _q(hr_annual, MONEY_PLACES),
+        _q(buybacks_30d, MONEY_PLACES),
+        _q(metrics.multiple(market_cap, fees_annual), RATIO_PLACES),
+        _q(metrics.multiple(fdv, fees_annual), RATIO_PLACES),
+        _q(metrics.multiple(market_cap, revenue_annual), RATIO_PLACES),
+        _q(metrics.multiple(fdv, revenue_annual), RATIO_PLACES),
+        _q(metrics.multiple(market_cap, hr_annual), RATIO_PLACES),
+        _q(metrics.multiple(fdv, hr_annual), RATIO_PLACES),
+        _q(metrics.holder_yield(hr_annual, market_cap), RATIO_PLACES),
+        _q(metrics.buyback_yield(buybacks_30d, market_cap), RATIO_PLACES),
+        _q(revenue.growth_30d if revenue else None, RATIO_PLACES),
+        _q(revenue.growth_90d if revenue else None, RATIO_PLACES),
+        _q(
             metrics.burned_share(burned, max_supply=token.max_supply, total_supply=token.total_supply),
             RATIO_PLACES,
         ),
-        holders_share=_q(metrics.holders_share(hr_30d, revenue_30d), RATIO_PLACES),
-        price_source=price_source,
-        price_as_of=price_as_of,
-        revenue_source=revenue.source if revenue else "",
-        revenue_as_of=revenue.as_of if revenue else None,
-        computed_at=now,
+        _q(metrics.holders_share(hr_30d, revenue_30d), RATIO_PLACES),
+        price_source,
+        price_as_of,
+        revenue.source if revenue else "",
+        revenue.as_of if revenue else None,
+        now,
     )
 
 
@@ -310,27 +313,29 @@ def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed
     ids = None if token_ids is None else list(token_ids)
     scope = Q() if ids is None else Q(token_id__in=ids)
     now = computed_at or timezone.now()
-    wanted = [day, day - dt.timedelta(days=7), day - dt.timedelta(days=30)]
-    prices: dict[tuple[int, dt.date], tuple] = {}
-    for row in (
-        PriceDay.objects.filter(scope, date__in=wanted)
+    prices = {
+        row[0]: row[1:]
+        for row in PriceDay.objects.filter(scope, date=day)
         .order_by()
-        .values_list(
-            "token_id", "date", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "source", "observed_at"
-        )
-    ):
-        prices[(row[0], row[1])] = row[2:]
-    quoted = {token_id for token_id, date in prices if date == day}
+        .values_list("token_id", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "source", "observed_at")
+    }
+    week, month = day - dt.timedelta(days=7), day - dt.timedelta(days=30)
+    earlier = {
+        (token_id, date): price
+        for token_id, date, price in PriceDay.objects.filter(scope, date__in=[week, month])
+        .order_by()
+        .values_list("token_id", "date", "price_usd")
+    }
     carried: dict[int, tuple] = {}
     supplies: dict[int, _Supply] = {}
     tokens = Token.objects.filter(latest_snapshot__date__lte=day)
     if ids is not None:
         tokens = tokens.filter(pk__in=ids)
     for pk, max_supply, total_supply, *revenue in tokens.values_list("pk", "max_supply", "total_supply", *_CARRIED):
-        if pk in quoted:
+        if pk in prices:
             supplies[pk] = _Supply(pk, max_supply, total_supply)
             carried[pk] = revenue
-    fallback = sorted(quoted - set(supplies))
+    fallback = sorted(set(prices) - set(supplies))
     if fallback:  # no snapshot yet, or one dated after the day: compute those in full
         snapshots_recompute(token_ids=fallback, since=day, until=day, computed_at=now)
     if not supplies:
@@ -350,29 +355,63 @@ def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed
         .annotate(total=Sum("token_amount"))
         .values_list("token_id", "total")
     )
-    snapshots = []
+    rows = []
     for pk, token in supplies.items():
-        week_ago = prices.get((pk, day - dt.timedelta(days=7)))
-        month_ago = prices.get((pk, day - dt.timedelta(days=30)))
         fees, revenue, holders, growth_30d, growth_90d, source, as_of = carried[pk]
-        snapshot = assemble_snapshot(
+        row = assemble_snapshot(
             token,
             day,
-            price_row=prices[(pk, day)],
-            price_7d_ago=week_ago[0] if week_ago else None,
-            price_30d_ago=month_ago[0] if month_ago else None,
+            price_row=prices[pk],
+            price_7d_ago=earlier.get((pk, week)),
+            price_30d_ago=earlier.get((pk, month)),
             revenue=RevenueFigures(fees, revenue, holders, growth_30d, growth_90d, source, as_of) if as_of else None,
             buybacks_30d=buybacks.get(pk, Decimal(0)) if pk in has_buybacks else None,
             burned=burned.get(pk),
             now=now,
         )
-        if snapshot is not None:
-            snapshots.append(snapshot)
-    snapshots = _changed_snapshots(snapshots, ids, day, until=day)
+        if row is not None:
+            rows.append(row)
     with transaction.atomic():
-        bulk.upsert(MetricSnapshot, snapshots, unique_fields=["token", "date"], update_fields=SNAPSHOT_FIELDS)
-        latest_point_at(ids)
-    return len(snapshots) + len(fallback)
+        written = _snapshots_write(rows)
+        _point_at_day(ids, day)
+    return len(written) + len(fallback)
+
+
+def _point_at_day(token_ids: list[int] | None, day: dt.date) -> None:
+    """After a reprice: every token repriced had its latest snapshot dated on or before the
+    day, so the day's snapshot, where there is one, is now its latest. Only the tokens
+    whose pointer is behind are written (all of them on the day's first refresh, none after)."""
+    if connection.vendor != "postgresql":
+        behind = Token.objects.filter(latest_snapshot__date__lt=day, snapshots__date=day)
+        if token_ids is not None:
+            behind = behind.filter(pk__in=token_ids)
+        day_snapshot = MetricSnapshot.objects.filter(token=OuterRef("pk"), date=day).values("pk")
+        behind.update(latest_snapshot=Subquery(day_snapshot))
+        return
+    # The same as one UPDATE … FROM: a join, where the ORM's form evaluates a subquery a row.
+    scope = "" if token_ids is None else "AND t.id = ANY(%(ids)s)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {Token._meta.db_table} AS t SET latest_snapshot_id = s.id
+            FROM {MetricSnapshot._meta.db_table} AS s, {MetricSnapshot._meta.db_table} AS old
+            WHERE s.token_id = t.id AND s.date = %(day)s AND old.id = t.latest_snapshot_id
+            AND old.date < %(day)s {scope}""",
+            {"day": day, "ids": token_ids},
+        )
+
+
+def _snapshots_write(rows: list[tuple]) -> list[tuple]:
+    """Write the snapshots that are new or differ from the stored ones (computed_at aside):
+    a recompute of unchanged inputs writes nothing and keeps each snapshot's computed_at.
+    Returns the (token_id, date) written."""
+    return bulk.upsert_changed(
+        MetricSnapshot,
+        SNAPSHOT_COLUMNS,
+        rows,
+        unique_fields=["token_id", "date"],
+        compare_fields=COMPARED_FIELDS,
+        update_fields=SNAPSHOT_FIELDS,
+    )
 
 
 def _load_facts(token_ids: list[int], since: dt.date | None) -> dict[int, _Facts]:
@@ -433,7 +472,7 @@ def snapshots_recompute(
     for start in range(0, len(tokens), chunk_size):
         chunk = tokens[start : start + chunk_size]
         facts = _load_facts([t.pk for t in chunk], since)
-        snapshots = []
+        rows = []
         for token in chunk:
             item = facts[token.pk]
             all_days = item.price_days + item.revenue_days
@@ -443,45 +482,25 @@ def snapshots_recompute(
             last = min(max(all_days), until) if until else max(all_days)
             day = first
             while day <= last:
-                snapshot = compute_snapshot(token, item, day, now=now)
-                if snapshot is not None:
-                    snapshots.append(snapshot)
+                row = compute_snapshot(token, item, day, now=now)
+                if row is not None:
+                    rows.append(row)
                 day += dt.timedelta(days=1)
-        snapshots = _changed_snapshots(snapshots, [t.pk for t in chunk], since)
         with transaction.atomic():
-            bulk.upsert(MetricSnapshot, snapshots, unique_fields=["token", "date"], update_fields=SNAPSHOT_FIELDS)
+            changed = _snapshots_write(rows)
             latest_point_at([t.pk for t in chunk])
-        written += len(snapshots)
+        written += len(changed)
         if progress:
             progress(len(chunk))
     return written
 
 
-COMPARED_FIELDS = [f for f in SNAPSHOT_FIELDS if f != "computed_at"]
-
-
-def _changed_snapshots(
-    computed: list[MetricSnapshot], token_ids: list[int] | None, since: dt.date | None, until: dt.date | None = None
-) -> list:
-    """Only the snapshots that are new or differ from what is stored: a recompute of
-    unchanged inputs writes nothing (and keeps each snapshot's computed_at)."""
-    stored = (
-        MetricSnapshot.objects.all() if token_ids is None else MetricSnapshot.objects.filter(token_id__in=token_ids)
-    )
-    if since:
-        stored = stored.filter(date__gte=since)
-    if until:
-        stored = stored.filter(date__lte=until)
-    existing = {(row[0], row[1]): row[2:] for row in stored.values_list("token_id", "date", *COMPARED_FIELDS)}
-    return [s for s in computed if existing.get((s.token_id, s.date)) != tuple(getattr(s, f) for f in COMPARED_FIELDS)]
-
-
 def latest_point_at(token_ids: list[int] | None) -> None:
     """Point each token's ``latest_snapshot`` (of every token, for None) at its newest
-    snapshot, in one statement."""
-    newest = MetricSnapshot.objects.filter(token=OuterRef("pk")).order_by("-date").values("pk")[:1]
+    snapshot, in one statement that writes only the tokens whose pointer moves."""
+    newest = Subquery(MetricSnapshot.objects.filter(token=OuterRef("pk")).order_by("-date").values("pk")[:1])
     tokens = Token.objects.all() if token_ids is None else Token.objects.filter(pk__in=token_ids)
-    tokens.update(latest_snapshot=Subquery(newest))
+    tokens.exclude(latest_snapshot=newest).update(latest_snapshot=newest)
 
 
 @transaction.atomic
