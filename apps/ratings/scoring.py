@@ -13,12 +13,15 @@ rounding is exact, half-up, and the same on every machine.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property, partial
+from itertools import repeat
 from typing import NamedTuple
+
+import numpy as np
 
 # --- The definition ------------------------------------------------------------------
 
@@ -571,7 +574,10 @@ def next_signal(previous: str, score: Decimal | None, definition: SignalDef = ME
 # --- Rating a universe ------------------------------------------------------------------
 
 _MISSING = PartScore(None)
-_part = partial(tuple.__new__, PartScore)  # a PartScore without the namedtuple's Python-level __new__
+# Namedtuples made without their Python-level __new__: a day makes hundreds of thousands.
+_part = partial(tuple.__new__, PartScore)
+_component = partial(tuple.__new__, ComponentScore)
+_rating = partial(tuple.__new__, TokenRating)
 
 
 def _measure(sub: SubMetric, numbers: Mapping[str, float | None]) -> float | None:
@@ -584,52 +590,90 @@ def _measure(sub: SubMetric, numbers: Mapping[str, float | None]) -> float | Non
     return measure / per
 
 
-def _score_submetric(
-    sub: SubMetric,
-    columns: Mapping[str, Mapping[int, float]],
-    categories: Mapping[int, str],
-    members_of: Mapping[str, list[int]],
-    ranking: Ranking,
-) -> dict[int, PartScore]:
-    """Every token's score on one sub-metric; a token without the value is left out."""
-    if sub.per:
-        per = columns[sub.per]
-        values = {
-            t: measure / divisor
-            for t, measure in columns[sub.measure].items()
-            if (divisor := per.get(t)) is not None and divisor > 0
-        }
-    else:
-        values = columns[sub.measure]
-    universe = percentile_ranks(values, higher_is_better=sub.higher_is_better)
-    by_category = {category: {t: values[t] for t in members if t in values} for category, members in members_of.items()}
-    category_ranks: dict[int, int] = {}
-    for members in by_category.values():
-        if len(members) >= ranking.min_category_peers:
-            category_ranks.update(percentile_ranks(members, higher_is_better=sub.higher_is_better))
-    u_weight, c_weight = ranking.universe_weight, ranking.category_weight
-    blend = u_weight + c_weight
-    size = len(values)
-    sizes = {category: len(members) for category, members in by_category.items()}
-    parts = {}
-    for token_id, u in universe.items():
-        c = category_ranks.get(token_id)
-        score = u if c is None else (2 * (u_weight * u + c_weight * c) + blend) // (2 * blend)
-        parts[token_id] = _part((values[token_id], u, c, score, size, sizes[categories[token_id]]))
-    return parts
+def ranks(values: np.ndarray, *, higher_is_better: bool = True) -> np.ndarray:
+    """``percentile_ranks`` of an array of values, as an array: the same integer arithmetic,
+    on each distinct value and its ties at once."""
+    n = len(values)
+    if n == 1:
+        return np.full(1, 500, dtype=np.int64)
+    _, where, tied = np.unique(values, return_inverse=True, return_counts=True)
+    below = np.cumsum(tied) - tied
+    worse = below if higher_is_better else n - below - tied
+    denominator = 2 * (n - 1)
+    return ((2000 * (2 * worse + tied - 1) + denominator) // (2 * denominator))[where]
 
 
-def _columns(tokens: Sequence[TokenInputs], keys: Sequence[str]) -> dict[str, dict[int, float]]:
-    """Each input's values by token, the missing ones left out (so each sub-metric ranks
-    its column without looking at every token)."""
-    columns: dict[str, dict[int, float]] = {key: {} for key in keys}
-    for token in tokens:
+@dataclass
+class _Universe:
+    """A day's tokens as arrays: row ``i`` is ``tokens[i]``; each input a float column (NaN
+    where missing), categories as codes."""
+
+    size: int
+    category_codes: np.ndarray
+    category_count: int
+    columns: dict[str, np.ndarray]
+
+
+def _universe(tokens: Sequence[TokenInputs], keys: Sequence[str]) -> _Universe:
+    codes: dict[str, int] = {}
+    category_codes = np.fromiter(
+        (codes.setdefault(t.category, len(codes)) for t in tokens), dtype=np.int64, count=len(tokens)
+    )
+    columns = {key: [math.nan] * len(tokens) for key in keys}
+    for row, token in enumerate(tokens):
         for key, value in token.values.items():
             if value is not None and value != "" and key in columns:
                 number = float(value)
                 if math.isfinite(number):
-                    columns[key][token.token_id] = number
-    return columns
+                    columns[key][row] = number
+    return _Universe(
+        len(tokens), category_codes, len(codes), {key: np.array(column, dtype=float) for key, column in columns.items()}
+    )
+
+
+def _score_submetric(sub: SubMetric, universe: _Universe, ranking: Ranking) -> list[PartScore]:
+    """Every token's score on one sub-metric, in the universe's row order (``_MISSING``
+    where the token has no value)."""
+    values = universe.columns[sub.measure]
+    if sub.per:
+        per = universe.columns[sub.per]
+        with np.errstate(all="ignore"):
+            values = np.where(per > 0, values / per, np.nan)  # NaN: no measure, or no divisor > 0
+    rows = np.flatnonzero(~np.isnan(values))
+    parts = [_MISSING] * universe.size
+    if not len(rows):
+        return parts
+    present = values[rows]
+    universe_ranks = ranks(present, higher_is_better=sub.higher_is_better)
+    codes = universe.category_codes[rows]
+    sizes = np.bincount(codes, minlength=universe.category_count)
+    category_ranks = np.full(len(rows), -1, dtype=np.int64)  # -1: too few peers
+    for code in np.flatnonzero(sizes >= ranking.min_category_peers).tolist():
+        members = np.flatnonzero(codes == code)
+        category_ranks[members] = ranks(present[members], higher_is_better=sub.higher_is_better)
+    u_weight, c_weight = ranking.universe_weight, ranking.category_weight
+    blend = u_weight + c_weight
+    scores = np.where(
+        category_ranks >= 0,
+        (2 * (u_weight * universe_ranks + c_weight * category_ranks) + blend) // (2 * blend),
+        universe_ranks,
+    )
+    made = map(
+        _part,
+        zip(
+            present.tolist(),
+            universe_ranks.tolist(),
+            [None if c < 0 else c for c in category_ranks.tolist()],
+            scores.tolist(),
+            repeat(len(rows)),
+            sizes[codes].tolist(),
+        ),
+    )
+    if len(rows) == universe.size:
+        return list(made)
+    for row, part in zip(rows.tolist(), made, strict=True):
+        parts[row] = part
+    return parts
 
 
 def grade(
@@ -684,46 +728,36 @@ def rate_universe(
     """Rate every token of one day's universe. Pure and deterministic: the result depends
     only on the inputs (not on their order) and on each token's previous signal."""
     previous_signals = previous_signals or {}
-    columns = _columns(tokens, methodology.input_keys)
-    categories = {t.token_id: t.category for t in tokens}
-    members_of: dict[str, list[int]] = defaultdict(list)
-    for token_id, category in categories.items():
-        members_of[category].append(token_id)
-    plan = [
-        (
-            component.key,
-            [
-                (sub.key, sub.weight, _score_submetric(sub, columns, categories, members_of, methodology.ranking))
-                for sub in component.submetrics
-            ],
-        )
-        for component in methodology.components
-    ]
+    universe = _universe(tokens, methodology.input_keys)
+    # Per component: its sub-metric keys, each token's parts, and its score in tenths (-1: none).
+    plan = []
+    for component in methodology.components:
+        total = np.zeros(universe.size, dtype=np.int64)
+        weights = np.zeros(universe.size, dtype=np.int64)
+        columns = []
+        for sub in component.submetrics:
+            parts = _score_submetric(sub, universe, methodology.ranking)
+            columns.append(parts)
+            scores = np.fromiter((-1 if p[3] is None else p[3] for p in parts), dtype=np.int64, count=universe.size)
+            total += np.where(scores >= 0, sub.weight * scores, 0)
+            weights += np.where(scores >= 0, sub.weight, 0)
+        tenths = np.where(weights > 0, (2 * total + weights) // (2 * np.maximum(weights, 1)), -1)
+        keys = tuple(sub.key for sub in component.submetrics)
+        plan.append((component.key, keys, list(zip(*columns, strict=True)), tenths.tolist()))
     investor_def = methodology.grade("investor")
     trader_def = methodology.grade("trader")
-    history_days = columns.get("revenue_history_days", {})
+    history_days = universe.columns["revenue_history_days"].tolist()
     ratings = {}
-    for token in tokens:
-        token_id = token.token_id
+    for row, token in enumerate(tokens):
         components, tenths = {}, {}
-        for component_key, subs in plan:
-            parts = {}
-            total = weights = 0
-            for key, weight, table in subs:
-                part = parts[key] = table.get(token_id, _MISSING)
-                if part[3] is not None:
-                    total += weight * part[3]
-                    weights += weight
-            score = tenths[component_key] = _div_half_up(total, weights) if weights else None
-            components[component_key] = ComponentScore(_points(score), parts)
-        history = history_days.get(token_id)
+        for component_key, keys, parts, scores in plan:
+            score = tenths[component_key] = None if scores[row] < 0 else scores[row]
+            components[component_key] = _component((_points(score), dict(zip(keys, parts[row], strict=True))))
+        history = history_days[row]
+        history = None if history != history else history  # NaN: missing
         investor = _grade(investor_def, tenths, history, methodology)
         trader = _grade(trader_def, tenths, history, methodology)
         signal_score = investor.score if methodology.signal.grade == "investor" else trader.score
-        ratings[token_id] = TokenRating(
-            components=components,
-            investor=investor,
-            trader=trader,
-            signal=next_signal(previous_signals.get(token_id, ""), signal_score, methodology.signal),
-        )
+        signal = next_signal(previous_signals.get(token.token_id, ""), signal_score, methodology.signal)
+        ratings[token.token_id] = _rating((components, investor, trader, signal))
     return ratings

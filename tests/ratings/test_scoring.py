@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,8 +22,10 @@ from apps.ratings.scoring import (
     TokenInputs,
     band_for,
     grade,
+    measure_value,
     next_signal,
     percentile_ranks,
+    ranks,
     rate_universe,
     weighted_mean,
 )
@@ -458,3 +461,67 @@ def test_rate_universe_is_pure():
     assert [dict(t.values) for t in tokens] == snapshot
     random.seed(0)  # nothing random inside: a reseed changes nothing
     assert rate_universe(tokens) == rate_universe(tokens)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from([0.0, -0.0, 1.0, 2.5]), st.floats(-1e9, 1e9)), min_size=1, max_size=40),
+    st.booleans(),
+)
+def test_ranks_of_an_array_are_the_percentile_ranks(values, higher_is_better):
+    by_key = dict(enumerate(values))
+    want = percentile_ranks(by_key, higher_is_better=higher_is_better)
+    got = ranks(np.array(values), higher_is_better=higher_is_better).tolist()
+    assert dict(enumerate(got)) == want
+
+
+def _rated_one_by_one(tokens: list[TokenInputs]) -> dict:
+    """The methodology read literally, sub-metric by sub-metric with ``percentile_ranks``
+    and ``weighted_mean``: what ``rate_universe`` must give, part for part."""
+    ranking = METHODOLOGY.ranking
+    out = {t.token_id: {} for t in tokens}
+    for component in METHODOLOGY.components:
+        parts = {t.token_id: {} for t in tokens}
+        for sub in component.submetrics:
+            values = {t.token_id: v for t in tokens if (v := measure_value(sub, t.values)) is not None}
+            universe_ranks = percentile_ranks(values, higher_is_better=sub.higher_is_better) if values else {}
+            for t in tokens:
+                if t.token_id not in values:
+                    parts[t.token_id][sub.key] = None
+                    continue
+                peers = {
+                    o.token_id: values[o.token_id] for o in tokens if o.category == t.category and o.token_id in values
+                }
+                u = universe_ranks[t.token_id]
+                c, score = None, u
+                if len(peers) >= ranking.min_category_peers:
+                    c = percentile_ranks(peers, higher_is_better=sub.higher_is_better)[t.token_id]
+                    blend = [(ranking.universe_weight, Decimal(u) / 10), (ranking.category_weight, Decimal(c) / 10)]
+                    score = weighted_mean(blend) * 10
+                parts[t.token_id][sub.key] = (values[t.token_id], u, c, int(score), len(values), len(peers))
+        for t in tokens:
+            mine = parts[t.token_id]
+            score = weighted_mean(
+                (sub.weight, None if mine[sub.key] is None else Decimal(mine[sub.key][3]) / 10)
+                for sub in component.submetrics
+            )
+            out[t.token_id][component.key] = (score, mine)
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(CATEGORIES), any_inputs), min_size=1, max_size=12))
+def test_a_universe_is_rated_as_the_methodology_reads_token_by_token(rows):
+    tokens = [TokenInputs(i, c, v) for i, (c, v) in enumerate(rows)]
+    ratings = rate_universe(tokens)
+    for token_id, components in _rated_one_by_one(tokens).items():
+        for key, (score, parts) in components.items():
+            got = ratings[token_id].components[key]
+            assert got.score == score
+            assert {name: None if p.score_tenths is None else tuple(p) for name, p in got.parts.items()} == parts
+        rating = ratings[token_id]
+        for definition, result in (
+            (METHODOLOGY.grade("investor"), rating.investor),
+            (METHODOLOGY.grade("trader"), rating.trader),
+        ):
+            assert grade(definition, rating.components, tokens[token_id].values) == result
