@@ -162,7 +162,8 @@ class FactProvenance(models.Model):
 class PriceDay(FactProvenance):
     """Close-of-day market data (00:00 UTC point of the next day, as CoinGecko reports it)."""
 
-    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="price_days")
+    # Indexed by the (token, date) unique constraint, which leads with it.
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="price_days", db_index=False)
     date = models.DateField()
     price_usd = price_field()
     market_cap_usd = money_field()
@@ -174,6 +175,7 @@ class PriceDay(FactProvenance):
     class Meta:
         ordering = ["token", "date"]
         constraints = [models.UniqueConstraint(fields=["token", "date"], name="price_day_unique")]
+        indexes = [models.Index(fields=["date"])]  # a day across the universe (repricing)
 
     def __str__(self) -> str:
         return f"{self.token_id} {self.date} {self.price_usd}"
@@ -182,7 +184,8 @@ class PriceDay(FactProvenance):
 class RevenueDay(FactProvenance):
     """Fees, revenue and holders revenue for one UTC day (DefiLlama's definitions)."""
 
-    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="revenue_days")
+    # Indexed by the (token, date) unique constraint, which leads with it.
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="revenue_days", db_index=False)
     date = models.DateField()
     fees_usd = money_field()
     revenue_usd = money_field()
@@ -191,6 +194,7 @@ class RevenueDay(FactProvenance):
     class Meta:
         ordering = ["token", "date"]
         constraints = [models.UniqueConstraint(fields=["token", "date"], name="revenue_day_unique")]
+        indexes = [models.Index(fields=["date"])]  # a day across the universe (repricing)
 
     def __str__(self) -> str:
         return f"{self.token_id} {self.date} fees={self.fees_usd} revenue={self.revenue_usd}"
@@ -298,7 +302,8 @@ class RevenueReport(models.Model):
 class MetricSnapshot(models.Model):
     """Every derived figure for one token on one day, computed once so pages never compute."""
 
-    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="snapshots")
+    # Indexed by the (token, date) unique constraint, which leads with it.
+    token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="snapshots", db_index=False)
     date = models.DateField()
     price_usd = price_field()
     market_cap_usd = money_field()
