@@ -111,6 +111,7 @@ class BenchProviderServer(ProviderServer):
             counts = {
                 "markets": sum(p.startswith("/cg/coins/markets") for p in paths),
                 "summary_fees": sum(p.startswith("/llama/summary/fees/") for p in paths),
+                "overview_fees": sum(p.startswith("/llama/overview/fees") for p in paths),
                 "total": sum(not p.startswith("/_stats") for p in paths),
             }
             return 200, json.dumps(counts).encode(), "application/json"

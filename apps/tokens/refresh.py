@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
@@ -183,22 +184,98 @@ def revenue_refresh(
     token_ids: Sequence[int] | None = None,
     backfill: bool = False,
     progress: Progress | None = None,
+    today: dt.date | None = None,
 ) -> RefreshResult:
     """Daily fees, revenue and holders revenue per protocol; only new days unless backfilling.
-    DefiLlama returns a protocol's whole history in one call either way."""
+
+    DefiLlama returns a protocol's whole history in one call per series (three calls a
+    protocol), so a daily run first asks the overview — three calls for the whole universe —
+    and takes yesterday's figures from it for every protocol it can vouch for (see
+    ``_overview_points``); only the others are fetched one by one."""
     tokens = Token.objects.exclude(defillama_slug=None).order_by("pk")
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
+    pairs = list(tokens.values_list("pk", "defillama_slug"))
+    newest = {} if backfill else _newest_days(RevenueDay, tokens)
+    from_overview: dict[str, list[RevenuePoint]] = {}
+    if not backfill and hasattr(provider, "latest_totals"):
+        from_overview = _overview_points(provider, pairs, newest, today or timezone.now().date())
+
+    def fetch(slug: str, last: dt.date | None) -> list[RevenuePoint]:
+        if slug in from_overview:
+            return from_overview[slug]
+        return provider.revenue_history(slug)
+
     return _history_refresh(
         provider=provider,
         kind="revenue-history",
-        tokens=list(tokens.values_list("pk", "defillama_slug")),
-        newest={} if backfill else _newest_days(RevenueDay, tokens),
-        fetch=lambda slug, last: provider.revenue_history(slug),
+        tokens=pairs,
+        newest=newest,
+        fetch=fetch,
         upsert_many=services.revenue_upsert_many,
         after_write=lambda token_ids: snapshots.revenue_reports_build(token_ids=token_ids),
         progress=progress,
     )
+
+
+def _overview_points(
+    provider: object, tokens: list[tuple[int, str]], newest: dict[int, dt.date], today: dt.date
+) -> dict[str, list[RevenuePoint]]:
+    """Yesterday's figures from the overview, by slug, for the protocols it can vouch for.
+
+    The overview gives each protocol's last closed day and the day before, without dates. A
+    protocol stored up to the day before yesterday is given yesterday from it when the
+    overview's older figures equal the stored ones for that day: that proves the two line
+    up (DefiLlama has closed yesterday, and has not revised the day before). One stored up
+    to yesterday whose figures equal the overview's newer ones needs nothing (an empty
+    list). Any other protocol — new, further behind, revised, all zero, or missing from the
+    overview — is left out, to be fetched in full; so is everyone if the overview fails."""
+    yesterday = today - dt.timedelta(days=1)
+    wanted = {
+        token_id: slug
+        for token_id, slug in tokens
+        if newest.get(token_id) in (yesterday - dt.timedelta(days=1), yesterday)
+    }
+    if not wanted:
+        return {}
+    try:
+        totals = provider.latest_totals()
+    except ProviderError as exc:
+        logger.warning("revenue overview failed, fetching every protocol: %s", exc)
+        return {}
+    stored = {
+        (token_id, day): values
+        for token_id, day, *values in RevenueDay.objects.filter(
+            token_id__in=list(wanted), date__range=(yesterday - dt.timedelta(days=1), yesterday)
+        ).values_list("token_id", "date", *services.REVENUE_VALUES)
+    }
+    points: dict[str, list[RevenuePoint]] = {}
+    for token_id, slug in wanted.items():
+        if slug not in totals:
+            continue
+        latest, before = totals[slug].day(0), totals[slug].day(1)
+        last = newest[token_id]
+        if not _vouches(stored.get((token_id, yesterday - dt.timedelta(days=1))), before):
+            continue
+        if last == yesterday - dt.timedelta(days=1):
+            points[slug] = [RevenuePoint(slug, yesterday, *latest)]
+        elif _same_figures(stored.get((token_id, yesterday)), latest):
+            points[slug] = []
+    return points
+
+
+def _rounded_figures(values) -> tuple:
+    return tuple(None if v is None else Decimal(v).quantize(services.MONEY_PLACES) for v in values)
+
+
+def _same_figures(stored, given) -> bool:
+    return stored is not None and _rounded_figures(stored) == _rounded_figures(given)
+
+
+def _vouches(stored, given) -> bool:
+    """The overview's figures for a day match the stored ones, and say something (a day of
+    zeros or blanks would match a misaligned day just as well)."""
+    return _same_figures(stored, given) and any(v for v in given)
 
 
 class ProtocolProvider(Protocol):

@@ -44,6 +44,46 @@ class RecordedData:
     def protocols(self) -> bytes:
         return (self.root / "defillama" / "protocols.json").read_bytes()
 
+    def slugs(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "defillama" / "summary_fees").iterdir() if p.is_dir())
+
+
+def overview_body(data: RecordedData | SyntheticData, data_type: str) -> bytes:
+    """``/overview/fees?dataType=…`` with the excluded charts, built from the data's own
+    ``/summary/fees`` bodies: each protocol that has the series, with its last two days as
+    ``total24h`` and ``total48hto24h`` (PROVIDERS.md)."""
+    keys = ("defillamaId", "name", "displayName", "slug", "category", "chains", "logo", "methodology")
+    protocols = []
+    for slug in data.slugs():
+        body = data.summary_fees(slug, data_type)
+        if body is None:
+            continue
+        summary = json.loads(body)
+        values = [value for _, value in summary.get("totalDataChart", [])]
+        protocols.append(
+            {
+                **{key: summary.get(key) for key in keys},
+                "defillamaId": str(summary.get("id")),
+                "parentProtocol": summary.get("parentProtocol"),
+                "linkedProtocols": summary.get("linkedProtocols"),
+                "protocolType": summary.get("protocolType", "protocol"),
+                "total24h": values[-1] if values else None,
+                "total48hto24h": values[-2] if len(values) > 1 else None,
+                "total7d": sum(values[-7:]) if values else None,
+                "total30d": sum(values[-30:]) if values else None,
+            }
+        )
+    total = sum(p["total24h"] or 0 for p in protocols)
+    return json.dumps(
+        {
+            "totalDataChart": [],
+            "totalDataChartBreakdown": [],
+            "total24h": total,
+            "allChains": [],
+            "protocols": protocols,
+        }
+    ).encode()
+
 
 class ProviderServer:
     """``with ProviderServer() as server:`` — serves on ``server.url`` until the block ends.
@@ -154,6 +194,7 @@ class ProviderServer:
             ("/cg/coins/markets", self._markets),
             ("/cg/coins/", self._market_chart),
             ("/llama/summary/fees/", self._summary),
+            ("/llama/overview/fees", self._overview),
             ("/llama/protocols", lambda p, q: (200, self.data.protocols(), "application/json")),
         ]
         for prefix, handler in routes:
@@ -182,6 +223,15 @@ class ProviderServer:
             keep = int(days) + 1
             body = json.dumps({key: series[-keep:] for key, series in chart.items()}).encode()
         return 200, body, "application/json"
+
+    def _overview(self, path: str, query: dict) -> tuple[int, bytes, str]:
+        data_type = query.get("dataType", "dailyFees")
+        if data_type not in ("dailyFees", "dailyRevenue", "dailyHoldersRevenue"):
+            return 500, b"Internal Error", "text/plain"
+        cache = self.__dict__.setdefault("_overviews", {})
+        if data_type not in cache:
+            cache[data_type] = overview_body(self.data, data_type)
+        return 200, cache[data_type], "application/json"
 
     def _summary(self, path: str, query: dict) -> tuple[int, bytes, str]:
         slug = path.removeprefix("/llama/summary/fees/")
@@ -443,6 +493,9 @@ class SyntheticData:
                 for i in range(1, self.protocols_count + 1)
             ]
         ).encode()
+
+    def slugs(self) -> list[str]:
+        return [self.llama_slug(i) for i in range(1, self.protocols_count + 1)]
 
     def warm(self) -> None:
         """Build every market row and every /summary/fees body now."""

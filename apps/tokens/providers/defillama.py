@@ -111,6 +111,22 @@ class FeesOverviewRow:
     total24h: Decimal | None
     total7d: Decimal | None = None
     total30d: Decimal | None = None
+    total48hto24h: Decimal | None = None  # the day before the one total24h covers
+
+
+@dataclass(frozen=True, slots=True)
+class LatestTotals:
+    """A protocol's last two closed days per series, as /overview/fees gives them:
+    (total24h, total48hto24h). The overview names no dates: the caller checks the older
+    figure against what it stored before trusting the newer one."""
+
+    fees: tuple[Decimal | None, Decimal | None]
+    revenue: tuple[Decimal | None, Decimal | None]
+    holders_revenue: tuple[Decimal | None, Decimal | None]
+
+    def day(self, which: int) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+        """(fees, revenue, holders revenue) of the latest day (0) or the day before (1)."""
+        return self.fees[which], self.revenue[which], self.holders_revenue[which]
 
 
 def parse_overview(data_type: str, payload: Any) -> list[FeesOverviewRow]:
@@ -138,6 +154,7 @@ def parse_overview(data_type: str, payload: Any) -> list[FeesOverviewRow]:
                 total24h=optional_number(row, "total24h", row_where),
                 total7d=optional_number(row, "total7d", row_where),
                 total30d=optional_number(row, "total30d", row_where),
+                total48hto24h=optional_number(row, "total48hto24h", row_where),
             ),
         )
     return list(rows.values())
@@ -224,6 +241,24 @@ class DefiLlamaClient:
     def overview(self, data_type: str) -> dict[str, Decimal | None]:
         """Each protocol's ``total24h`` for ``data_type``, by slug."""
         return {row.slug: row.total24h for row in self.overview_rows(data_type)}
+
+    def latest_totals(self) -> dict[str, LatestTotals]:
+        """Every protocol's last two closed days, fees, revenue and holders revenue, from
+        three ``/overview/fees`` calls for the whole universe. A protocol missing from the
+        revenue or holders revenue overview does not track that series (None)."""
+        by_type = {
+            data_type: {row.slug: (row.total24h, row.total48hto24h) for row in self.overview_rows(data_type)}
+            for data_type in DATA_TYPES
+        }
+        untracked = (None, None)
+        return {
+            slug: LatestTotals(
+                fees=fees,
+                revenue=by_type["dailyRevenue"].get(slug, untracked),
+                holders_revenue=by_type["dailyHoldersRevenue"].get(slug, untracked),
+            )
+            for slug, fees in by_type["dailyFees"].items()
+        }
 
     def daily_series(self, slug: str, data_type: str) -> dict[dt.date, Decimal]:
         payload = self.http.get_json(f"/summary/fees/{quote(slug, safe='')}", params={"dataType": data_type})

@@ -354,6 +354,28 @@ def test_overview_rows_keep_nulls(server, http_options):
     assert by_slug["aave-v3"].defillama_id == "1599"
 
 
+def test_latest_totals_give_each_protocols_last_two_days_per_series(server, http_options):
+    for data_type, fixture in (
+        ("dailyFees", "overview_fees_dailyFees.json"),
+        ("dailyRevenue", "overview_fees_dailyFees.json"),  # any body of the right shape
+        ("dailyHoldersRevenue", "overview_fees_dailyHoldersRevenue.json"),
+    ):
+        server.expect_request(
+            "/overview/fees",
+            query_string={
+                "dataType": data_type,
+                "excludeTotalDataChart": "true",
+                "excludeTotalDataChartBreakdown": "true",
+            },
+        ).respond_with_data(fixture_bytes(f"defillama/{fixture}"), content_type="application/json")
+    totals = DefiLlamaClient(server.url_for("/"), **http_options).latest_totals()
+    assert totals["hyperliquid"].day(0) == (Decimal("3301234"), Decimal("3301234"), Decimal("3202197"))
+    assert totals["hyperliquid"].day(1) == (Decimal("3070148"), Decimal("3070148"), Decimal("2978043"))
+    assert totals["aave-v3"].holders_revenue == (None, None)  # not in the holders revenue overview
+    assert totals["fresh-listing"].day(0) == (None, None, None)
+    assert len(server.log) == 3
+
+
 def test_protocols(server, http_options):
     server.expect_request("/protocols").respond_with_data(
         fixture_bytes("defillama/protocols.json"), content_type="application/json"
