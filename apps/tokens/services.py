@@ -222,7 +222,6 @@ def market_quotes_upsert(
         quoted = quoted.filter(coingecko_id__in=[q.coingecko_id for q in quotes])
     tokens = {row[0]: row[1:] for row in quoted.values_list("coingecko_id", "pk", *SUPPLY_FIELDS)}
     supply_rounders = _rounders(Token, SUPPLY_FIELDS)
-    price_rounders = _rounders(PriceDay, PRICE_VALUES)
     sync_run_id = sync_run.pk if sync_run else None
     changed = []
     days = []
@@ -238,7 +237,7 @@ def market_quotes_upsert(
         if list(supplies) != before:
             changed.append((pk, *supplies))
         values = (quote.price, quote.market_cap, quote.fdv, quote.volume, quote.last_updated)
-        days.append((pk, quote.last_updated.date(), *_rounded(values, price_rounders), source, sync_run_id, fetched_at))
+        days.append((pk, quote.last_updated.date(), *values, source, sync_run_id, fetched_at))  # daily_upsert rounds
     bulk.update_rows(Token, ["id", *SUPPLY_FIELDS], changed)
     return len(daily_upsert(PriceDay, days, PRICE_VALUES))
 
