@@ -363,7 +363,8 @@ def _point_in_one_statement(newest: dict[int, dt.date]) -> None:
 def _without_cycle_collection() -> Iterator[None]:
     """A large day makes millions of small objects (inputs, parts, rows) and no reference
     cycles; each time they pass the collector's threshold it scans them all again, which
-    cost more than the scoring itself. Collection resumes afterwards."""
+    cost more than the scoring itself. Collection resumes after each block's load and
+    each day, so whatever cycles a day leaves (query machinery) are still collected."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -389,18 +390,6 @@ def ratings_backfill(
     snapshots), in order, so each day's signal follows the day before. Rows are written for
     ``token_ids`` (default: all). Idempotent; a replay passes its data's as-of as
     ``computed_at`` so that it is byte-for-byte so. ``progress`` is called once per day."""
-    with _without_cycle_collection():
-        return _backfill(start, end, token_ids, progress, computed_at, chunk_size)
-
-
-def _backfill(
-    start: dt.date | None,
-    end: dt.date | None,
-    token_ids: Iterable[int] | None,
-    progress: Callable[[int], None] | None,
-    computed_at: dt.datetime | None,
-    chunk_size: int,
-) -> RecomputeResult:
     if start is None or end is None:
         bounds = MetricSnapshot.objects.aggregate(first=Min("date"), last=Max("date"))
         start = start or bounds["first"]
@@ -417,10 +406,12 @@ def _backfill(
     block_start = start
     while block_start <= end:
         block_end = min(block_start + dt.timedelta(days=block_days - 1), end)
-        universe = load_inputs(tokens, block_start, block_end, chunk_size)
+        with _without_cycle_collection():
+            universe = load_inputs(tokens, block_start, block_end, chunk_size)
         day = block_start
         while day <= block_end:
-            previous = _rate_day(day, universe.pop(day, []), previous, scope, now, result, newest)
+            with _without_cycle_collection():
+                previous = _rate_day(day, universe.pop(day, []), previous, scope, now, result, newest)
             result.days += 1
             if progress:
                 progress(1)
