@@ -249,23 +249,22 @@ def setup_universe(u: Universe) -> None:
     u.token_ids = {i: by_cg[data.coingecko_id(i)] for i in range(1, u.tokens + 1)}
     say(f"setup: {u.tokens} tokens ({time.monotonic() - started:.1f}s)")
 
+    # Day by day, as a running system wrote them (each day's refresh appends that day for
+    # every token), so a day's rows sit together on disk and a token's history does not.
     def price_lines():
-        days = [(str(day), _utc(day), _utc(day + dt.timedelta(days=1), 0, 20)) for day in u.stored_prices]
-        for i in range(1, u.tokens + 1):
-            token_id = u.token_ids[i]
-            for (day, observed, fetched), (price, cap, volume) in zip(
-                days, data.price_series(i, u.stored_prices), strict=True
-            ):
-                yield f"{token_id}\t{day}\t{price!r}\t{cap!r}\t\\N\t{volume!r}\t{observed}\tcoingecko\t{fetched}\n"
+        for day in u.stored_prices:
+            observed, fetched = _utc(day), _utc(day + dt.timedelta(days=1), 0, 20)
+            tail = f"\t{observed}\tcoingecko\t{fetched}\n"
+            for i in range(1, u.tokens + 1):
+                price, cap, volume = data.price_point(i, day)
+                yield f"{u.token_ids[i]}\t{day}\t{price!r}\t{cap!r}\t\\N\t{volume!r}{tail}"
 
     def revenue_lines():
-        days = [(str(day), _utc(day + dt.timedelta(days=1), 1, 15)) for day in u.stored_revenue]
-        for i in range(1, u.protocols + 1):
-            token_id = u.token_ids[i]
-            for (day, fetched), (fees, revenue, holders) in zip(
-                days, data.revenue_series(i, u.stored_revenue), strict=True
-            ):
-                yield f"{token_id}\t{day}\t{fees!r}\t{revenue!r}\t{holders!r}\tdefillama\t{fetched}\n"
+        for day in u.stored_revenue:
+            fetched = _utc(day + dt.timedelta(days=1), 1, 15)
+            for i in range(1, u.protocols + 1):
+                fees, revenue, holders = data.revenue_point(i, day)
+                yield f"{u.token_ids[i]}\t{day}\t{fees!r}\t{revenue!r}\t{holders!r}\tdefillama\t{fetched}\n"
 
     started = time.monotonic()
     raw = connection.connection  # psycopg 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 
 class ProviderError(Exception):
@@ -82,9 +83,9 @@ class TokenInfo:
     image_url: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class MarketQuote:
-    """One row of CoinGecko's /coins/markets: the token now."""
+class MarketQuote(NamedTuple):
+    """One row of CoinGecko's /coins/markets: the token now. (A named tuple: 20,000 of
+    them are made every refresh, and a frozen dataclass costs several times more to make.)"""
 
     coingecko_id: str
     symbol: str

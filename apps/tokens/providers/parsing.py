@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -39,24 +40,24 @@ def optional_str(obj: dict, key: str, where: str) -> str:
     return value
 
 
-def number(value: Any, where: str) -> Decimal:
-    """A JSON number as Decimal. Strings, booleans and non-finite values are data errors."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProviderDataError(f"{where}: expected a number, got {type(value).__name__}")
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation as exc:  # pragma: no cover - str() of a float is always valid
-        raise ProviderDataError(f"{where}: not a number") from exc
-    if not result.is_finite():
-        raise ProviderDataError(f"{where}: not a finite number")
-    return result
+def number(value: Any, where: str, key: str = "") -> Decimal:
+    """A JSON number as Decimal. Strings, booleans and non-finite values are data errors.
+    (``where`` and ``key`` only name the value in the error.)"""
+    kind = type(value)  # exact types: a bool is not a number here
+    if kind is float:
+        if not math.isfinite(value):
+            raise ProviderDataError(f"{where}{'.' + key if key else ''}: not a finite number")
+        return Decimal(repr(value))  # the shortest text of the float, as it was sent
+    if kind is int:
+        return Decimal(value)
+    raise ProviderDataError(f"{where}{'.' + key if key else ''}: expected a number, got {kind.__name__}")
 
 
 def optional_number(obj: dict, key: str, where: str) -> Decimal | None:
     value = obj.get(key)
     if value is None:
         return None
-    return number(value, f"{where}.{key}")
+    return number(value, where, key)
 
 
 def iso_datetime(value: Any, where: str) -> dt.datetime:
