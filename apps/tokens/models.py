@@ -88,8 +88,17 @@ class Token(models.Model):
     # every token on each day's first market refresh, so it has no index: with free space on
     # the table's pages (fillfactor, migration 0004) PostgreSQL then rewrites the row in
     # place (a HOT update) instead of adding an entry to each of the table's indexes.
+    # Nor a database constraint: it is a cache the snapshot code maintains, and the check
+    # would cost a lookup per token at every commit that moves it; deleting a snapshot still
+    # clears it (Django's SET_NULL), and lists read it with a LEFT JOIN.
     latest_snapshot = models.ForeignKey(
-        "MetricSnapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        "MetricSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -152,7 +161,12 @@ class SyncRun(models.Model):
 
 class FactProvenance(models.Model):
     source = models.CharField(max_length=32, choices=Source.choices)
-    sync_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Provenance, not identity: no database constraint, which would check every fact row
+    # written (20,000 a market refresh) at commit. Deleting a run still clears its links
+    # (Django's SET_NULL, through the index).
+    sync_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     fetched_at = models.DateTimeField()
 
     class Meta:

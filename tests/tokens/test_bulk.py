@@ -111,3 +111,19 @@ def test_a_load_and_market_refresh_leave_the_same_database_either_way(tmp_path, 
     monkeypatch.setattr(connection, "vendor", "sqlite")  # every vendor branch takes the portable path
     with_python = load_and_refresh()
     assert with_python == with_sql
+
+
+def test_links_without_database_constraints_still_clear_on_delete(tmp_path):
+    """Token.latest_snapshot and every fact's sync_run have no database constraint (each
+    would be checked for every row at commit); Django's SET_NULL keeps them honest."""
+    from apps.tokens.models import SyncRun
+
+    sample_data_load(provider=SampleProvider(write_sample(tmp_path / "sample")))
+    token = Token.objects.exclude(latest_snapshot=None).first()
+    MetricSnapshot.objects.filter(pk=token.latest_snapshot_id).delete()
+    assert Token.objects.get(pk=token.pk).latest_snapshot_id is None
+
+    run_id = PriceDay.objects.exclude(sync_run=None).values_list("sync_run", flat=True).first()
+    SyncRun.objects.get(pk=run_id).delete()
+    assert not PriceDay.objects.filter(sync_run_id=run_id).exists()
+    assert PriceDay.objects.filter(sync_run=None).exists()
