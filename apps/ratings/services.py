@@ -20,9 +20,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from apps.tokens.models import MetricSnapshot, Token
 
@@ -56,6 +57,19 @@ ROW_FIELDS = [
 ]
 # A rating row as the service builds it (a tuple in this order).
 COPY_COLUMNS = ["token_id", "date", "methodology_version", *ROW_FIELDS]
+# An event row likewise; from this many a day's events are written with COPY (PostgreSQL).
+CHANGE_COLUMNS = [
+    "token_id",
+    "date",
+    "methodology_version",
+    "kind",
+    "subject",
+    "before",
+    "after",
+    "detail",
+    "created_at",
+]
+CHANGES_COPY_MIN_ROWS = 100
 
 
 @dataclass
@@ -230,22 +244,38 @@ def _write_changes(
     if stale:
         RatingChange.objects.filter(pk__in=stale).delete()
     fresh = [
-        RatingChange(
-            token_id=token_id,
-            date=day,
-            methodology_version=METHODOLOGY.version,
-            kind=kind,
-            subject=subject,
-            before=before,
-            after=after,
-            detail=detail,
-            created_at=now,
-        )
+        (token_id, day, METHODOLOGY.version, kind, subject, before, after, detail, now)
         for (token_id, kind, subject), (before, after, detail) in wanted.items()
         if (token_id, kind, subject) not in existing or existing[token_id, kind, subject][1] != (before, after, detail)
     ]
-    RatingChange.objects.bulk_create(fresh, batch_size=WRITE_BATCH, ignore_conflicts=True)
+    if connection.vendor == "postgresql" and len(fresh) >= CHANGES_COPY_MIN_ROWS:
+        _copy_insert_changes(fresh)
+    else:
+        RatingChange.objects.bulk_create(
+            [RatingChange(**dict(zip(CHANGE_COLUMNS, row, strict=True))) for row in fresh],
+            batch_size=WRITE_BATCH,
+            ignore_conflicts=True,
+        )
     return len(fresh)
+
+
+def _copy_insert_changes(rows: list[tuple]) -> None:
+    """Insert events as ratings are written: COPY into a scratch table, then one INSERT
+    that skips what a concurrent writer stored first (as ``ignore_conflicts``)."""
+    table = RatingChange._meta.db_table
+    columns = ", ".join(CHANGE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS rating_changes_incoming ON COMMIT DELETE ROWS "
+            f"AS SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        cursor.execute("TRUNCATE rating_changes_incoming")
+        with cursor.cursor.copy(f"COPY rating_changes_incoming ({columns}) FROM STDIN") as copy:
+            for *fields, detail, created_at in rows:
+                copy.write_row((*fields, _json(detail), created_at))
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM rating_changes_incoming ON CONFLICT DO NOTHING"
+        )
 
 
 # --- Writing a day -----------------------------------------------------------------------
@@ -258,10 +288,12 @@ def _stored_fingerprints(day: dt.date, scope: set[int] | None) -> dict[int, str]
     return dict(stored.values_list("token_id", "fingerprint"))
 
 
-def _write_ratings(rows: list[tuple]) -> int:
-    """Insert or update ``rows`` (all of one day), keyed on token, date and version."""
+def _write_ratings(rows: list[tuple], *, new: bool = False) -> int:
+    """Insert or update ``rows`` (all of one day), keyed on token, date and version.
+    ``new``: none of them was stored when the day was read."""
     if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-        _copy_upsert(rows)
+        if not (new and _copy_new(rows)):
+            _copy_upsert(rows)
     else:
         Rating.objects.bulk_create(
             [Rating(**dict(zip(COPY_COLUMNS, row, strict=True))) for row in rows],
@@ -271,6 +303,28 @@ def _write_ratings(rows: list[tuple]) -> int:
             batch_size=WRITE_BATCH,
         )
     return len(rows)
+
+
+def _copy_rows(copy, rows: list[tuple]) -> None:
+    for token_id, day, version, inputs, components, *rest in rows:
+        copy.write_row((token_id, day, version, _json(inputs), _json(components), *rest))
+
+
+def _copy_new(rows: list[tuple]) -> bool:
+    """COPY rows that were not stored straight into the table: half the work of an upsert
+    through a scratch table. False (and nothing written) if another writer stored one of
+    them meanwhile; the upsert then does. Must run inside a transaction."""
+    columns = ", ".join(COPY_COLUMNS)
+    try:
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {Rating._meta.db_table} ({columns}) FROM STDIN") as copy,
+        ):
+            _copy_rows(copy, rows)
+    except (IntegrityError, UniqueViolation):  # psycopg's own: the COPY is not Django's
+        return False
+    return True
 
 
 def _copy_upsert(rows: list[tuple]) -> None:
@@ -287,8 +341,7 @@ def _copy_upsert(rows: list[tuple]) -> None:
         )
         cursor.execute("TRUNCATE ratings_incoming")
         with cursor.cursor.copy(f"COPY ratings_incoming ({columns}) FROM STDIN") as copy:
-            for token_id, day, version, inputs, components, *rest in rows:
-                copy.write_row((token_id, day, version, _json(inputs), _json(components), *rest))
+            _copy_rows(copy, rows)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM ratings_incoming "
             f"ON CONFLICT (token_id, date, methodology_version) DO UPDATE SET {updates}"
@@ -451,7 +504,7 @@ def _rate_day(
             for kind, subject, before, after, detail in _changes_between(previous[token_id], summary):
                 wanted[token_id, kind, subject] = (before, after, detail)
     with transaction.atomic():
-        result.written += _write_ratings(rows)
+        result.written += _write_ratings(rows, new=not stored)
         result.changes += _write_changes(day, wanted, scope, now)
     result.rated += len(universe)
     return today

@@ -295,6 +295,36 @@ def test_large_days_are_written_with_copy_to_the_same_rows(tokens, monkeypatch):
     assert LatestRating.objects.all().count() == 5
 
 
+def test_rows_stored_meanwhile_by_another_writer_are_updated_not_duplicated(tokens, monkeypatch):
+    """A day read as empty is COPYed straight into the table; if another writer stored some
+    of its rows meanwhile, the upsert writes them instead, to the same rows."""
+    ratings_recompute(day=DAY)
+    want = {(r.token_id, r.date): content(r) for r in Rating.objects.all()}
+    Rating.objects.filter(token__slug="alpha").update(fingerprint="stale", investor_score=None)
+    monkeypatch.setattr(services, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(services, "_stored_fingerprints", lambda day, scope: {})  # as if read before the other write
+
+    assert ratings_recompute(day=DAY).written == 5
+
+    assert {(r.token_id, r.date): content(r) for r in Rating.objects.all()} == want
+
+
+def test_many_events_are_written_with_copy_to_the_same_rows(tokens, monkeypatch):
+    """PostgreSQL writes a day's events with COPY past a threshold; the events are the same."""
+    ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY)
+    columns = ("token_id", "date", "kind", "subject", "before", "after", "detail")
+    by_insert = set(map(repr, RatingChange.objects.values_list(*columns)))
+    assert by_insert
+    RatingChange.objects.all().delete()
+    Rating.objects.all().delete()
+    monkeypatch.setattr(services, "CHANGES_COPY_MIN_ROWS", 1)
+
+    ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY)
+
+    assert set(map(repr, RatingChange.objects.values_list(*columns))) == by_insert
+    assert ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY).changes == 0
+
+
 def test_database_rows_and_arrays_load_the_same_inputs(tokens, monkeypatch):
     """PostgreSQL's arrays and text figures, and any database's plain rows, agree exactly."""
     universe = list(Token.objects.order_by("pk").values_list("pk", "category"))
