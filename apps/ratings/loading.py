@@ -15,14 +15,14 @@ import datetime as dt
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
 from django.db import connection, connections
-from django.db.models import FloatField, OuterRef, Subquery, TextField
+from django.db.models import FloatField, OuterRef, Subquery
 from django.db.models.functions import Cast
 from psycopg import postgres
 from psycopg.adapt import Loader
@@ -46,24 +46,22 @@ REVENUE_LOOKBACK_DAYS = (
 # Chunks fetched ahead on their own connections while one is computed.
 PREFETCH = 2
 
-# A series: day offsets from the block's origin and the values on them (only the days with
-# a value), as aligned NumPy arrays.
-Series = tuple[np.ndarray, np.ndarray]
-# A token's price history: (token id, prices, market caps, volumes).
-PriceSeries = tuple[int, Series, Series, Series]
-RevenueSeries = tuple[int, Series]
+# A series of a chunk of tokens: token ids, day offsets from the block's origin, and the
+# values on them (only the days with a value), as aligned NumPy arrays.
+Series = tuple[np.ndarray, np.ndarray, np.ndarray]
+EMPTY: Series = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.intp), np.empty(0))
 DERIVED_INPUTS = (*history.PRICE_INPUTS, "revenue_history_days", "revenue_consistency_90d")
 
 
 @dataclass
 class _Chunk:
     """What the queries of one chunk of tokens return: the block's snapshot figures by
-    token, and each token's price and revenue series and first revenue day."""
+    token, the tokens' price and revenue series, and their first revenue days."""
 
     tokens: list[tuple[int, str]]
     snapshots: dict[int, list[tuple]] = field(default_factory=dict)
-    prices: list[PriceSeries] = field(default_factory=list)
-    revenue: list[RevenueSeries] = field(default_factory=list)
+    prices: tuple[Series, Series, Series] = (EMPTY, EMPTY, EMPTY)  # prices, market caps, volumes
+    revenue: Series = EMPTY
     first_revenue_days: dict[int, dt.date] = field(default_factory=dict)
 
 
@@ -120,8 +118,9 @@ def _fetched(chunks: list[list[tuple[int, str]]], start: dt.date, end: dt.date) 
     for thread in threads:
         thread.start()
     try:
-        for result in results:
+        for index, result in enumerate(results):
             yield result.result()
+            results[index] = None  # a chunk computed is not kept
             room.release()
     finally:
         stop.set()
@@ -134,43 +133,26 @@ def _fetched(chunks: list[list[tuple[int, str]]], start: dt.date, end: dt.date) 
 def _fetch(chunk: list[tuple[int, str]], start: dt.date, end: dt.date) -> _Chunk:
     """Four queries: snapshots, prices, revenue, first revenue days (one if no snapshot)."""
     result = _Chunk(tokens=chunk)
+    arrays = arrays_supported()
     snapshots: dict[int, list[tuple]] = defaultdict(list)
-    # PostgreSQL prints a NUMERIC exactly: its text, less trailing zeros, is the stored input,
-    # without a Decimal made and normalised per figure.
-    figures = [Cast(key, TextField()) for key in SNAPSHOT_INPUTS] if arrays_supported() else SNAPSHOT_INPUTS
-    for row in (
-        MetricSnapshot.objects.filter(token_id__in=[pk for pk, _ in chunk], date__range=(start, end))
-        .order_by()
-        .values_list("token_id", "date", *figures)
-    ):
-        snapshots[row[0]].append(row[1:])
+    for token_id, *row in (_snapshot_arrays if arrays else _snapshot_rows)([pk for pk, _ in chunk], start, end):
+        snapshots[token_id].append(tuple(row))
     if not snapshots:
         return result
     result.snapshots = dict(snapshots)
     ids = list(snapshots)
     origin = start - dt.timedelta(days=PRICE_LOOKBACK_DAYS)
-    arrays = arrays_supported()
-    prices = _price_arrays if arrays else _price_rows
     lag = dt.timedelta(days=CAP_LOOKBACK_DAYS)
-    result.prices = list(
-        prices(
-            ids,
-            origin,
-            end,
-            cap_days=((start - lag, end - lag), (start, end)),
-            volume_from=start - dt.timedelta(days=VOLUME_LOOKBACK_DAYS - 1),
-        )
+    result.prices = (_price_arrays if arrays else _price_rows)(
+        ids,
+        origin,
+        end,
+        cap_days=((start - lag, end - lag), (start, end)),
+        volume_from=start - dt.timedelta(days=VOLUME_LOOKBACK_DAYS - 1),
     )
-    revenue = _revenue_arrays if arrays else _revenue_rows
-    result.revenue = list(revenue(ids, origin, start - dt.timedelta(days=REVENUE_LOOKBACK_DAYS), end))
-    # One index probe a token for its first revenue day, rather than a scan of its history.
-    first_day = RevenueDay.objects.filter(token=OuterRef("pk"), date__lte=end, revenue_usd__isnull=False)
-    result.first_revenue_days = dict(
-        Token.objects.filter(pk__in=ids)
-        .annotate(first=Subquery(first_day.order_by("date").values("date")[:1]))
-        .filter(first__isnull=False)
-        .values_list("pk", "first")
-    )
+    since = start - dt.timedelta(days=REVENUE_LOOKBACK_DAYS)
+    result.revenue = (_revenue_arrays if arrays else _revenue_rows)(ids, origin, since, end)
+    result.first_revenue_days = dict((_first_revenue_arrays if arrays else _first_revenue_rows)(ids, end))
     return result
 
 
@@ -181,39 +163,36 @@ def _build(chunk: _Chunk, start: dt.date, end: dt.date, by_day: dict[dt.date, li
     origin = start - dt.timedelta(days=PRICE_LOOKBACK_DAYS)
     span = (end - origin).days + 1
     rows = {pk: row for row, pk in enumerate(chunk.snapshots)}
+    ids = np.fromiter(rows, dtype=np.int64, count=len(rows))
+    order = np.argsort(ids)
+    ordered = ids[order]
+
+    def placed(series: Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A series' rows, day offsets and values, for the tokens of the chunk; and which
+        tokens have a NaN or infinite figure among them."""
+        tokens, offsets, values = series
+        at = np.minimum(np.searchsorted(ordered, tokens), len(ordered) - 1)
+        known = ordered[at] == tokens
+        odd = tokens[known & ~np.isfinite(values)]
+        return order[at[known]], offsets[known], values[known], odd
+
     shape = (len(rows), span)
-    prices, caps, volumes, revenue = (np.full(shape, np.nan) for _ in range(4))
-    # A NaN or infinite figure would pass for a missing one in the arrays: such a token
-    # (none in practice) is computed alone, by the definition.
-    odd: dict[int, history.TokenHistory] = {}
-    for token_id, *series in chunk.prices:
-        if all(np.isfinite(values).all() for _, values in series):
-            row = rows[token_id]
-            for target, (offsets, values) in zip((prices, caps, volumes), series, strict=True):
-                target[row, offsets] = values
-        else:
-            odd[token_id] = item = _token_history(origin, span)
-            for target, (offsets, values) in zip((item.prices, item.market_caps, item.volumes), series, strict=True):
-                _fill(target, offsets, values)
-    for token_id, (offsets, values) in chunk.revenue:
-        if token_id not in odd and np.isfinite(values).all():
-            revenue[rows[token_id], offsets] = values
-        else:
-            item = odd.get(token_id)
-            if item is None:
-                odd[token_id] = item = _token_history(origin, span)
-                row = rows[token_id]
-                for target, source in zip(
-                    (item.prices, item.market_caps, item.volumes), (prices, caps, volumes), strict=True
-                ):
-                    target[:] = [None if v != v else v for v in source[row].tolist()]
-            _fill(item.revenue, offsets, values)
-    for token_id, item in odd.items():
-        item.first_revenue_day = chunk.first_revenue_days.get(token_id)
-        item.index(since=max((start - origin).days - RETURNS_LOOKBACK_DAYS, 0))
+    arrays = [np.full(shape, np.nan) for _ in range(4)]
+    odd_ids: set[int] = set()
+    for target, series in zip(arrays, (*chunk.prices, chunk.revenue), strict=True):
+        row, offset, values, odd = placed(series)
+        target[row, offset] = values
+        odd_ids.update(odd.tolist())
+    prices, caps, volumes, revenue = arrays
     block = history.SeriesBlock(
         origin, prices, caps, volumes, revenue, [chunk.first_revenue_days.get(pk) for pk in rows]
     )
+    # A NaN or infinite figure would pass for a missing one in the arrays: such a token
+    # (none in practice) is computed alone, by the definition.
+    odd = {
+        token_id: _token_history(chunk, token_id, origin, span, max((start - origin).days - RETURNS_LOOKBACK_DAYS, 0))
+        for token_id in odd_ids
+    }
     canonical = history.canonical
     derived: dict[dt.date, list[tuple]] = {}  # each row's derived inputs, stored form, by day
     for day in sorted({row[0] for token_rows in chunk.snapshots.values() for row in token_rows}):
@@ -236,13 +215,18 @@ def _build(chunk: _Chunk, start: dt.date, end: dt.date, by_day: dict[dt.date, li
             by_day[day].append(TokenInputs(token_id, category, values))
 
 
-def _token_history(origin: dt.date, span: int) -> history.TokenHistory:
-    return history.TokenHistory(origin, [None] * span, [None] * span, [None] * span, [None] * span)
-
-
-def _fill(series: list, offsets: np.ndarray, values: np.ndarray) -> None:
-    for offset, value in zip(offsets.tolist(), values.tolist(), strict=True):
-        series[offset] = value
+def _token_history(chunk: _Chunk, token_id: int, origin: dt.date, span: int, since: int) -> history.TokenHistory:
+    """One token's series as the definition reads them (None where no data)."""
+    item = history.TokenHistory(origin, [None] * span, [None] * span, [None] * span, [None] * span)
+    for target, (tokens, offsets, values) in zip(
+        (item.prices, item.market_caps, item.volumes, item.revenue), (*chunk.prices, chunk.revenue), strict=True
+    ):
+        mine = tokens == token_id
+        for offset, value in zip(offsets[mine].tolist(), values[mine].tolist(), strict=True):
+            target[offset] = value
+    item.first_revenue_day = chunk.first_revenue_days.get(token_id)
+    item.index(since=since)
+    return item
 
 
 # --- Rows (any database) -------------------------------------------------------------------
@@ -251,12 +235,31 @@ def _fill(series: list, offsets: np.ndarray, values: np.ndarray) -> None:
 CapDays = tuple[tuple[dt.date, dt.date], tuple[dt.date, dt.date]]
 
 
+def _snapshot_rows(ids: list[int], start: dt.date, end: dt.date) -> Iterable[tuple]:
+    return (
+        MetricSnapshot.objects.filter(token_id__in=ids, date__range=(start, end))
+        .order_by()
+        .values_list("token_id", "date", *SNAPSHOT_INPUTS)
+    )
+
+
+def _first_revenue_rows(ids: list[int], end: dt.date) -> Iterable[tuple[int, dt.date]]:
+    # One index probe a token for its first revenue day, rather than a scan of its history.
+    first_day = RevenueDay.objects.filter(token=OuterRef("pk"), date__lte=end, revenue_usd__isnull=False)
+    return (
+        Token.objects.filter(pk__in=ids)
+        .annotate(first=Subquery(first_day.order_by("date").values("date")[:1]))
+        .filter(first__isnull=False)
+        .values_list("pk", "first")
+    )
+
+
 def _price_rows(
     ids: list[int], origin: dt.date, end: dt.date, *, cap_days: CapDays, volume_from: dt.date
-) -> Iterator[PriceSeries]:
+) -> tuple[Series, Series, Series]:
     (early_from, early_to), (late_from, late_to) = cap_days
     as_float = FloatField()
-    series: dict[int, tuple[list, list, list, list, list, list]] = {}
+    lists: tuple[list, ...] = tuple([] for _ in range(9))
     for token_id, day, price, cap, volume in (
         PriceDay.objects.filter(token_id__in=ids, date__range=(origin, end))
         .order_by("token_id", "date")
@@ -268,89 +271,112 @@ def _price_rows(
             Cast("volume_usd", as_float),
         )
     ):
-        lists = series.setdefault(token_id, ([], [], [], [], [], []))
         offset = (day - origin).days
-        for (offsets, values), value, wanted in (
-            (lists[0:2], price, True),
-            (lists[2:4], cap, early_from <= day <= early_to or late_from <= day <= late_to),
-            (lists[4:6], volume, day >= volume_from),
+        for first, value, wanted in (
+            (0, price, True),
+            (3, cap, early_from <= day <= early_to or late_from <= day <= late_to),
+            (6, volume, day >= volume_from),
         ):
             if wanted and value is not None:
-                offsets.append(offset)
-                values.append(value)
-    for token_id, lists in series.items():
-        yield (token_id, *(_series(lists[n], lists[n + 1]) for n in (0, 2, 4)))
+                lists[first].append(token_id)
+                lists[first + 1].append(offset)
+                lists[first + 2].append(value)
+    return tuple(_series(*lists[first : first + 3]) for first in (0, 3, 6))
 
 
-def _revenue_rows(ids: list[int], origin: dt.date, since: dt.date, end: dt.date) -> Iterator[RevenueSeries]:
-    series: dict[int, tuple[list, list]] = {}
+def _revenue_rows(ids: list[int], origin: dt.date, since: dt.date, end: dt.date) -> Series:
+    tokens, offsets, amounts = [], [], []
     for token_id, day, amount in (
         RevenueDay.objects.filter(token_id__in=ids, date__range=(since, end), revenue_usd__isnull=False)
         .order_by("token_id", "date")
         .values_list("token_id", "date", Cast("revenue_usd", FloatField()))
     ):
-        offsets, amounts = series.setdefault(token_id, ([], []))
+        tokens.append(token_id)
         offsets.append((day - origin).days)
         amounts.append(amount)
-    for token_id, (offsets, amounts) in series.items():
-        yield token_id, _series(offsets, amounts)
+    return _series(tokens, offsets, amounts)
 
 
-def _series(offsets: list[int], values: list[float]) -> Series:
-    return np.array(offsets, dtype=np.intp), np.array(values, dtype=float)
+def _series(tokens: list[int], offsets: list[int], values: list[float]) -> Series:
+    return np.array(tokens, dtype=np.int64), np.array(offsets, dtype=np.intp), np.array(values, dtype=float)
 
 
 # --- Arrays (PostgreSQL) -------------------------------------------------------------------
 
-# Each series of a token is two arrays, its day offsets (int4) and its values (float8), that
-# aggregate the same rows in the same order, NULLs left out of both (FILTER): a value always
-# sits beside its day. They arrive in PostgreSQL's binary array format, read straight into
+# A chunk's series come back as two flat arrays for all its tokens at once: keys (token id
+# and day offset in one int8) and values (float8), aggregating the same rows in the same
+# order, NULLs left out of both (FILTER). No GROUP BY: one row per query, whatever the
+# number of tokens. They arrive in PostgreSQL's binary array format, read straight into
 # NumPy (``_ArrayBytes``), so no Python object is made a figure.
+_KEY_BITS = 20  # a key's low bits are the day offset (up to 2,870 years), the rest the token id
 _SERIES = (
-    "array_agg(date - %(origin)s) FILTER (WHERE {column} IS NOT NULL{also}), "
+    f"array_agg(token_id * {1 << _KEY_BITS} + (date - %(origin)s)) FILTER (WHERE {{column}} IS NOT NULL{{also}}), "
     "array_agg({column}::float8) FILTER (WHERE {column} IS NOT NULL{also})"
 )
 # A one-dimensional array without NULLs: a 20-byte header (dimensions, NULL flag, element
 # type, length, lower bound), then each element as its byte length and its big-endian value.
 _ARRAY_HEADER = 20
-_INT4_ELEMENTS = np.dtype([("size", ">i4"), ("value", ">i4")])
+_INT8_ELEMENTS = np.dtype([("size", ">i4"), ("value", ">i8")])
 _FLOAT8_ELEMENTS = np.dtype([("size", ">i4"), ("value", ">f8")])
-_EMPTY: Series = (np.empty(0, dtype=np.intp), np.empty(0, dtype=float))
 
 
 def _series_sql(column: str, also: str = "") -> str:
     return _SERIES.format(column=column, also=f" AND ({also})" if also else "")
 
 
-def _unpacked(offsets: bytes | None, values: bytes | None) -> Series:
-    if offsets is None:  # no row passed the filter
-        return _EMPTY
-    for array in (offsets, values):
+def _unpacked(keys: bytes | None, values: bytes | None) -> Series:
+    if keys is None:  # no row passed the filter
+        return _series([], [], [])
+    for array in (keys, values):
         dimensions, has_null = np.frombuffer(array, dtype=">i4", count=2)
         if dimensions != 1 or has_null:
             raise ValueError("a series must be a one-dimensional array without NULLs")
+    keys = np.frombuffer(keys, dtype=_INT8_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(np.int64)
     return (
-        np.frombuffer(offsets, dtype=_INT4_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(np.intp),
+        keys >> _KEY_BITS,
+        (keys & ((1 << _KEY_BITS) - 1)).astype(np.intp),
         np.frombuffer(values, dtype=_FLOAT8_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(float),
     )
 
 
+def _snapshot_arrays(ids: list[int], start: dt.date, end: dt.date) -> list[tuple]:
+    # PostgreSQL prints a NUMERIC exactly: its text, less trailing zeros, is the stored input,
+    # without a Decimal made and normalised per figure.
+    figures = ", ".join(f"{key}::text" for key in SNAPSHOT_INPUTS)
+    sql = f"""
+        SELECT token_id, date, {figures} FROM {MetricSnapshot._meta.db_table}
+        WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(start)s AND %(end)s
+    """
+    return _binary_rows(sql, {"ids": ids, "start": start, "end": end})
+
+
+def _first_revenue_arrays(ids: list[int], end: dt.date) -> list[tuple[int, dt.date]]:
+    # One index probe a token for its first revenue day, rather than a scan of its history.
+    sql = f"""
+        SELECT id, first FROM (
+            SELECT token.id, (
+                SELECT revenue.date FROM {RevenueDay._meta.db_table} AS revenue
+                WHERE revenue.token_id = token.id AND revenue.date <= %(end)s AND revenue.revenue_usd IS NOT NULL
+                ORDER BY revenue.date LIMIT 1
+            ) AS first
+            FROM {Token._meta.db_table} AS token WHERE token.id = ANY(%(ids)s)
+        ) AS firsts
+        WHERE first IS NOT NULL
+    """
+    return _binary_rows(sql, {"ids": ids, "end": end})
+
+
 def _price_arrays(
     ids: list[int], origin: dt.date, end: dt.date, *, cap_days: CapDays, volume_from: dt.date
-) -> Iterator[PriceSeries]:
-    """One row a token. No ORDER BY (a sort per token would cost more than the rest of the
-    query): the aggregates of a group read the same rows in the same order, so each value
-    sits beside its day's offset. Market cap and volume are converted only on the days
-    their windows read."""
+) -> tuple[Series, Series, Series]:
+    """Prices, and market caps and volumes only on the days their windows read."""
     cap_days_sql = "date BETWEEN %(cap_a)s AND %(cap_b)s OR date BETWEEN %(cap_c)s AND %(cap_d)s"
     sql = f"""
-        SELECT token_id,
-               {_series_sql("price_usd")},
+        SELECT {_series_sql("price_usd")},
                {_series_sql("market_cap_usd", cap_days_sql)},
                {_series_sql("volume_usd", "date >= %(volume_from)s")}
         FROM {PriceDay._meta.db_table}
         WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(origin)s AND %(end)s
-        GROUP BY token_id
     """
     (cap_a, cap_b), (cap_c, cap_d) = cap_days
     params = {
@@ -363,19 +389,18 @@ def _price_arrays(
         "cap_d": cap_d,
         "volume_from": volume_from,
     }
-    for token_id, *packed in _binary_rows(sql, params):
-        yield token_id, _unpacked(*packed[0:2]), _unpacked(*packed[2:4]), _unpacked(*packed[4:6])
+    (packed,) = _binary_rows(sql, params)
+    return _unpacked(*packed[0:2]), _unpacked(*packed[2:4]), _unpacked(*packed[4:6])
 
 
-def _revenue_arrays(ids: list[int], origin: dt.date, since: dt.date, end: dt.date) -> Iterator[RevenueSeries]:
+def _revenue_arrays(ids: list[int], origin: dt.date, since: dt.date, end: dt.date) -> Series:
     sql = f"""
-        SELECT token_id, {_series_sql("revenue_usd")}
+        SELECT {_series_sql("revenue_usd")}
         FROM {RevenueDay._meta.db_table}
         WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(since)s AND %(end)s AND revenue_usd IS NOT NULL
-        GROUP BY token_id
     """
-    for token_id, offsets, values in _binary_rows(sql, {"ids": ids, "origin": origin, "since": since, "end": end}):
-        yield token_id, _unpacked(offsets, values)
+    ((keys, values),) = _binary_rows(sql, {"ids": ids, "origin": origin, "since": since, "end": end})
+    return _unpacked(keys, values)
 
 
 class _ArrayBytes(Loader):
@@ -387,7 +412,7 @@ class _ArrayBytes(Loader):
         return bytes(data)
 
 
-_ARRAY_OIDS = (postgres.types["int4"].array_oid, postgres.types["float8"].array_oid)
+_ARRAY_OIDS = (postgres.types["int8"].array_oid, postgres.types["float8"].array_oid)
 
 
 def _binary_rows(sql: str, params: dict) -> list[tuple]:
