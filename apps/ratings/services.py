@@ -148,14 +148,16 @@ def _rating_row(
     token_id: int, day: dt.date, inputs: TokenInputs, rating: TokenRating, fingerprint: str, now: dt.datetime
 ) -> tuple:
     """A rating's row: its values in the order of ``COPY_COLUMNS`` (a tuple, not a model
-    instance: a large day's rows go straight to COPY)."""
+    instance: a large day's rows go straight to COPY), but for ``inputs`` and
+    ``components``, which hold the inputs' mapping and the rating: each way of writing
+    makes of them what it sends."""
     components = rating.components
     return (
         token_id,
         day,
         METHODOLOGY.version,
-        dict(inputs.values),
-        _components_json(rating),
+        inputs.values,
+        rating,
         *(components[key].score for key in COMPONENT_COLUMNS),
         rating.investor.score,
         rating.investor.band,
@@ -167,6 +169,41 @@ def _rating_row(
         fingerprint,
         now,
     )
+
+
+# --- JSON text for COPY ------------------------------------------------------------------------
+# ``json.dumps(…, separators=(",", ":"))`` of ``inputs`` and of ``_components_json``, character
+# for character, written directly: the dicts and the generic encoder cost more than the rest of
+# a row. Keys are the methodology's; strings go through json's own escaping.
+
+_quoted = json.encoder.encode_basestring_ascii
+_TENTHS_TEXT = [repr(tenths / 10) for tenths in range(1001)]
+
+
+def _tenths_text(tenths: int) -> str:
+    return _TENTHS_TEXT[tenths] if 0 <= tenths <= 1000 else repr(tenths / 10)
+
+
+def _inputs_text(values: dict) -> str:
+    return "{%s}" % ",".join(  # noqa: UP031 - braces in an f-string would need doubling
+        f"{_quoted(key)}:{'null' if value is None else _quoted(value)}" for key, value in values.items()
+    )
+
+
+def _part_text(name: str, part) -> str:
+    if part[3] is None:
+        return f"{_quoted(name)}:null"
+    category = "null" if part[2] is None else _tenths_text(part[2])
+    return f"{_quoted(name)}:[{_tenths_text(part[1])},{category},{_tenths_text(part[3])},{part[4]},{part[5]}]"
+
+
+def _components_text(rating: TokenRating) -> str:
+    components = []
+    for key, component in rating.components.items():
+        score = "null" if component.score is None else repr(float(component.score))
+        parts = ",".join([_part_text(name, part) for name, part in component.parts.items()])
+        components.append(f'{_quoted(key)}:{{"score":{score},"parts":{{{parts}}}}}')
+    return "{%s}" % ",".join(components)  # noqa: UP031
 
 
 def _summary(rating: TokenRating) -> _Summary:
@@ -296,7 +333,12 @@ def _write_ratings(rows: list[tuple], *, new: bool = False) -> int:
             _copy_upsert(rows)
     else:
         Rating.objects.bulk_create(
-            [Rating(**dict(zip(COPY_COLUMNS, row, strict=True))) for row in rows],
+            [
+                Rating(
+                    **dict(zip(COPY_COLUMNS, (*row[:3], dict(row[3]), _components_json(row[4]), *row[5:]), strict=True))
+                )
+                for row in rows
+            ],
             update_conflicts=True,
             unique_fields=["token", "date", "methodology_version"],
             update_fields=ROW_FIELDS,
@@ -306,8 +348,8 @@ def _write_ratings(rows: list[tuple], *, new: bool = False) -> int:
 
 
 def _copy_rows(copy, rows: list[tuple]) -> None:
-    for token_id, day, version, inputs, components, *rest in rows:
-        copy.write_row((token_id, day, version, _json(inputs), _json(components), *rest))
+    for token_id, day, version, inputs, rating, *rest in rows:
+        copy.write_row((token_id, day, version, _inputs_text(inputs), _components_text(rating), *rest))
 
 
 def _copy_new(rows: list[tuple]) -> bool:

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from django import template
 from django.http import QueryDict
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from apps.tokens.models import Source
 from apps.tokens.selectors import is_stale
@@ -183,4 +184,7 @@ def stale_badge(as_of, kind: str, source: str = "") -> str:
     """A "Stale" badge when the last good figure is older than its freshness threshold."""
     if not is_stale(as_of, kind=kind, source=source):
         return ""
-    return format_html('<span class="badge stale" title="Older than the freshness threshold">Stale</span>')
+    return STALE_BADGE
+
+
+STALE_BADGE = mark_safe('<span class="badge stale" title="Older than the freshness threshold">Stale</span>')
