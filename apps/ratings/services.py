@@ -186,7 +186,7 @@ def _tenths_text(tenths: int) -> str:
 
 def _inputs_text(values: dict) -> str:
     return "{%s}" % ",".join(  # noqa: UP031 - braces in an f-string would need doubling
-        f"{_quoted(key)}:{'null' if value is None else _quoted(value)}" for key, value in values.items()
+        f"{_quoted(key)}:{_quoted(value) if isinstance(value, str) else _json(value)}" for key, value in values.items()
     )
 
 
