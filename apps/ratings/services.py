@@ -180,28 +180,27 @@ _quoted = json.encoder.encode_basestring_ascii
 _TENTHS_TEXT = [repr(tenths / 10) for tenths in range(1001)]
 
 
-def _tenths_text(tenths: int) -> str:
-    return _TENTHS_TEXT[tenths] if 0 <= tenths <= 1000 else repr(tenths / 10)
-
-
 def _inputs_text(values: dict) -> str:
     return "{%s}" % ",".join(  # noqa: UP031 - braces in an f-string would need doubling
         f"{_quoted(key)}:{_quoted(value) if isinstance(value, str) else _json(value)}" for key, value in values.items()
     )
 
 
-def _part_text(name: str, part) -> str:
-    if part[3] is None:
-        return f"{_quoted(name)}:null"
-    category = "null" if part[2] is None else _tenths_text(part[2])
-    return f"{_quoted(name)}:[{_tenths_text(part[1])},{category},{_tenths_text(part[3])},{part[4]},{part[5]}]"
-
-
 def _components_text(rating: TokenRating) -> str:
+    # Percentile ranks and their blends lie in 0–1000 tenths by construction: a table lookup.
+    tenths = _TENTHS_TEXT
     components = []
     for key, component in rating.components.items():
         score = "null" if component.score is None else repr(float(component.score))
-        parts = ",".join([_part_text(name, part) for name, part in component.parts.items()])
+        parts = ",".join(
+            [
+                f"{_quoted(name)}:null"
+                if part[3] is None
+                else f"{_quoted(name)}:[{tenths[part[1]]},{'null' if part[2] is None else tenths[part[2]]},"
+                f"{tenths[part[3]]},{part[4]},{part[5]}]"
+                for name, part in component.parts.items()
+            ]
+        )
         components.append(f'{_quoted(key)}:{{"score":{score},"parts":{{{parts}}}}}')
     return "{%s}" % ",".join(components)  # noqa: UP031
 

@@ -4,6 +4,7 @@ determinism, no look-ahead, not-rated reasons, the latest pointer, signals and e
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -307,6 +308,18 @@ def test_rows_stored_meanwhile_by_another_writer_are_updated_not_duplicated(toke
     assert ratings_recompute(day=DAY).written == 5
 
     assert {(r.token_id, r.date): content(r) for r in Rating.objects.all()} == want
+
+
+def test_copy_sends_the_json_text_of_the_stored_dicts(tokens):
+    """The JSON written for COPY is json.dumps of what the ORM path stores, character for character."""
+    universe = loading.load_inputs(list(Token.objects.values_list("pk", "category")), DAY, DAY, chunk_size=10)[DAY]
+    ratings = rate_universe(universe)
+    odd = {**universe[0].values, "burned_share": 'a "quoted" \\ é', "holder_yield": None}
+    assert services._inputs_text(odd) == json.dumps(odd, separators=(",", ":"))
+    for inputs in universe:
+        rating = ratings[inputs.token_id]
+        assert services._inputs_text(inputs.values) == json.dumps(dict(inputs.values), separators=(",", ":"))
+        assert services._components_text(rating) == json.dumps(services._components_json(rating), separators=(",", ":"))
 
 
 def test_many_events_are_written_with_copy_to_the_same_rows(tokens, monkeypatch):
