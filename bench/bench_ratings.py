@@ -161,6 +161,16 @@ def child_backfill(args: argparse.Namespace) -> dict:
     }
 
 
+def _commit() -> str | None:
+    """The code measured: HEAD, marked "+dirty" when the working tree has changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def _say(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
@@ -185,7 +195,12 @@ def main() -> None:
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     name = urlsplit(url).path.lstrip("/")
     print(f"ratings benchmark on {urlsplit(url).hostname}, {os.cpu_count()} CPUs", flush=True)
-    report: dict = {"date": dt.date.today().isoformat(), "cpus": os.cpu_count(), "goal_seconds": GOAL_SECONDS}
+    report: dict = {
+        "date": dt.date.today().isoformat(),
+        "commit": _commit(),
+        "cpus": os.cpu_count(),
+        "goal_seconds": GOAL_SECONDS,
+    }
     if args.part in ("day", "all"):
         ensure_database(url)
         day = report["day"] = run_part("day", url, args)
