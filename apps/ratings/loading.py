@@ -2,9 +2,9 @@
 price and revenue history behind the inputs that snapshots do not hold.
 
 Four queries per chunk of tokens, whatever the number of days. Only the history the
-windows need is read, and nothing dated after the block's last day. On PostgreSQL each
-token's history comes back as packed binary floats (one row a token instead of one row a
-day, and no Python object a figure): a day of 20,000 tokens reads 3.6 million prices.
+windows need is read, and nothing dated after the block's last day. On PostgreSQL a
+chunk's history comes back as flat binary arrays (one row a query instead of one row a
+token-day, and no Python object a figure): a day of 20,000 tokens reads 3.6 million prices.
 Elsewhere (SQLite) plain rows give the same series. A chunk's series become NumPy arrays
 (one row a token) and ``history.block_price_inputs`` computes each day for all of them.
 """
