@@ -203,6 +203,9 @@ class Circuit:
         self.failures_key = f"{base}:failures"
         self.open_until_key = f"{base}:open_until"
         self.trial_key = f"{base}:trial"
+        # Set by before_request when the shared state was clean (no failures, not open):
+        # the success that follows then has nothing to clear and skips its round trip.
+        self._seen = threading.local()
 
     def before_request(self) -> bool:
         """Raise ``ProviderCircuitOpenError`` while the circuit is open; return True when this
@@ -213,6 +216,9 @@ class Circuit:
 
     def record_success(self) -> None:
         if self.redis_url:
+            if getattr(self._seen, "clean", False):
+                self._seen.clean = False
+                return
             _redis_call(
                 self.redis_url,
                 "circuit",
@@ -226,6 +232,7 @@ class Circuit:
 
     def record_failure(self, *, trial: bool = False) -> None:
         """One call ended in a retryable failure; a failed trial re-opens the circuit at once."""
+        self._seen.clean = False
         if self.redis_url:
             _redis_call(self.redis_url, "circuit", self.provider, lambda r: self._redis_record_failure(r, trial), None)
             return
@@ -257,6 +264,7 @@ class Circuit:
 
     def reset(self) -> None:
         """Forget all state (an operator's or a test's reset)."""
+        self._seen.clean = False
         self.record_success()
 
     def _local_before_request(self) -> bool:
@@ -271,7 +279,8 @@ class Circuit:
             return True
 
     def _redis_before_request(self, client: Any) -> bool:
-        raw = client.get(self.open_until_key)
+        raw, failures = client.mget(self.open_until_key, self.failures_key)
+        self._seen.clean = raw is None and failures is None
         if raw is None:
             return False
         open_until = float(raw)

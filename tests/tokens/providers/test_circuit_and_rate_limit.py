@@ -81,6 +81,22 @@ def test_a_success_resets_the_failure_count(server, clock, provider_name, backen
     assert worker.circuit.state() == "closed"
 
 
+def test_a_healthy_provider_costs_one_redis_round_trip_a_request(
+    server, clock, provider_name, redis_target, monkeypatch
+):
+    from apps.tokens.providers import http
+
+    calls = Counter()
+    real = http._redis_call
+    monkeypatch.setattr(http, "_redis_call", lambda *a, **k: calls.update([a[1]]) or real(*a, **k))
+    server.expect_request("/x").respond_with_json({})
+    backend = {"redis_url": redis_target.url, "key_prefix": redis_target.prefix}
+    worker = _worker(server.url_for("/"), provider_name, clock, backend, failure_threshold=2)
+    for _ in range(5):
+        assert worker.get_json("/x") == {}
+    assert calls["circuit"] == 5  # the check before each request; nothing to clear after
+
+
 def test_half_open_after_reset_timeout_one_trial_closes_it(server, clock, provider_name, backend):
     options = {"failure_threshold": 1, "reset_timeout": 120}
     worker_a = _worker(server.url_for("/"), provider_name, clock, backend, **options)
