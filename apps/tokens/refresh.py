@@ -44,7 +44,7 @@ class MarketProvider(Protocol):
 
 
 class RevenueProvider(Protocol):
-    def revenue_history(self, slug: str) -> list[RevenuePoint]: ...
+    def revenue_history(self, slug: str, since: dt.date | None = None) -> list[RevenuePoint]: ...
 
 
 @dataclass
@@ -204,7 +204,7 @@ def revenue_refresh(
     def fetch(slug: str, last: dt.date | None) -> list[RevenuePoint]:
         if slug in from_overview:
             return from_overview[slug]
-        return provider.revenue_history(slug)
+        return provider.revenue_history(slug, since=last - dt.timedelta(days=REVISION_DAYS) if last else None)
 
     return _history_refresh(
         provider=provider,

@@ -34,10 +34,10 @@ class FailingRevenue:
     def __init__(self, failing: set[str], good: SampleProvider):
         self.failing, self.good = failing, good
 
-    def revenue_history(self, slug):
+    def revenue_history(self, slug, since=None):
         if slug in self.failing:
             raise ProviderDataError(f"summary/fees/{slug}: field 'totalDataChart' is missing")
-        return self.good.revenue_history(slug)
+        return self.good.revenue_history(slug, since=since)
 
 
 def test_market_refresh_records_its_run_and_updates_todays_snapshot(loaded):
@@ -122,8 +122,8 @@ def test_revised_revenue_updates_snapshots(loaded):
     class Revised:
         source = "defillama"
 
-        def revenue_history(self, slug):
-            points = loaded.revenue_history(slug)
+        def revenue_history(self, slug, since=None):
+            points = loaded.revenue_history(slug, since=since)
             return [
                 RevenuePoint(p.defillama_slug, p.date, p.fees, (p.revenue or 0) * 2, p.holders_revenue)
                 if p.date == dt.date(2026, 2, 28)

@@ -124,9 +124,9 @@ class FakeOverview:
     def latest_totals(self):
         return self.totals
 
-    def revenue_history(self, slug: str) -> list[RevenuePoint]:
+    def revenue_history(self, slug: str, since: dt.date | None = None) -> list[RevenuePoint]:
         self.fetched.append(slug)
-        return self.sample.revenue_history(slug)
+        return self.sample.revenue_history(slug, since=since)
 
 
 def test_a_day_of_zeros_proves_nothing(data_dir, behind_a_day):

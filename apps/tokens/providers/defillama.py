@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -44,21 +45,35 @@ class ProtocolInfo:
     category: str
 
 
-def parse_daily_series(slug: str, data_type: str, payload: Any) -> dict[dt.date, Decimal]:
-    """``totalDataChart`` of ``GET /summary/fees/{slug}?dataType=…``: {UTC date: amount}."""
+def parse_daily_series(slug: str, data_type: str, payload: Any, since: dt.date | None = None) -> dict[dt.date, Decimal]:
+    """``totalDataChart`` of ``GET /summary/fees/{slug}?dataType=…``: {UTC date: amount}.
+    Every point is checked (a bad one anywhere fails the series); only those dated ``since``
+    or later are converted and returned — an incremental run needs a few of several hundred."""
     where = f"summary/fees/{slug}?dataType={data_type}"
     body = require_dict(payload, where)
+    cutoff = -math.inf if since is None else dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC).timestamp()
     series: dict[dt.date, Decimal] = {}
     for index, pair in enumerate(require_list(body.get("totalDataChart"), f"{where}.totalDataChart")):
-        pair_where = f"{where}.totalDataChart[{index}]"
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise ProviderDataError(f"{pair_where}: expected [timestamp, value]")
-        day = unix_seconds(pair[0], pair_where).date()
-        amount = number(pair[1], pair_where)
-        if amount < 0:
-            raise ProviderDataError(f"{pair_where}: negative amount")
-        series[day] = amount
+        if type(pair) is not list or len(pair) != 2:
+            raise ProviderDataError(f"{where}.totalDataChart[{index}]: expected [timestamp, value]")
+        stamp, value = pair
+        if type(stamp) not in _NUMBER_TYPES or type(value) not in _NUMBER_TYPES or not 0 <= value < math.inf:
+            _reject_point(f"{where}.totalDataChart[{index}]", stamp, value)
+        if stamp >= cutoff:
+            series[unix_seconds(stamp, where).date()] = number(value, where)
     return series
+
+
+_NUMBER_TYPES = (int, float)  # exact types: a bool or a string is not a number here
+
+
+def _reject_point(where: str, stamp: Any, value: Any) -> None:
+    """The reason a [timestamp, value] pair is refused (called only for a bad one)."""
+    unix_seconds(stamp, where)
+    amount = number(value, where)
+    if amount < 0:
+        raise ProviderDataError(f"{where}: negative amount")
+    raise ProviderDataError(f"{where}: not a number")  # NaN: neither negative nor not
 
 
 def merge_revenue(
@@ -260,16 +275,17 @@ class DefiLlamaClient:
             for slug, fees in by_type["dailyFees"].items()
         }
 
-    def daily_series(self, slug: str, data_type: str) -> dict[dt.date, Decimal]:
+    def daily_series(self, slug: str, data_type: str, since: dt.date | None = None) -> dict[dt.date, Decimal]:
         payload = self.http.get_json(f"/summary/fees/{quote(slug, safe='')}", params={"dataType": data_type})
-        return parse_daily_series(slug, data_type, payload)
+        return parse_daily_series(slug, data_type, payload, since=since)
 
-    def revenue_history(self, slug: str) -> list[RevenuePoint]:
-        """Fees, revenue and holders revenue merged per UTC day. An unknown slug (4xx on
+    def revenue_history(self, slug: str, since: dt.date | None = None) -> list[RevenuePoint]:
+        """Fees, revenue and holders revenue merged per UTC day (from ``since`` on, if given:
+        DefiLlama sends the whole history either way). An unknown slug (4xx on
         dailyFees) is a ProviderFatalError; a 400/404 on dailyRevenue or dailyHoldersRevenue
         means that series is not tracked for the protocol and it stays None."""
         try:
-            fees = self.daily_series(slug, "dailyFees")
+            fees = self.daily_series(slug, "dailyFees", since)
         except ProviderFatalError as exc:
             if exc.status in NOT_TRACKED_STATUSES:
                 raise ProviderFatalError(
@@ -279,7 +295,7 @@ class DefiLlamaClient:
         series: dict[str, dict[dt.date, Decimal] | None] = {}
         for data_type in ("dailyRevenue", "dailyHoldersRevenue"):
             try:
-                series[data_type] = self.daily_series(slug, data_type)
+                series[data_type] = self.daily_series(slug, data_type, since)
             except ProviderFatalError as exc:
                 if exc.status not in NOT_TRACKED_STATUSES:
                     raise

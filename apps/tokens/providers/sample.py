@@ -141,14 +141,14 @@ class SampleProvider:
             points = [p for p in points if p.date >= first]
         return points
 
-    def revenue_history(self, slug: str) -> list[RevenuePoint]:
+    def revenue_history(self, slug: str, since: dt.date | None = None) -> list[RevenuePoint]:
         folder = self.data_dir / "defillama" / "summary_fees" / slug
         series = {}
         for data_type in defillama.DATA_TYPES:
             path = folder / f"{data_type}.json"
             if path.exists():
                 payload = self._read("defillama", "summary_fees", slug, path.name)
-                series[data_type] = defillama.parse_daily_series(slug, data_type, payload)
+                series[data_type] = defillama.parse_daily_series(slug, data_type, payload, since=since)
         return defillama.merge_revenue(
             slug,
             fees=series.get("dailyFees"),

@@ -170,6 +170,29 @@ def test_summary_fees_series_merge():
     assert points[1].fees == Decimal("2987654.25")
 
 
+def test_summary_fees_series_since_a_day_keeps_only_those_days():
+    body = fixture_json("defillama/summary_fees_hyperliquid_dailyFees.json")
+    series = defillama.parse_daily_series("hyperliquid", "dailyFees", body, since=dt.date(2026, 11, 17))
+    assert sorted(series) == [dt.date(2026, 11, 17), dt.date(2026, 11, 18)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("12.5", "expected a number, got str"),
+        (True, "expected a number, got bool"),
+        (-1, "negative amount"),
+        (float("nan"), "not a finite number"),
+        (float("inf"), "not a finite number"),
+    ],
+)
+def test_a_bad_point_fails_the_series_even_before_the_days_kept(bad, message):
+    body = fixture_json("defillama/summary_fees_hyperliquid_dailyFees.json")
+    body["totalDataChart"][0][1] = bad  # the oldest point, which `since` would skip
+    with pytest.raises(ProviderDataError, match=message):
+        defillama.parse_daily_series("hyperliquid", "dailyFees", body, since=dt.date(2026, 11, 18))
+
+
 def test_protocols_list():
     protocols = {p.slug: p for p in defillama.parse_protocols(fixture_json("defillama/protocols.json"))}
     assert protocols["hyperliquid"].gecko_id == "hyperliquid"
