@@ -127,7 +127,9 @@ def child_day(args: argparse.Namespace) -> dict:
 
 
 def child_backfill(args: argparse.Namespace) -> dict:
-    from apps.ratings.models import Rating, RatingChange
+    from django.db import connection
+
+    from apps.ratings.models import LatestRating, Rating, RatingChange
     from apps.ratings.services import ratings_backfill
     from apps.tokens.models import MetricSnapshot, Token
     from apps.tokens.snapshots import snapshots_recompute
@@ -140,8 +142,11 @@ def child_backfill(args: argparse.Namespace) -> dict:
         began = time.monotonic()
         snapshots_recompute(token_ids=list(Token.objects.values_list("pk", flat=True)))
         snapshot_seconds = round(time.monotonic() - began, 1)
-    Rating.objects.all().delete()
-    RatingChange.objects.all().delete()
+    # Every rating goes: TRUNCATE, not the ORM's cascading delete (which collects 730,000
+    # rows in memory first, about 10 GB).
+    tables = ", ".join(model._meta.db_table for model in (LatestRating, Rating, RatingChange))
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables}")
     load = os.getloadavg()[0]
     began, cpu = time.monotonic(), time.process_time()
     result = ratings_backfill(start=start, end=END)
