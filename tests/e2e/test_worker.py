@@ -148,7 +148,8 @@ def worker(postgres_and_redis, server, request):
 
 
 def send(task: str, **kwargs) -> str:
-    app = Celery(broker=BROKER)
+    # Not made the current app: the product's shared tasks would follow it to this broker.
+    app = Celery(broker=BROKER, set_as_current=False)
     try:
         return app.send_task(task, kwargs=kwargs).id
     finally:
