@@ -14,9 +14,7 @@ from apps.tokens.providers.coingecko import CoinGeckoClient
 from apps.tokens.providers.defillama import DefiLlamaClient
 from apps.tokens.providers.http import Circuit
 from apps.tokens.providers.sample import SampleProvider
-from tests.support.provider_server import ProviderServer, RecordedData
 
-from .sample_builder import write_sample
 from .test_ingestion import database_state
 
 pytestmark = pytest.mark.django_db
@@ -30,17 +28,6 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    return write_sample(tmp_path / "recorded")
-
-
-@pytest.fixture
-def server(data_dir):
-    with ProviderServer(RecordedData(data_dir)) as running:
-        yield running
 
 
 @pytest.fixture

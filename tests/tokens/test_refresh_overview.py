@@ -21,25 +21,11 @@ from apps.tokens.models import RevenueDay, SyncRun, Token
 from apps.tokens.providers.base import RevenuePoint
 from apps.tokens.providers.defillama import DefiLlamaClient, LatestTotals
 from apps.tokens.providers.sample import SampleProvider
-from tests.support.provider_server import ProviderServer, RecordedData
-
-from .sample_builder import write_sample
 
 pytestmark = pytest.mark.django_db
 
 TODAY = dt.date(2026, 3, 1)
 YESTERDAY = TODAY - dt.timedelta(days=1)
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    return write_sample(tmp_path / "recorded")
-
-
-@pytest.fixture
-def server(data_dir):
-    with ProviderServer(RecordedData(data_dir)) as running:
-        yield running
 
 
 @pytest.fixture
