@@ -163,9 +163,17 @@ class FactProvenance(models.Model):
     source = models.CharField(max_length=32, choices=Source.choices)
     # Provenance, not identity: no database constraint, which would check every fact row
     # written (20,000 a market refresh) at commit. Deleting a run still clears its links
-    # (Django's SET_NULL, through the index).
+    # (Django's SET_NULL). No B-tree either: every row of a refresh has the same run, and
+    # that index cost a third of inserting them; on PostgreSQL the facts tables get a BRIN
+    # index instead (migration 0007: runs and rows both arrive in time order).
     sync_run = models.ForeignKey(
-        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+        SyncRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     fetched_at = models.DateTimeField()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,16 +88,29 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
     ids = dict(tokens.values_list("coingecko_id", "pk"))
+    started = time.perf_counter()
     try:
         quotes = provider.markets(sorted(ids))
     except ProviderError as exc:
         logger.warning("market refresh from %s failed: %s", source, exc)
         return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
+    fetched = time.perf_counter()
     with transaction.atomic():
         rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=timezone.now())
+        written = time.perf_counter()
         result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
         for day in sorted({q.last_updated.date() for q in quotes}):
             snapshots.snapshots_reprice(token_ids=None if token_ids is None else result.changed_tokens, day=day)
+        repriced = time.perf_counter()
+    logger.info(
+        "market refresh: %d quotes fetched in %.2f s, %d prices written in %.2f s, snapshots in %.2f s, commit %.2f s",
+        len(quotes),
+        fetched - started,
+        rows,
+        written - fetched,
+        repriced - written,
+        time.perf_counter() - repriced,
+    )
     return _finish(result, provider, rows, pages=max(1, -(-len(ids) // 250)))
 
 

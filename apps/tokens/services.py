@@ -195,20 +195,25 @@ MONEY_PLACES = Decimal("1e-4")  # money columns (models.money_field)
 PROVENANCE = ["source", "sync_run_id", "fetched_at"]
 
 
-def _rounders(model: type, field_names: Sequence[str]) -> list:
-    """Per field, a function rounding a value as the database column will (so a re-fetched
-    value compares equal to the stored one), or None for a field that is not a decimal."""
+def _row_rounder(model: type, field_names: Sequence[str], offset: int = 0):
+    """A function rounding the decimal fields of a row (a tuple whose fields ``field_names``
+    start at ``offset``) as the database columns will, so a re-fetched value compares equal
+    to the stored one."""
+    places = [
+        (offset + i, Decimal(1).scaleb(-p))
+        for i, name in enumerate(field_names)
+        if (p := getattr(model._meta.get_field(name), "decimal_places", None)) is not None
+    ]
 
-    def rounder(places: int):
-        exponent = Decimal(1).scaleb(-places)
-        return lambda value: None if value is None else value.quantize(exponent)
+    def rounded(row: tuple) -> tuple:
+        row = list(row)
+        for i, exponent in places:
+            value = row[i]
+            if value is not None:
+                row[i] = value.quantize(exponent)
+        return tuple(row)
 
-    places = [getattr(model._meta.get_field(name), "decimal_places", None) for name in field_names]
-    return [None if p is None else rounder(p) for p in places]
-
-
-def _rounded(values: tuple, rounders: list) -> tuple:
-    return tuple(value if rounder is None else rounder(value) for value, rounder in zip(values, rounders, strict=True))
+    return rounded
 
 
 @transaction.atomic
@@ -221,7 +226,7 @@ def market_quotes_upsert(
     if len(quotes) <= QUOTES_IN_LIST:  # a few tokens: look them up; the universe: read it whole
         quoted = quoted.filter(coingecko_id__in=[q.coingecko_id for q in quotes])
     tokens = {row[0]: row[1:] for row in quoted.values_list("coingecko_id", "pk", *SUPPLY_FIELDS)}
-    supply_rounders = _rounders(Token, SUPPLY_FIELDS)
+    round_supplies = _row_rounder(Token, SUPPLY_FIELDS)
     sync_run_id = sync_run.pk if sync_run else None
     changed = []
     days = []
@@ -230,9 +235,8 @@ def market_quotes_upsert(
         if known is None:
             continue
         pk, *before = known
-        supplies = _rounded(
-            (quote.circulating_supply, quote.total_supply, quote.max_supply, quote.image_url or before[3]),
-            supply_rounders,
+        supplies = round_supplies(
+            (quote.circulating_supply, quote.total_supply, quote.max_supply, quote.image_url or before[3])
         )
         if list(supplies) != before:
             changed.append((pk, *supplies))
@@ -248,11 +252,11 @@ def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list[tuple], va
     included (the fetch that produced a value stays its source), so a repeated refresh
     writes nothing; an older observation of today's price never replaces a newer one.
     Returns the (token_id, date) of the rows written."""
-    rounders = [None, None, *_rounders(model, value_fields), None, None, None]
+    rounded = _row_rounder(model, value_fields, offset=2)
     return bulk.upsert_changed(
         model,
         ["token_id", "date", *value_fields, *PROVENANCE],
-        [_rounded(row, rounders) for row in rows],
+        [rounded(row) for row in rows],
         unique_fields=["token_id", "date"],
         compare_fields=value_fields,
         not_older="observed_at" if "observed_at" in value_fields else None,
