@@ -2,6 +2,9 @@
 
 import pytest
 
+from tests.support.provider_server import ProviderServer, RecordedData
+from tests.tokens.sample_builder import write_sample
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
@@ -19,3 +22,17 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A small recorded data set in the providers' own formats."""
+    return write_sample(tmp_path / "recorded")
+
+
+@pytest.fixture
+def server(data_dir):
+    """A real server on 127.0.0.1: CoinGecko under /cg and DefiLlama under /llama,
+    answering from ``data_dir`` (tests of one client use pytest-httpserver instead)."""
+    with ProviderServer(RecordedData(data_dir)) as running:
+        yield running

@@ -25,6 +25,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
 
+from apps.tokens import bulk
 from apps.tokens.models import MetricSnapshot, Token
 
 from . import scoring
@@ -301,17 +302,13 @@ def _copy_insert_changes(rows: list[tuple]) -> None:
     table = RatingChange._meta.db_table
     columns = ", ".join(CHANGE_COLUMNS)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS rating_changes_incoming ON COMMIT DELETE ROWS "
-            f"AS SELECT {columns} FROM {table} WITH NO DATA"
+        scratch = bulk.copy_into_scratch(
+            cursor,
+            RatingChange,
+            CHANGE_COLUMNS,
+            ((*fields, _json(detail), created_at) for *fields, detail, created_at in rows),
         )
-        cursor.execute("TRUNCATE rating_changes_incoming")
-        with cursor.cursor.copy(f"COPY rating_changes_incoming ({columns}) FROM STDIN") as copy:
-            for *fields, detail, created_at in rows:
-                copy.write_row((*fields, _json(detail), created_at))
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM rating_changes_incoming ON CONFLICT DO NOTHING"
-        )
+        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch} ON CONFLICT DO NOTHING")
 
 
 # --- Writing a day -----------------------------------------------------------------------
@@ -346,9 +343,10 @@ def _write_ratings(rows: list[tuple], *, new: bool = False) -> int:
     return len(rows)
 
 
-def _copy_rows(copy, rows: list[tuple]) -> None:
+def _copy_values(rows: list[tuple]) -> Iterator[tuple]:
+    """Rating rows as COPY writes them: inputs and components as JSON text."""
     for token_id, day, version, inputs, rating, *rest in rows:
-        copy.write_row((token_id, day, version, _inputs_text(inputs), _components_text(rating), *rest))
+        yield token_id, day, version, _inputs_text(inputs), _components_text(rating), *rest
 
 
 def _copy_new(rows: list[tuple]) -> bool:
@@ -362,7 +360,8 @@ def _copy_new(rows: list[tuple]) -> bool:
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY {Rating._meta.db_table} ({columns}) FROM STDIN") as copy,
         ):
-            _copy_rows(copy, rows)
+            for values in _copy_values(rows):
+                copy.write_row(values)
     except (IntegrityError, UniqueViolation):  # psycopg's own: the COPY is not Django's
         return False
     return True
@@ -376,15 +375,9 @@ def _copy_upsert(rows: list[tuple]) -> None:
     columns = ", ".join(COPY_COLUMNS)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in ROW_FIELDS)
     with connection.cursor() as cursor:
+        scratch = bulk.copy_into_scratch(cursor, Rating, COPY_COLUMNS, _copy_values(rows))
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS ratings_incoming ON COMMIT DELETE ROWS "
-            f"AS SELECT {columns} FROM {table} WITH NO DATA"
-        )
-        cursor.execute("TRUNCATE ratings_incoming")
-        with cursor.cursor.copy(f"COPY ratings_incoming ({columns}) FROM STDIN") as copy:
-            _copy_rows(copy, rows)
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM ratings_incoming "
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch} "
             f"ON CONFLICT (token_id, date, methodology_version) DO UPDATE SET {updates}"
         )
 

@@ -14,7 +14,8 @@ are read and compared in Python. Both give the same result (tests/tokens/test_bu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 
 from django.db import connection, models, transaction
 
@@ -34,13 +35,16 @@ def _quoted(names: Sequence[str]) -> str:
     return ", ".join(connection.ops.quote_name(name) for name in names)
 
 
-def _scratch_copy(cursor, model: type[models.Model], columns: Sequence[str], rows: Sequence[tuple]) -> str:
-    """COPY ``rows`` into a transaction-scoped scratch table shaped like the model's columns."""
+def copy_into_scratch(cursor, model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple]) -> str:
+    """COPY ``rows`` (tuples in ``columns`` order) into a scratch table shaped like those
+    columns of the model's table; its name. The table lives for the session and empties at
+    each commit, so this must run inside a transaction (as every caller's write does)."""
     table = model._meta.db_table
-    scratch = f"scratch_{table}"
+    digest = hashlib.blake2s(",".join(columns).encode(), digest_size=4).hexdigest()
+    scratch = f"scratch_{table}_{digest}"
     cols = _quoted(columns)
     cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"
+        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {table} WITH NO DATA"
     )
     cursor.execute(f"TRUNCATE {scratch}")
     with cursor.cursor.copy(f"COPY {scratch} ({cols}) FROM STDIN") as copy:
@@ -89,7 +93,7 @@ def _upsert_changed_sql(model, fields, rows, unique_fields, compare_fields, upda
     cols = _quoted(columns)
     with transaction.atomic(), connection.cursor() as cursor:
         if len(rows) >= COPY_MIN_ROWS:
-            scratch = _scratch_copy(cursor, model, columns, rows)
+            scratch = copy_into_scratch(cursor, model, columns, rows)
             cursor.execute(f"INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {scratch} {tail}")
         else:
             values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
@@ -144,6 +148,6 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     key = columns[0]
     sets = ", ".join(f"{c} = s.{c}" for c in columns[1:])
     with transaction.atomic(), connection.cursor() as cursor:
-        scratch = _scratch_copy(cursor, model, columns, rows)
+        scratch = copy_into_scratch(cursor, model, columns, rows)
         cursor.execute(f"UPDATE {model._meta.db_table} AS t SET {sets} FROM {scratch} AS s WHERE t.{key} = s.{key}")
     return len(rows)

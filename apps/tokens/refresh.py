@@ -279,7 +279,7 @@ def _overview_points(
 
 
 def _rounded_figures(values) -> tuple:
-    return tuple(None if v is None else Decimal(v).quantize(services.MONEY_PLACES) for v in values)
+    return tuple(None if v is None else Decimal(v).quantize(snapshots.MONEY_PLACES) for v in values)
 
 
 def _same_figures(stored, given) -> bool:

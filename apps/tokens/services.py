@@ -191,7 +191,6 @@ def _token_chains_set(wanted: dict[int, set[int]]) -> None:
 SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
 PRICE_VALUES = ["price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "observed_at"]
 REVENUE_VALUES = ["fees_usd", "revenue_usd", "holders_revenue_usd"]
-MONEY_PLACES = Decimal("1e-4")  # money columns (models.money_field)
 PROVENANCE = ["source", "sync_run_id", "fetched_at"]
 
 

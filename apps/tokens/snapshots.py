@@ -382,13 +382,10 @@ def _point_at_day(token_ids: list[int] | None, day: dt.date) -> None:
     day, so the day's snapshot, where there is one, is now its latest. Only the tokens
     whose pointer is behind are written (all of them on the day's first refresh, none after)."""
     if connection.vendor != "postgresql":
-        behind = Token.objects.filter(latest_snapshot__date__lt=day, snapshots__date=day)
-        if token_ids is not None:
-            behind = behind.filter(pk__in=token_ids)
-        day_snapshot = MetricSnapshot.objects.filter(token=OuterRef("pk"), date=day).values("pk")
-        behind.update(latest_snapshot=Subquery(day_snapshot))
+        latest_point_at(token_ids)
         return
-    # The same as one UPDATE … FROM: a join, where the ORM's form evaluates a subquery a row.
+    # The same, cheaper: one UPDATE … FROM joining the day's snapshots (latest_point_at
+    # finds each token's newest snapshot with a subquery a row).
     scope = "" if token_ids is None else "AND t.id = ANY(%(ids)s)"
     with connection.cursor() as cursor:
         cursor.execute(

@@ -26,8 +26,7 @@ from django.db import connection
 from apps.tokens import services
 from apps.tokens.models import MetricSnapshot, RevenueDay, SyncRun, Token
 from apps.tokens.providers.sample import SampleProvider
-from tests.support.provider_server import ProviderServer, RecordedData
-from tests.tokens.sample_builder import write_sample
+from tests.support.provider_server import ProviderServer
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -57,17 +56,6 @@ def postgres_and_redis():
     redis.Redis.from_url(BROKER).flushdb()
     yield
     redis.Redis.from_url(BROKER).flushdb()
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    return write_sample(tmp_path / "recorded")
-
-
-@pytest.fixture
-def server(data_dir):
-    with ProviderServer(RecordedData(data_dir)) as running:
-        yield running
 
 
 @pytest.fixture

@@ -38,9 +38,7 @@ from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-# The recorded provider data, its HTTP server and the token catalogue, as in test_worker.
-data_dir = worker_e2e.data_dir
-server = worker_e2e.server
+# The token catalogue, as in test_worker (the data and its server are in tests/conftest.py).
 tracked_tokens = worker_e2e.tracked_tokens
 
 # A database of the shared Redis that no other test uses: the broker of the on-commit tests.
