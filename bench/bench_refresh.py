@@ -726,19 +726,8 @@ def floor_markets(raw, server_url: str, u: Universe) -> dict:
                     f"coingecko\t{now}\n"
                 )
 
-    with raw.cursor() as cursor:
-        rows = _copy(
-            cursor,
-            f"COPY {table} (token_id, date, price_usd, market_cap_usd, fdv_usd, volume_usd, observed_at, source,"
-            " fetched_at) FROM STDIN",
-            lines(),
-        )
-    raw.commit()
-    seconds = time.perf_counter() - started
-    after = server_stats(server_url)
-    raw.execute(f"DROP TABLE {table}")
-    raw.commit()
-    return _floor_result(seconds, fetched - started, rows, after, before)
+    columns = "token_id, date, price_usd, market_cap_usd, fdv_usd, volume_usd, observed_at, source, fetched_at"
+    return _floor_write(raw, table, columns, lines(), started, fetched, before, server_url)
 
 
 def floor_revenue(raw, server_url: str, u: Universe) -> dict:
@@ -768,12 +757,15 @@ def floor_revenue(raw, server_url: str, u: Universe) -> dict:
             day = dt.datetime.fromtimestamp(stamp, dt.UTC).date()
             yield f"{token_id}\t{day}\t{_null(values[0])}\t{_null(values[1])}\t{_null(values[2])}\tdefillama\t{now}\n"
 
+    columns = "token_id, date, fees_usd, revenue_usd, holders_revenue_usd, source, fetched_at"
+    return _floor_write(raw, table, columns, lines(), started, fetched, before, server_url)
+
+
+def _floor_write(raw, table: str, columns: str, lines, started: float, fetched: float, before: dict, server_url: str):
+    """A floor's last step: one COPY of its rows into its scratch table (timed, with the
+    fetching before it), then the table dropped (not timed); its result."""
     with raw.cursor() as cursor:
-        rows = _copy(
-            cursor,
-            f"COPY {table} (token_id, date, fees_usd, revenue_usd, holders_revenue_usd, source, fetched_at) FROM STDIN",
-            lines(),
-        )
+        rows = _copy(cursor, f"COPY {table} ({columns}) FROM STDIN", lines)
     raw.commit()
     seconds = time.perf_counter() - started
     after = server_stats(server_url)
