@@ -79,17 +79,7 @@ def upsert_changed(
 def _upsert_changed_sql(model, fields, rows, unique_fields, compare_fields, update_fields, not_older) -> list[tuple]:
     table = model._meta.db_table
     columns = _columns(model, fields)
-    unique = _columns(model, unique_fields)
-    changed = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _columns(model, compare_fields))
-    condition = f"({changed})"
-    if not_older:
-        column = _column(model, not_older)
-        condition += f" AND EXCLUDED.{column} >= t.{column}"
-    tail = (
-        f"ON CONFLICT ({_quoted(unique)}) DO UPDATE SET "
-        + ", ".join(f"{c} = EXCLUDED.{c}" for c in _columns(model, update_fields))
-        + f" WHERE {condition} RETURNING {', '.join(f't.{c}' for c in unique)}"
-    )
+    tail = _on_conflict_update_changed(model, unique_fields, compare_fields, update_fields, not_older)
     cols = _quoted(columns)
     with transaction.atomic(), connection.cursor() as cursor:
         if len(rows) >= COPY_MIN_ROWS:
@@ -100,6 +90,40 @@ def _upsert_changed_sql(model, fields, rows, unique_fields, compare_fields, upda
             params = [value for row in rows for value in row]
             cursor.execute(f"INSERT INTO {table} AS t ({cols}) VALUES {values} {tail}", params)
         return [tuple(key) for key in cursor.fetchall()]
+
+
+def upsert_changed_from_select(
+    model: type[models.Model],
+    fields: Sequence[str],
+    select: str,
+    params: dict | Sequence,
+    *,
+    unique_fields: Sequence[str],
+    compare_fields: Sequence[str],
+    update_fields: Sequence[str] | None = None,
+) -> list[tuple]:
+    """``upsert_changed`` of the rows a SELECT computes in the database (PostgreSQL only):
+    ``select`` gives ``fields`` in order. Returns the unique key of every row written."""
+    update_fields = list(update_fields or [f for f in fields if f not in unique_fields])
+    tail = _on_conflict_update_changed(model, unique_fields, compare_fields, update_fields, None)
+    cols = _quoted(_columns(model, fields))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {model._meta.db_table} AS t ({cols}) {select} {tail}", params)
+        return [tuple(key) for key in cursor.fetchall()]
+
+
+def _on_conflict_update_changed(model, unique_fields, compare_fields, update_fields, not_older) -> str:
+    unique = _columns(model, unique_fields)
+    changed = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _columns(model, compare_fields))
+    condition = f"({changed})"
+    if not_older:
+        column = _column(model, not_older)
+        condition += f" AND EXCLUDED.{column} >= t.{column}"
+    return (
+        f"ON CONFLICT ({_quoted(unique)}) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in _columns(model, update_fields))
+        + f" WHERE {condition} RETURNING {', '.join(f't.{c}' for c in unique)}"
+    )
 
 
 def _upsert_changed_python(model, fields, rows, unique_fields, compare_fields, update_fields, not_older) -> list[tuple]:

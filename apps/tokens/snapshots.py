@@ -11,7 +11,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
@@ -26,10 +26,11 @@ CHUNK_TOKENS = 200
 REVENUE_MAX_LAG_DAYS = 7
 # The longest look-back any metric needs: growth 90 d over the prior 90 d.
 LOOKBACK_DAYS = 180
-RATIO_PLACES = Decimal("1e-10")
-MONEY_PLACES = Decimal("1e-4")
-PRICE_PLACES = Decimal("1e-18")
-MAX_RATIO = Decimal("1e19")
+# Each kind of figure's places and, above them, what its column holds (models.py): a figure
+# rounded to its places that does not fit is stored as no value.
+RATIO_PLACES, RATIO_LIMIT = Decimal("1e-10"), Decimal("1e20")
+MONEY_PLACES, MONEY_LIMIT = Decimal("1e-4"), Decimal("1e22")
+PRICE_PLACES, PRICE_LIMIT = Decimal("1e-18"), Decimal("1e18")
 
 SNAPSHOT_FIELDS = [
     "price_usd",
@@ -67,14 +68,16 @@ SNAPSHOT_COLUMNS = ["token_id", "date", *SNAPSHOT_FIELDS]
 COMPARED_FIELDS = [f for f in SNAPSHOT_FIELDS if f != "computed_at"]
 
 
-def _q(value: Decimal | None, places: Decimal) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        quantized = value.quantize(places)
-    except InvalidOperation:
-        return None
-    return quantized if abs(quantized) < MAX_RATIO else None
+def _ratio(value: Decimal | None) -> Decimal | None:
+    return metrics.rounded(value, RATIO_PLACES, RATIO_LIMIT)
+
+
+def _money(value: Decimal | None) -> Decimal | None:
+    return metrics.rounded(value, MONEY_PLACES, MONEY_LIMIT)
+
+
+def _price(value: Decimal | None) -> Decimal | None:
+    return metrics.rounded(value, PRICE_PLACES, PRICE_LIMIT)
 
 
 class _Rolling:
@@ -88,10 +91,11 @@ class _Rolling:
         self.sums = [Decimal(0)]
         self.counts = [0]
         if self.origin is not None:
+            add = metrics.EXACT.add
             span = (max(present) - self.origin).days + 1
             for offset in range(span):
                 value = present.get(self.origin + dt.timedelta(days=offset))
-                self.sums.append(self.sums[-1] + (value or 0))
+                self.sums.append(add(self.sums[-1], value or 0))
                 self.counts.append(self.counts[-1] + (value is not None))
 
     def _range(self, end: dt.date, days: int) -> tuple[Decimal, int]:
@@ -99,7 +103,7 @@ class _Rolling:
             return Decimal(0), 0
         hi = min(max((end - self.origin).days + 1, 0), len(self.sums) - 1)
         lo = min(max((end - self.origin).days + 1 - days, 0), len(self.sums) - 1)
-        return self.sums[hi] - self.sums[lo], self.counts[hi] - self.counts[lo]
+        return metrics.EXACT.subtract(self.sums[hi], self.sums[lo]), self.counts[hi] - self.counts[lo]
 
     def total(self, end: dt.date, days: int) -> Decimal | None:
         """The window of ``days`` days ending on ``end``, or None if too few days have data."""
@@ -239,46 +243,39 @@ def assemble_snapshot(
     if price_row is None and revenue is None:
         return None
     price, market_cap, fdv, volume, price_source, price_as_of = price_row or (None, None, None, None, "", None)
-    if fdv is None and price is not None:
-        supply = token.max_supply or token.total_supply
-        fdv = price * supply if supply else None
+    if fdv is None:
+        fdv = metrics.fdv(price, token.max_supply or token.total_supply)
     fees_30d = revenue.fees_30d if revenue else None
     revenue_30d = revenue.revenue_30d if revenue else None
     hr_30d = revenue.holders_30d if revenue else None
-    fees_annual = metrics.annualise(fees_30d)
-    revenue_annual = metrics.annualise(revenue_30d)
-    hr_annual = metrics.annualise(hr_30d)
     return (
         token.pk,
         day,
-        _q(price, PRICE_PLACES),
-        _q(market_cap, MONEY_PLACES),
-        _q(fdv, MONEY_PLACES),
-        _q(volume, MONEY_PLACES),
-        _q(metrics.price_change(price, price_7d_ago), RATIO_PLACES),
-        _q(metrics.price_change(price, price_30d_ago), RATIO_PLACES),
-        _q(fees_30d, MONEY_PLACES),
-        _q(revenue_30d, MONEY_PLACES),
-        _q(hr_30d, MONEY_PLACES),
-        _q(fees_annual, MONEY_PLACES),
-        _q(revenue_annual, MONEY_PLACES),
-        _q(hr_annual, MONEY_PLACES),
-        _q(buybacks_30d, MONEY_PLACES),
-        _q(metrics.multiple(market_cap, fees_annual), RATIO_PLACES),
-        _q(metrics.multiple(fdv, fees_annual), RATIO_PLACES),
-        _q(metrics.multiple(market_cap, revenue_annual), RATIO_PLACES),
-        _q(metrics.multiple(fdv, revenue_annual), RATIO_PLACES),
-        _q(metrics.multiple(market_cap, hr_annual), RATIO_PLACES),
-        _q(metrics.multiple(fdv, hr_annual), RATIO_PLACES),
-        _q(metrics.holder_yield(hr_annual, market_cap), RATIO_PLACES),
-        _q(metrics.buyback_yield(buybacks_30d, market_cap), RATIO_PLACES),
-        _q(revenue.growth_30d if revenue else None, RATIO_PLACES),
-        _q(revenue.growth_90d if revenue else None, RATIO_PLACES),
-        _q(
-            metrics.burned_share(burned, max_supply=token.max_supply, total_supply=token.total_supply),
-            RATIO_PLACES,
-        ),
-        _q(metrics.holders_share(hr_30d, revenue_30d), RATIO_PLACES),
+        _price(price),
+        _money(market_cap),
+        _money(fdv),
+        _money(volume),
+        _ratio(metrics.price_change(price, price_7d_ago)),
+        _ratio(metrics.price_change(price, price_30d_ago)),
+        _money(fees_30d),
+        _money(revenue_30d),
+        _money(hr_30d),
+        _money(metrics.annualise(fees_30d)),
+        _money(metrics.annualise(revenue_30d)),
+        _money(metrics.annualise(hr_30d)),
+        _money(buybacks_30d),
+        _ratio(metrics.multiple(market_cap, fees_30d)),
+        _ratio(metrics.multiple(fdv, fees_30d)),
+        _ratio(metrics.multiple(market_cap, revenue_30d)),
+        _ratio(metrics.multiple(fdv, revenue_30d)),
+        _ratio(metrics.multiple(market_cap, hr_30d)),
+        _ratio(metrics.multiple(fdv, hr_30d)),
+        _ratio(metrics.holder_yield(hr_30d, market_cap)),
+        _ratio(metrics.buyback_yield(buybacks_30d, market_cap)),
+        _ratio(revenue.growth_30d if revenue else None),
+        _ratio(revenue.growth_90d if revenue else None),
+        _ratio(metrics.burned_share(burned, max_supply=token.max_supply, total_supply=token.total_supply)),
+        _ratio(metrics.holders_share(hr_30d, revenue_30d)),
         price_source,
         price_as_of,
         revenue.source if revenue else "",
@@ -308,11 +305,161 @@ _CARRIED = [
 def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed_at: dt.datetime | None = None) -> int:
     """The day's snapshots after new quotes, cheaply: the revenue side is carried from each
     token's latest snapshot (revenue does not move intraday), the price side is read fresh.
-    Gives exactly what a full recompute gives for that day, in a fixed handful of queries;
+    Gives exactly what a full recompute gives for that day, in a fixed handful of queries
+    (on PostgreSQL one INSERT … SELECT computes them in the database: _REPRICE_SQL);
     ``token_ids=None`` means every token quoted that day (and no id lists in the SQL)."""
     ids = None if token_ids is None else list(token_ids)
-    scope = Q() if ids is None else Q(token_id__in=ids)
     now = computed_at or timezone.now()
+    if connection.vendor != "postgresql":
+        return _reprice_in_python(ids, day, now)
+    params = {
+        "day": day,
+        "week": day - dt.timedelta(days=7),
+        "month": day - dt.timedelta(days=30),
+        "revenue_from": day - dt.timedelta(days=REVENUE_MAX_LAG_DAYS - 1),  # as_of is the day after
+        "buybacks_from": day - dt.timedelta(days=29),
+        "buyback": AccrualEvent.Kind.BUYBACK.value,
+        "burn": AccrualEvent.Kind.BURN.value,
+        "now": now,
+        "ids": ids,
+    }
+    with transaction.atomic():
+        written = bulk.upsert_changed_from_select(
+            MetricSnapshot,
+            SNAPSHOT_COLUMNS,
+            _reprice_sql(scoped=ids is not None),
+            params,
+            unique_fields=["token_id", "date"],
+            compare_fields=COMPARED_FIELDS,
+            update_fields=SNAPSHOT_FIELDS,
+        )
+        _point_at_day(ids, day)
+    # Tokens with no snapshot yet, or only one dated after the day: computed in full.
+    fallback = sorted(
+        PriceDay.objects.filter(date=day, **({} if ids is None else {"token_id__in": ids}))
+        .exclude(token__latest_snapshot__date__lte=day)
+        .values_list("token_id", flat=True)
+    )
+    if fallback:
+        snapshots_recompute(token_ids=fallback, since=day, until=day, computed_at=now)
+    return len(written) + len(fallback)
+
+
+def _reprice_sql(*, scoped: bool) -> str:
+    """The SELECT of snapshots_reprice on PostgreSQL: assemble_snapshot's figures, computed
+    as metrics.py computes them (sums and products exact, each quotient one division carried
+    to 60 places, then rounded half away from zero to its column's places), so that the
+    digits are the same, ties included (tests/tokens/test_reprice_sql.py). Sixty places are
+    enough: a quotient of stored figures has a denominator under 10^50, so it lies either on
+    a tie or more than 10^-60 away from one."""
+
+    def quotient(numerator: str, denominator: str, places: int) -> str:
+        return f"round(({numerator})::numeric(1000, 60) / ({denominator}), {places})"
+
+    def ratio(condition: str, numerator: str, denominator: str) -> str:
+        return f"CASE WHEN {condition} THEN {quotient(numerator, denominator, 10)} END"
+
+    def annualised(total: str) -> str:
+        return quotient(f"{total} * {metrics.DAYS_PER_YEAR}", str(metrics.ANNUALISATION_WINDOW_DAYS), 4)
+
+    def multiple(value: str, total: str) -> str:
+        days, year = metrics.ANNUALISATION_WINDOW_DAYS, metrics.DAYS_PER_YEAR
+        return ratio(f"{value} > 0 AND {total} > 0", f"{value} * {days}", f"{total} * {year}")
+
+    def yield_on(total: str) -> str:
+        days, year = metrics.ANNUALISATION_WINDOW_DAYS, metrics.DAYS_PER_YEAR
+        return ratio(f"p.market_cap_usd > 0 AND {total} >= 0", f"{total} * {year}", f"p.market_cap_usd * {days}")
+
+    def carried(column: str) -> str:
+        return f"CASE WHEN rv.fresh THEN ls.{column} END"
+
+    figures = {
+        "price_usd": "p.price_usd",
+        "market_cap_usd": "p.market_cap_usd",
+        "fdv_usd": "coalesce(p.fdv_usd, round(f.fdv, 4))",
+        "volume_usd": "p.volume_usd",
+        "price_change_7d": ratio("w.price_usd > 0", "p.price_usd - w.price_usd", "w.price_usd"),
+        "price_change_30d": ratio("m.price_usd > 0", "p.price_usd - m.price_usd", "m.price_usd"),
+        "fees_30d": "f.fees",
+        "revenue_30d": "f.revenue",
+        "holders_revenue_30d": "f.holders",
+        "fees_annualised": annualised("f.fees"),
+        "revenue_annualised": annualised("f.revenue"),
+        "holders_revenue_annualised": annualised("f.holders"),
+        "buybacks_30d": "bb.total",
+        "pf": multiple("p.market_cap_usd", "f.fees"),
+        "pf_fdv": multiple("f.fdv", "f.fees"),
+        "ps": multiple("p.market_cap_usd", "f.revenue"),
+        "ps_fdv": multiple("f.fdv", "f.revenue"),
+        "phr": multiple("p.market_cap_usd", "f.holders"),
+        "phr_fdv": multiple("f.fdv", "f.holders"),
+        "holder_yield": yield_on("f.holders"),
+        "buyback_yield": yield_on("bb.total"),
+        "revenue_growth_30d": carried("revenue_growth_30d"),
+        "revenue_growth_90d": carried("revenue_growth_90d"),
+        "burned_share": (
+            "CASE WHEN bu.total IS NULL OR bu.total < 0 THEN NULL"
+            f" WHEN coalesce(tok.max_supply, 0) <> 0 THEN {ratio('tok.max_supply > 0', 'bu.total', 'tok.max_supply')}"
+            " WHEN tok.total_supply + bu.total > 0"
+            f" THEN {quotient('bu.total', 'tok.total_supply + bu.total', 10)} END"
+        ),
+        "holders_share": ratio("f.revenue > 0 AND f.holders >= 0", "f.holders", "f.revenue"),
+        "price_source": "p.source",
+        "price_as_of": "p.observed_at",
+        "revenue_source": "CASE WHEN rv.fresh THEN ls.revenue_source ELSE '' END",
+        "revenue_as_of": carried("revenue_as_of"),
+        "computed_at": "%(now)s",
+    }
+    assert list(figures) == SNAPSHOT_FIELDS
+    limits = {PRICE_PLACES: PRICE_LIMIT, MONEY_PLACES: MONEY_LIMIT, RATIO_PLACES: RATIO_LIMIT}
+    outer = []
+    for name in SNAPSHOT_FIELDS:
+        places = getattr(MetricSnapshot._meta.get_field(name), "decimal_places", None)
+        if places is None:
+            outer.append(f"r.{name}")
+        else:  # what does not fit its column is no value, as metrics.rounded has it
+            outer.append(f"CASE WHEN abs(r.{name}) < {limits[Decimal(1).scaleb(-places)]:f} THEN r.{name} END")
+    inner = ", ".join(f"{sql} AS {name}" for name, sql in figures.items())
+    price, token, snapshot, event = (
+        PriceDay._meta.db_table,
+        Token._meta.db_table,
+        MetricSnapshot._meta.db_table,
+        AccrualEvent._meta.db_table,
+    )
+    return f"""
+    SELECT r.token_id, r.date, {", ".join(outer)} FROM (
+        SELECT p.token_id, p.date, {inner}
+        FROM {price} AS p
+        JOIN {token} AS tok ON tok.id = p.token_id
+        JOIN {snapshot} AS ls ON ls.id = tok.latest_snapshot_id AND ls.date <= %(day)s
+        LEFT JOIN {price} AS w ON w.token_id = p.token_id AND w.date = %(week)s
+        LEFT JOIN {price} AS m ON m.token_id = p.token_id AND m.date = %(month)s
+        LEFT JOIN (
+            SELECT token_id, coalesce(sum(usd_amount) FILTER (WHERE date BETWEEN %(buybacks_from)s AND %(day)s), 0)
+                AS total
+            FROM {event} WHERE kind = %(buyback)s AND usd_amount IS NOT NULL GROUP BY token_id
+        ) AS bb ON bb.token_id = p.token_id
+        LEFT JOIN (
+            SELECT token_id, sum(token_amount) AS total
+            FROM {event} WHERE kind = %(burn)s AND token_amount IS NOT NULL AND date <= %(day)s GROUP BY token_id
+        ) AS bu ON bu.token_id = p.token_id
+        CROSS JOIN LATERAL (
+            SELECT (ls.revenue_as_of AT TIME ZONE 'UTC')::date >= %(revenue_from)s AS fresh
+        ) AS rv
+        CROSS JOIN LATERAL (
+            SELECT {carried("fees_30d")} AS fees, {carried("revenue_30d")} AS revenue,
+                {carried("holders_revenue_30d")} AS holders,
+                coalesce(p.fdv_usd, p.price_usd * nullif(coalesce(nullif(tok.max_supply, 0), tok.total_supply), 0))
+                    AS fdv
+        ) AS f
+        WHERE p.date = %(day)s {"AND p.token_id = ANY(%(ids)s)" if scoped else ""}
+        OFFSET 0
+    ) AS r"""
+
+
+def _reprice_in_python(ids: list[int] | None, day: dt.date, now: dt.datetime) -> int:
+    """snapshots_reprice elsewhere than on PostgreSQL: the same figures, assembled here."""
+    scope = Q() if ids is None else Q(token_id__in=ids)
     prices = {
         row[0]: row[1:]
         for row in PriceDay.objects.filter(scope, date=day)

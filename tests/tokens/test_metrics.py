@@ -17,39 +17,36 @@ def test_annualise_of_missing_total_is_no_value():
 
 
 @pytest.mark.parametrize(
-    ("value", "flow", "expected"),
+    ("value", "total", "expected"),
     [
-        (D("1000000000"), D("50000000"), D("20")),  # 1B / 50M = 20x
-        (D("365"), D("36.5"), D("10")),
+        (D("1000000000"), D("50000000") * 30 / 365, D("20")),  # 1B / 50M a year = 20x
+        (D("365"), D("3"), D("10")),  # 3 in 30 days is 36.5 a year
     ],
 )
-def test_multiple_divides_value_by_annual_flow(value, flow, expected):
-    assert metrics.multiple(value, flow) == expected
+def test_multiple_divides_value_by_annualised_30_day_total(value, total, expected):
+    assert metrics.multiple(value, total).quantize(D("1e-10")) == expected
 
 
 @pytest.mark.parametrize(
-    ("value", "flow"),
+    ("value", "total"),
     [(None, D("1")), (D("1"), None), (D("1"), D("0")), (D("0"), D("1")), (D("1"), D("-5"))],
 )
-def test_multiple_with_missing_or_zero_input_is_no_value(value, flow):
-    assert metrics.multiple(value, flow) is None
+def test_multiple_with_missing_or_zero_input_is_no_value(value, total):
+    assert metrics.multiple(value, total) is None
 
 
 def test_ps_pf_phr_on_market_cap_and_fdv():
     # Fees 30d 10M, revenue 30d 6M, holders revenue 30d 3M; cap 2.19B, FDV 4.38B.
-    fees = metrics.annualise(D("10000000"))  # 121,666,666.67
-    revenue = metrics.annualise(D("6000000"))  # 73,000,000
-    holders = metrics.annualise(D("3000000"))  # 36,500,000
-    assert revenue == D("73000000")
-    assert metrics.multiple(D("2190000000"), revenue) == D("30")  # P/S
-    assert metrics.multiple(D("4380000000"), revenue) == D("60")  # P/S on FDV
-    assert metrics.multiple(D("2190000000"), holders) == D("60")  # P/HR
-    assert metrics.multiple(D("2190000000"), fees).quantize(D("0.0001")) == D("18.0000")  # P/F
+    assert metrics.annualise(D("6000000")) == D("73000000")
+    assert metrics.multiple(D("2190000000"), D("6000000")) == D("30")  # P/S: 2.19B / 73M
+    assert metrics.multiple(D("4380000000"), D("6000000")) == D("60")  # P/S on FDV
+    assert metrics.multiple(D("2190000000"), D("3000000")) == D("60")  # P/HR: 2.19B / 36.5M
+    assert metrics.multiple(D("2190000000"), D("10000000")) == D("18")  # P/F: 2.19B / 121.67M
 
 
-def test_holder_yield_is_annual_holders_revenue_over_market_cap():
-    # 36.5M a year to holders on a 730M cap -> 5 %
-    assert metrics.holder_yield(D("36500000"), D("730000000")) == D("0.05")
+def test_holder_yield_annualises_30_days_of_holders_revenue_over_market_cap():
+    # 3M to holders in 30 days is 36.5M a year; on a 730M cap -> 5 %
+    assert metrics.holder_yield(D("3000000"), D("730000000")) == D("0.05")
 
 
 def test_holder_yield_without_market_cap_is_no_value():
@@ -123,3 +120,30 @@ def test_median_ignores_missing_values():
     assert metrics.median([D("3"), None, D("1"), D("2")]) == D("2")
     assert metrics.median([D("4"), D("1"), D("3"), D("2")]) == D("2.5")
     assert metrics.median([None, None]) is None
+
+
+def test_figures_are_exact_until_rounded_once_half_away_from_zero():
+    # 1 / 2048 = 0.00048828125 exactly: a tie at 10 places, rounded away from zero.
+    assert metrics.rounded(metrics.holders_share(D("1"), D("2048")), D("1e-10"), D("1e20")) == D("0.0004882813")
+    assert metrics.rounded(metrics.growth(D("2047"), D("2048")), D("1e-10"), D("1e20")) == D("-0.0004882813")
+    # Just below a tie stays below: 100 digits carry the difference, and the last one is odd.
+    below = metrics.holders_share(D("0.999999999999999999999999999999"), D("2048"))
+    assert metrics.rounded(below, D("1e-10"), D("1e20")) == D("0.0004882812")
+    # A quotient that never ends is cut with its last digit odd (never a false tie).
+    assert str(metrics.holders_share(D("1"), D("3")))[-1] in "13579"
+
+
+def test_annualised_multiples_are_one_division_not_two():
+    # 73/6 does not end: dividing by the rounded annual flow could round a second time.
+    # P/F of 10 on 30-day fees of 6 = cap 10 × 6 × 365/30; exactly 10, whatever the digits.
+    cap = D("730")
+    assert metrics.multiple(cap, D("6")) == D("10")
+
+
+def test_rounded_is_no_value_when_the_column_cannot_hold_it():
+    assert metrics.rounded(D("99999999999999999999.99999999994"), D("1e-10"), D("1e20")) == D(
+        "99999999999999999999.9999999999"
+    )
+    assert metrics.rounded(D("99999999999999999999.99999999995"), D("1e-10"), D("1e20")) is None
+    assert metrics.rounded(D("1e30"), D("1e-10"), D("1e20")) is None
+    assert metrics.rounded(None, D("1e-10"), D("1e20")) is None
