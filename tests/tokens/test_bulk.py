@@ -68,6 +68,8 @@ def test_only_new_and_changed_rows_are_written(path, count):
 
 
 def test_values_are_rounded_as_the_column_stores_them(path):
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite keeps a decimal column as a 15-digit float, not 18 places")
     token = TokenFactory().pk
     daily_upsert(PriceDay, [_row(token, DAY, "0.1234567890123456789")], PRICE_VALUES)
     # 18 places kept: a re-fetch of the same over-precise quote compares equal.
