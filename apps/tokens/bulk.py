@@ -159,6 +159,25 @@ def _upsert_changed_python(model, fields, rows, unique_fields, compare_fields, u
     return [tuple(row[i] for i in key_at) for row in written]
 
 
+def insert_new(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> int:
+    """Insert rows known to be new, by COPY straight into the table on PostgreSQL (the ORM's
+    bulk_create elsewhere); how many. A row that turns out to exist raises IntegrityError."""
+    if not rows:
+        return 0
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=ORM_BATCH)
+        return len(rows)
+    cols = _quoted(_columns(model, fields))
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {model._meta.db_table} ({cols}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+    return len(rows)
+
+
 def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> int:
     """UPDATE existing rows matched on primary key; ``fields[0]`` is the key."""
     if not rows:

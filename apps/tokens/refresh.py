@@ -26,6 +26,8 @@ from django.utils import timezone
 from . import services, snapshots
 from .models import PriceDay, RevenueDay, Source, SyncRun, Token
 from .providers.base import MarketQuote, PricePoint, ProviderError, RevenuePoint
+from .providers.coingecko import CoinGeckoClient  # imported with the worker, not on its first refresh
+from .providers.defillama import DefiLlamaClient
 
 logger = logging.getLogger(__name__)
 
@@ -317,8 +319,6 @@ def mapping_refresh(*, provider: ProtocolProvider) -> RefreshResult:
 def market_provider() -> MarketProvider:
     """The configured source of market data: the bundled sample, or CoinGecko."""
     if settings.ACCRUAL_DATA_MODE == "live":
-        from .providers.coingecko import CoinGeckoClient
-
         return CoinGeckoClient.from_settings()
     from .providers.sample import SampleProvider
 
@@ -328,8 +328,6 @@ def market_provider() -> MarketProvider:
 def revenue_provider() -> RevenueProvider:
     """The configured source of revenue data: the bundled sample, or DefiLlama."""
     if settings.ACCRUAL_DATA_MODE == "live":
-        from .providers.defillama import DefiLlamaClient
-
         return DefiLlamaClient.from_settings()
     from .providers.sample import SampleProvider
 
