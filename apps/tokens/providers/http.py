@@ -650,9 +650,13 @@ class ProviderHttpClient:
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """httpx's default verifying TLS context, built once per process: building it loads the
-    CA bundle (about 20 ms), which every refresh would otherwise pay for its client."""
+    """httpx's default verifying TLS context, built once per process (at import, so before a
+    worker's first task): building it loads the CA bundle, about 20 ms that every refresh
+    would otherwise pay for its client."""
     return httpx.create_ssl_context()
+
+
+tls_context()
 
 
 @dataclass(frozen=True, slots=True)
