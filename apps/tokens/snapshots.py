@@ -335,11 +335,19 @@ def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed
         )
         _point_at_day(ids, day)
     # Tokens with no snapshot yet, or only one dated after the day: computed in full.
-    fallback = sorted(
-        PriceDay.objects.filter(date=day, **({} if ids is None else {"token_id__in": ids}))
-        .exclude(token__latest_snapshot__date__lte=day)
-        .values_list("token_id", flat=True)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT p.token_id FROM {PriceDay._meta.db_table} AS p
+            JOIN {Token._meta.db_table} AS tok ON tok.id = p.token_id
+            LEFT JOIN LATERAL (
+                SELECT date FROM {MetricSnapshot._meta.db_table} WHERE id = tok.latest_snapshot_id OFFSET 0
+            ) AS ls ON true
+            WHERE p.date = %(day)s AND (ls.date IS NULL OR ls.date > %(day)s)
+            {"AND p.token_id = ANY(%(ids)s)" if ids is not None else ""}
+            ORDER BY p.token_id""",
+            params,
+        )
+        fallback = [token_id for (token_id,) in cursor.fetchall()]
     if fallback:
         snapshots_recompute(token_ids=fallback, since=day, until=day, computed_at=now)
     return len(written) + len(fallback)
@@ -431,7 +439,11 @@ def _reprice_sql(*, scoped: bool) -> str:
         SELECT p.token_id, p.date, {inner}
         FROM {price} AS p
         JOIN {token} AS tok ON tok.id = p.token_id
-        JOIN {snapshot} AS ls ON ls.id = tok.latest_snapshot_id AND ls.date <= %(day)s
+        -- The latest snapshot by its key, token by token (OFFSET 0 keeps it so: a join of the
+        -- whole snapshot table, years of days, is what the planner might pick otherwise).
+        CROSS JOIN LATERAL (
+            SELECT * FROM {snapshot} WHERE id = tok.latest_snapshot_id AND date <= %(day)s OFFSET 0
+        ) AS ls
         LEFT JOIN {price} AS w ON w.token_id = p.token_id AND w.date = %(week)s
         LEFT JOIN {price} AS m ON m.token_id = p.token_id AND m.date = %(month)s
         LEFT JOIN (
