@@ -301,8 +301,8 @@ def setup_universe(u: Universe) -> None:
         cursor.execute(
             "INSERT INTO tokens_metricsnapshot (token_id, date, price_usd, market_cap_usd, fdv_usd, volume_usd,"
             " price_source, price_as_of, revenue_source, computed_at)"
-            " SELECT token_id, date, price_usd, market_cap_usd, fdv_usd, volume_usd, source, observed_at, '', fetched_at"
-            " FROM tokens_priceday ORDER BY date, token_id ON CONFLICT (token_id, date) DO NOTHING",
+            " SELECT token_id, date, price_usd, market_cap_usd, fdv_usd, volume_usd, source, observed_at, '',"
+            " fetched_at FROM tokens_priceday ORDER BY date, token_id ON CONFLICT (token_id, date) DO NOTHING",
         )
         older = cursor.rowcount
     say(f"setup: {older:,} snapshots of the older days ({time.monotonic() - started:.1f}s)")

@@ -35,19 +35,25 @@ def _quoted(names: Sequence[str]) -> str:
     return ", ".join(connection.ops.quote_name(name) for name in names)
 
 
-def copy_into_scratch(cursor, model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple]) -> str:
-    """COPY ``rows`` (tuples in ``columns`` order) into a scratch table shaped like those
-    columns of the model's table; its name. The table lives for the session and empties at
-    each commit, so this must run inside a transaction (as every caller's write does)."""
+def _scratch(cursor, model: type[models.Model], columns: Sequence[str]) -> str:
+    """An empty scratch table shaped like those columns of the model's table; its name. The
+    table lives for the session and empties at each commit, so this must run inside a
+    transaction (as every caller's write does)."""
     table = model._meta.db_table
     digest = hashlib.blake2s(",".join(columns).encode(), digest_size=4).hexdigest()
     scratch = f"scratch_{table}_{digest}"
-    cols = _quoted(columns)
     cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {table} WITH NO DATA"
+        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DELETE ROWS AS SELECT {_quoted(columns)} FROM {table}"
+        " WITH NO DATA"
     )
     cursor.execute(f"TRUNCATE {scratch}")
-    with cursor.cursor.copy(f"COPY {scratch} ({cols}) FROM STDIN") as copy:
+    return scratch
+
+
+def copy_into_scratch(cursor, model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple]) -> str:
+    """COPY ``rows`` (tuples in ``columns`` order) into a scratch table (``_scratch``); its name."""
+    scratch = _scratch(cursor, model, columns)
+    with cursor.cursor.copy(f"COPY {scratch} ({_quoted(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
     return scratch
@@ -96,20 +102,51 @@ def upsert_changed_from_select(
     model: type[models.Model],
     fields: Sequence[str],
     select: str,
-    params: dict | Sequence,
+    params: dict,
     *,
     unique_fields: Sequence[str],
     compare_fields: Sequence[str],
     update_fields: Sequence[str] | None = None,
+    scope: str = "",
 ) -> list[tuple]:
     """``upsert_changed`` of the rows a SELECT computes in the database (PostgreSQL only):
-    ``select`` gives ``fields`` in order. Returns the unique key of every row written."""
+    ``select`` gives ``fields`` in order; ``scope``, a condition on the stored rows (alias
+    ``t``) that every computed row meets (``t.date = %(day)s``), keeps the comparison to
+    them. The rows land in a scratch table, then one UPDATE writes the stored rows that
+    differ and one INSERT the missing ones: unlike ``ON CONFLICT``, a row found unchanged
+    is neither written nor locked; with nothing stored in ``scope``, the SELECT is inserted
+    directly. A row another transaction inserts meanwhile makes the INSERT fail
+    (IntegrityError), not merge. Returns the unique key of every row written."""
     update_fields = list(update_fields or [f for f in fields if f not in unique_fields])
-    tail = _on_conflict_update_changed(model, unique_fields, compare_fields, update_fields, None)
-    cols = _quoted(_columns(model, fields))
+    table = model._meta.db_table
+    columns = _columns(model, fields)
+    cols = _quoted(columns)
+    unique = _columns(model, unique_fields)
+    same_key = " AND ".join(f"t.{c} = s.{c}" for c in unique)
+    changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in _columns(model, compare_fields))
+    scoped = f" AND {scope}" if scope else ""
+    keys = ", ".join(f"t.{c}" for c in unique)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {model._meta.db_table} AS t ({cols}) {select} {tail}", params)
-        return [tuple(key) for key in cursor.fetchall()]
+        if scope:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} AS t WHERE {scope})", params)
+            if not cursor.fetchone()[0]:  # nothing stored in scope (a day's first reprice): all new
+                cursor.execute(f"INSERT INTO {table} AS t ({cols}) {select} RETURNING {keys}", params)
+                return [tuple(key) for key in cursor.fetchall()]
+        scratch = _scratch(cursor, model, columns)
+        cursor.execute(f"INSERT INTO {scratch} ({cols}) {select}", params)
+        cursor.execute(
+            f"UPDATE {table} AS t SET "
+            + ", ".join(f"{c} = s.{c}" for c in _columns(model, update_fields))
+            + f" FROM {scratch} AS s WHERE {same_key}{scoped} AND ({changed}) RETURNING {keys}",
+            params,
+        )
+        written = [tuple(key) for key in cursor.fetchall()]
+        cursor.execute(
+            f"INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {scratch} AS s"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {same_key}{scoped}) RETURNING {keys}",
+            params,
+        )
+        return written + [tuple(key) for key in cursor.fetchall()]
 
 
 def _on_conflict_update_changed(model, unique_fields, compare_fields, update_fields, not_older) -> str:

@@ -332,6 +332,7 @@ def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed
             unique_fields=["token_id", "date"],
             compare_fields=COMPARED_FIELDS,
             update_fields=SNAPSHOT_FIELDS,
+            scope="t.date = %(day)s",
         )
         _point_at_day(ids, day)
     # Tokens with no snapshot yet, or only one dated after the day: computed in full.

@@ -222,3 +222,20 @@ def test_figures_too_large_for_their_columns_are_no_value_in_both():
     _assert_same(in_sql, in_python)
     row = in_sql[ids[0]]
     assert row[SNAPSHOT_FIELDS.index("pf")] is None and row[SNAPSHOT_FIELDS.index("fdv_usd")] is None
+
+
+def test_a_later_reprice_writes_only_what_moved_and_matches_python():
+    ids = _store([_base(), _base(price=D("3")), _base(market_cap=D("9"))])
+    assert snapshots.snapshots_reprice(token_ids=ids, day=DAY, computed_at=NOW) == 3  # the day's first
+    later = NOW + dt.timedelta(minutes=15)
+    assert snapshots.snapshots_reprice(token_ids=ids, day=DAY, computed_at=later) == 0  # nothing moved
+    assert set(MetricSnapshot.objects.filter(date=DAY).values_list("computed_at", flat=True)) == {NOW}
+
+    PriceDay.objects.filter(token_id=ids[1], date=DAY).update(price_usd=D("4"), market_cap_usd=D("4000"))
+    MetricSnapshot.objects.filter(token_id=ids[2], date=DAY).delete()  # and one missing: inserted
+    snapshots.latest_point_at([ids[2]])  # (its latest is yesterday's again)
+    assert snapshots.snapshots_reprice(token_ids=ids, day=DAY, computed_at=NOW) == 2
+    in_sql, in_python = _both(ids)  # (the SQL side updates the stored day in place here)
+    _assert_same(in_sql, in_python)
+    assert in_sql[ids[1]][SNAPSHOT_FIELDS.index("market_cap_usd")] == D("4000")
+    assert Token.objects.get(pk=ids[2]).latest_snapshot.date == DAY
