@@ -549,10 +549,13 @@ def _point_at_day(token_ids: list[int] | None, day: dt.date) -> None:
     scope = "" if token_ids is None else "AND t.id = ANY(%(ids)s)"
     with connection.cursor() as cursor:
         cursor.execute(
+            # The current pointer's date by its key, token by token: a join would let the
+            # planner read the whole snapshot table (years of days) to find 20,000 of them.
             f"""UPDATE {Token._meta.db_table} AS t SET latest_snapshot_id = s.id
-            FROM {MetricSnapshot._meta.db_table} AS s, {MetricSnapshot._meta.db_table} AS old
-            WHERE s.token_id = t.id AND s.date = %(day)s AND old.id = t.latest_snapshot_id
-            AND old.date < %(day)s {scope}""",
+            FROM {MetricSnapshot._meta.db_table} AS s
+            WHERE s.token_id = t.id AND s.date = %(day)s AND t.latest_snapshot_id <> s.id
+            AND (SELECT old.date FROM {MetricSnapshot._meta.db_table} AS old WHERE old.id = t.latest_snapshot_id)
+                < %(day)s {scope}""",
             {"day": day, "ids": token_ids},
         )
 
