@@ -66,3 +66,20 @@ def test_full_mode_is_described():
 def test_a_bad_boolean_fails_loudly():
     result = manage("check", DEBUG="perhaps")
     assert result.returncode != 0 and "DEBUG must be a boolean" in result.stderr
+
+
+def test_a_worker_pool_process_freezes_its_startup_objects():
+    """worker_process_init (sent in each pool process as it starts) hands the startup objects
+    to gc.freeze, so the collector's full passes during a task skip them."""
+    import gc
+
+    from celery.signals import worker_process_init
+
+    import config.celery  # noqa: F401 (connects the receiver)
+
+    try:
+        gc.unfreeze()
+        worker_process_init.send(sender=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -129,3 +129,26 @@ def test_links_without_database_constraints_still_clear_on_delete(tmp_path):
     SyncRun.objects.get(pk=run_id).delete()
     assert not PriceDay.objects.filter(sync_run_id=run_id).exists()
     assert PriceDay.objects.filter(sync_run=None).exists()
+
+
+def test_insert_new_in_binary_stores_what_text_stores(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    tokens = [TokenFactory().pk for _ in range(3)]
+    values = [("1.5", None), ("0.000000000000000001", D("12.3456")), ("123456789.123456789012345678", D("0"))]
+
+    def rows(day):
+        return [
+            (t, day, D(price), D("1000.0001"), fdv, None, T0, "coingecko", None, T0)
+            for t, (price, fdv) in zip(tokens, values, strict=True)
+        ]
+
+    assert bulk._binary_types(PriceDay, FIELDS) is not None
+    bulk.insert_new(PriceDay, FIELDS, rows(DAY))
+    monkeypatch.setattr(bulk, "_binary_types", lambda *_: None)  # COPY to text
+    bulk.insert_new(PriceDay, FIELDS, rows(DAY + dt.timedelta(days=1)))
+    stored = {}
+    for row in PriceDay.objects.filter(token_id__in=tokens).values_list("date", "token_id", *PRICE_VALUES, "source"):
+        stored.setdefault(row[0], []).append(row[1:])
+    assert sorted(stored[DAY]) == sorted(stored[DAY + dt.timedelta(days=1)])
+    assert len(stored[DAY]) == 3

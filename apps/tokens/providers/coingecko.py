@@ -7,7 +7,10 @@ rejects the whole response, so a malformed page never writes partial data.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -30,26 +33,87 @@ from .parsing import (
 def parse_markets(payload: Any) -> list[MarketQuote]:
     """Rows of ``GET /coins/markets``: id, symbol, name, last_updated always; numbers may be null."""
     quotes = []
+    times: dict[str, dt.datetime] = {}  # last_updated text → time: many coins share one
     for index, raw in enumerate(require_list(payload, "coins/markets")):
-        where = f"coins/markets[{index}]"
-        row = require_dict(raw, where)
-        quotes.append(
-            MarketQuote(
-                coingecko_id=require_str(row, "id", where),
-                symbol=require_str(row, "symbol", where).upper(),
-                name=require_str(row, "name", where),
-                image_url=optional_str(row, "image", where),
-                last_updated=iso_datetime(row.get("last_updated"), f"{where}.last_updated"),
-                price=optional_number(row, "current_price", where),
-                market_cap=optional_number(row, "market_cap", where),
-                fdv=optional_number(row, "fully_diluted_valuation", where),
-                volume=optional_number(row, "total_volume", where),
-                circulating_supply=optional_number(row, "circulating_supply", where),
-                total_supply=optional_number(row, "total_supply", where),
-                max_supply=optional_number(row, "max_supply", where),
-            )
-        )
+        quote = _plain_quote(raw, times)
+        quotes.append(quote if quote is not None else _quote(raw, f"coins/markets[{index}]"))
     return quotes
+
+
+_MARKET_NUMBERS = (
+    "current_price",
+    "market_cap",
+    "fully_diluted_valuation",
+    "total_volume",
+    "circulating_supply",
+    "total_supply",
+    "max_supply",
+)
+
+
+def _plain_quote(row: Any, times: dict[str, dt.datetime]) -> MarketQuote | None:
+    """The quote of a row that is plainly well formed (the common case, checked in one pass),
+    else None: ``_quote`` then reads it strictly and names what is wrong. Both give the same
+    quote for every row this accepts (tests/tokens/providers/test_coingecko.py)."""
+    if type(row) is not dict:
+        return None
+    ident, symbol, name, image, updated = (
+        row.get("id"),
+        row.get("symbol"),
+        row.get("name"),
+        row.get("image"),
+        row.get("last_updated"),
+    )
+    if not (
+        type(ident) is str
+        and type(symbol) is str
+        and type(name) is str
+        and type(updated) is str
+        and ident
+        and symbol
+        and name
+        and (image is None or type(image) is str)
+    ):
+        return None
+    numbers = []
+    for key in _MARKET_NUMBERS:
+        value = row.get(key)
+        kind = type(value)
+        if value is None:
+            numbers.append(None)
+        elif kind is Decimal and value.is_finite():
+            numbers.append(value)
+        elif kind is float and math.isfinite(value):
+            numbers.append(Decimal(repr(value)))
+        elif kind is int:
+            numbers.append(Decimal(value))
+        else:
+            return None
+    at = times.get(updated)
+    if at is None:
+        try:
+            at = times[updated] = iso_datetime(updated, "")
+        except ProviderDataError:
+            return None
+    return MarketQuote(ident, symbol.upper(), name, at, image or "", *numbers)
+
+
+def _quote(row: Any, where: str) -> MarketQuote:
+    row = require_dict(row, where)
+    return MarketQuote(
+        coingecko_id=require_str(row, "id", where),
+        symbol=require_str(row, "symbol", where).upper(),
+        name=require_str(row, "name", where),
+        image_url=optional_str(row, "image", where),
+        last_updated=iso_datetime(row.get("last_updated"), f"{where}.last_updated"),
+        price=optional_number(row, "current_price", where),
+        market_cap=optional_number(row, "market_cap", where),
+        fdv=optional_number(row, "fully_diluted_valuation", where),
+        volume=optional_number(row, "total_volume", where),
+        circulating_supply=optional_number(row, "circulating_supply", where),
+        total_supply=optional_number(row, "total_supply", where),
+        max_supply=optional_number(row, "max_supply", where),
+    )
 
 
 def _series(payload: dict, key: str, where: str) -> dict:

@@ -64,7 +64,7 @@ def parse_daily_series(slug: str, data_type: str, payload: Any, since: dt.date |
     return series
 
 
-_NUMBER_TYPES = (int, float)  # exact types: a bool or a string is not a number here
+_NUMBER_TYPES = (int, float, Decimal)  # exact types: a bool or a string is not a number here
 
 
 def _reject_point(where: str, stamp: Any, value: Any) -> None:

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -641,7 +642,9 @@ class ProviderHttpClient:
                 message = "unexpected redirect"
             raise ProviderFatalError(self.provider, status, redact(message), error_code=code, path=redact(path))
         try:
-            return _Ok(response.json())
+            # Numbers with a fraction become Decimals straight from their text: exact, and
+            # without a float (and its repr) in between.
+            return _Ok(json.loads(body, parse_float=Decimal))
         except ValueError as exc:
             raise ProviderDataError(
                 f"{self.provider} {redact(path)}: truncated or invalid JSON ({len(body)} bytes)"

@@ -44,6 +44,10 @@ def number(value: Any, where: str, key: str = "") -> Decimal:
     """A JSON number as Decimal. Strings, booleans and non-finite values are data errors.
     (``where`` and ``key`` only name the value in the error.)"""
     kind = type(value)  # exact types: a bool is not a number here
+    if kind is Decimal:  # how the provider client reads a number with a fraction
+        if not value.is_finite():
+            raise ProviderDataError(f"{where}{'.' + key if key else ''}: not a finite number")
+        return value
     if kind is float:
         if not math.isfinite(value):
             raise ProviderDataError(f"{where}{'.' + key if key else ''}: not a finite number")
@@ -103,12 +107,12 @@ def optional_decimal_string(obj: dict, key: str, where: str) -> Decimal | None:
 
 
 def unix_seconds(value: Any, where: str) -> dt.datetime:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ProviderDataError(f"{where}: expected a unix timestamp")
-    return dt.datetime.fromtimestamp(value, tz=dt.UTC)
+    return dt.datetime.fromtimestamp(float(value) if type(value) is Decimal else value, tz=dt.UTC)
 
 
 def unix_millis(value: Any, where: str) -> dt.datetime:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ProviderDataError(f"{where}: expected a millisecond timestamp")
-    return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    return dt.datetime.fromtimestamp(float(value) / 1000 if type(value) is Decimal else value / 1000, tz=dt.UTC)

@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.tokens.providers import coingecko, defillama
 from apps.tokens.providers.base import (
@@ -70,6 +72,74 @@ def test_markets_reject_the_whole_page_on_one_bad_row(mutate, message):
 def test_markets_reject_a_non_array():
     with pytest.raises(ProviderDataError, match="expected an array"):
         coingecko.parse_markets(fixture_json("coingecko/error_429.json"))
+
+
+_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+)
+_number = st.one_of(
+    st.none(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.decimals(allow_nan=False, allow_infinity=False),
+)
+_valid_row = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["bitcoin", "hyperliquid"]),
+        "symbol": st.sampled_from(["btc", "Hype"]),
+        "name": st.just("Bitcoin"),
+        "image": st.one_of(st.none(), st.just("https://x/b.png")),
+        "last_updated": st.sampled_from(["2026-11-19T14:22:40.112Z", "2026-11-19T14:22:40+00:00"]),
+        **{key: _number for key in coingecko._MARKET_NUMBERS},
+    }
+)
+
+
+@st.composite
+def _spoiled_row(draw):
+    """A well-formed row with one field spoiled or gone."""
+    row = draw(_valid_row)
+    key = draw(st.sampled_from(sorted(row)))
+    if draw(st.booleans()):
+        del row[key]
+    else:
+        row[key] = draw(_value)
+    return row
+
+
+@settings(max_examples=200)
+@given(row=_valid_row)
+def test_a_well_formed_market_row_is_read_in_one_pass_as_the_strict_reader_reads_it(row):
+    quick = coingecko._plain_quote(row, {})
+    assert quick is not None and quick == coingecko._quote(row, "row")
+
+
+@settings(max_examples=400)
+@given(row=st.one_of(_spoiled_row(), _value))
+def test_whatever_the_one_pass_accepts_the_strict_reader_reads_the_same(row):
+    """parse_markets takes plainly well-formed rows in one pass (_plain_quote) and leaves the
+    rest to the strict reader, which names the fault."""
+    quick = coingecko._plain_quote(row, {})
+    if quick is not None:
+        assert quick == coingecko._quote(row, "row")
+
+
+def test_provider_numbers_are_read_exactly_from_their_text():
+    body = b'[{"id": "a", "symbol": "a", "name": "A", "last_updated": "2026-11-19T14:22:40.112Z",'
+    body += b' "current_price": 0.12345678901234567890123, "market_cap": 12, "total_volume": 1e-7}]'
+    client = ProviderHttpClient(
+        "coingecko",
+        base_url="http://provider.test",
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body)),
+    )
+    (quote,) = coingecko.parse_markets(client.get_json("/coins/markets"))
+    assert quote.price == Decimal("0.12345678901234567890123")  # no float in between
+    assert quote.market_cap == Decimal(12) and quote.volume == Decimal("1e-7")
 
 
 def test_market_chart_daily_points_last_is_now():
