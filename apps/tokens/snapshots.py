@@ -243,8 +243,8 @@ def assemble_snapshot(
     if price_row is None and revenue is None:
         return None
     price, market_cap, fdv, volume, price_source, price_as_of = price_row or (None, None, None, None, "", None)
-    if fdv is None:
-        fdv = metrics.fdv(price, token.max_supply or token.total_supply)
+    if fdv is None:  # the multiples on FDV divide the FDV as stored
+        fdv = _money(metrics.fdv(price, token.max_supply or token.total_supply))
     fees_30d = revenue.fees_30d if revenue else None
     revenue_30d = revenue.revenue_30d if revenue else None
     hr_30d = revenue.holders_30d if revenue else None
@@ -306,7 +306,7 @@ def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed
     """The day's snapshots after new quotes, cheaply: the revenue side is carried from each
     token's latest snapshot (revenue does not move intraday), the price side is read fresh.
     Gives exactly what a full recompute gives for that day, in a fixed handful of queries
-    (on PostgreSQL one INSERT … SELECT computes them in the database: _REPRICE_SQL);
+    (on PostgreSQL one INSERT … SELECT computes them in the database: _reprice_sql);
     ``token_ids=None`` means every token quoted that day (and no id lists in the SQL)."""
     ids = None if token_ids is None else list(token_ids)
     now = computed_at or timezone.now()
@@ -359,8 +359,9 @@ def _reprice_sql(*, scoped: bool) -> str:
     as metrics.py computes them (sums and products exact, each quotient one division carried
     to 60 places, then rounded half away from zero to its column's places), so that the
     digits are the same, ties included (tests/tokens/test_reprice_sql.py). Sixty places are
-    enough: a quotient of stored figures has a denominator under 10^50, so it lies either on
-    a tie or more than 10^-60 away from one."""
+    enough: every quotient here is of stored figures (the FDV too, as stored), so written as
+    a fraction of integers its denominator is below 10^41 (a price to 18 places, a supply to
+    8); it lies either on a tie or more than 10^-52 away from one."""
 
     def quotient(numerator: str, denominator: str, places: int) -> str:
         return f"round(({numerator})::numeric(1000, 60) / ({denominator}), {places})"
@@ -385,7 +386,7 @@ def _reprice_sql(*, scoped: bool) -> str:
     figures = {
         "price_usd": "p.price_usd",
         "market_cap_usd": "p.market_cap_usd",
-        "fdv_usd": "coalesce(p.fdv_usd, round(f.fdv, 4))",
+        "fdv_usd": "f.fdv",
         "volume_usd": "p.volume_usd",
         "price_change_7d": ratio("w.price_usd > 0", "p.price_usd - w.price_usd", "w.price_usd"),
         "price_change_30d": ratio("m.price_usd > 0", "p.price_usd - m.price_usd", "m.price_usd"),
@@ -460,10 +461,12 @@ def _reprice_sql(*, scoped: bool) -> str:
             SELECT (ls.revenue_as_of AT TIME ZONE 'UTC')::date >= %(revenue_from)s AS fresh
         ) AS rv
         CROSS JOIN LATERAL (
+            SELECT round(p.price_usd * nullif(coalesce(nullif(tok.max_supply, 0), tok.total_supply), 0), 4) AS fdv
+        ) AS supply
+        CROSS JOIN LATERAL (
             SELECT {carried("fees_30d")} AS fees, {carried("revenue_30d")} AS revenue,
                 {carried("holders_revenue_30d")} AS holders,
-                coalesce(p.fdv_usd, p.price_usd * nullif(coalesce(nullif(tok.max_supply, 0), tok.total_supply), 0))
-                    AS fdv
+                coalesce(p.fdv_usd, CASE WHEN abs(supply.fdv) < {MONEY_LIMIT:f} THEN supply.fdv END) AS fdv
         ) AS f
         WHERE p.date = %(day)s {"AND p.token_id = ANY(%(ids)s)" if scoped else ""}
         OFFSET 0
