@@ -9,6 +9,7 @@ is fetched from its newest stored day (minus a few days that providers revise).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -19,7 +20,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -97,13 +98,19 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
         logger.warning("market refresh from %s failed: %s", source, exc)
         return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
     fetched = time.perf_counter()
-    with transaction.atomic():
-        rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=timezone.now())
-        written = time.perf_counter()
-        result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
-        for day in sorted({q.last_updated.date() for q in quotes}):
-            snapshots.snapshots_reprice(token_ids=None if token_ids is None else result.changed_tokens, day=day)
-        repriced = time.perf_counter()
+    try:
+        with transaction.atomic():
+            rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=timezone.now())
+            written = time.perf_counter()
+            result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
+            for day in sorted({q.last_updated.date() for q in quotes}):
+                snapshots.snapshots_reprice(token_ids=None if token_ids is None else result.changed_tokens, day=day)
+            repriced = time.perf_counter()
+    except DatabaseError as exc:  # nothing written; the run says why, and the task retries
+        result.changed_tokens = set()
+        with contextlib.suppress(DatabaseError):  # (unless the database itself is gone)
+            _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}"[:4000])
+        raise
     logger.info(
         "market refresh: %d quotes fetched in %.2f s, %d prices written in %.2f s, snapshots in %.2f s, commit %.2f s",
         len(quotes),

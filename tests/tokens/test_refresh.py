@@ -118,6 +118,33 @@ def test_a_failed_market_call_keeps_the_last_good_data(loaded):
     assert after.pk == before.pk and after.price_usd == before.price_usd
 
 
+def test_a_database_failure_mid_write_writes_nothing_and_records_why(loaded, monkeypatch):
+    """A day's first quotes are COPYed in: should another writer have stored one of those days
+    meanwhile, the COPY fails. Nothing of the refresh stays, its run says why, and the error
+    goes up to the task (which retries database errors)."""
+    from django.db import IntegrityError
+
+    from apps.tokens import bulk
+
+    def collides(*args, **kwargs):
+        raise IntegrityError('duplicate key value violates unique constraint "priceday_unique"')
+
+    def facts() -> dict:
+        return {model: rows for model, rows in database_state().items() if model != "SyncRun"}
+
+    before = facts()
+    monkeypatch.setattr(bulk, "insert_new", collides)
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1)  # the sample's few quotes take the COPY path
+    quotes = loaded.markets(None)
+    next_day = max(q.last_updated for q in quotes) + dt.timedelta(days=1)
+    monkeypatch.setattr(loaded, "markets", lambda ids: [q._replace(last_updated=next_day) for q in quotes])
+    with pytest.raises(IntegrityError):
+        refresh.market_refresh(provider=loaded)
+    run = SyncRun.objects.filter(kind="markets").latest("started_at")
+    assert run.status == SyncRun.Status.FAILED and "IntegrityError: duplicate key" in run.error
+    assert facts() == before
+
+
 def test_revised_revenue_updates_snapshots(loaded):
     class Revised:
         source = "defillama"
