@@ -69,14 +69,22 @@ def upsert_changed(
     compare_fields: Sequence[str],
     update_fields: Sequence[str] | None = None,
     not_older: str | None = None,
+    scope: dict | None = None,
 ) -> list[tuple]:
     """Insert rows that are new; update a stored row only when one of ``compare_fields``
     differs (then ``update_fields``, by default every field but the unique ones, are
     written). ``not_older``: a field whose stored value wins when it is newer (today's price
-    comes from quotes and from the daily chart: the later observation stands). Returns the
-    unique key of every row written, as tuples in ``unique_fields`` order."""
+    comes from quotes and from the daily chart: the later observation stands). ``scope``: a
+    filter every row falls within (``{"date__in": days}``); when a large batch finds nothing
+    stored in it (a day's first refresh), the rows are all new and go straight in
+    (``insert_new``: should another writer store one meanwhile, that fails rather than
+    merges). Returns the unique key of every row written, as tuples in ``unique_fields`` order."""
     if not rows:
         return []
+    if scope is not None and len(rows) >= COPY_MIN_ROWS and not model.objects.filter(**scope).exists():
+        insert_new(model, fields, rows)
+        key_at = [fields.index(f) for f in unique_fields]
+        return [tuple(row[i] for i in key_at) for row in rows]
     update_fields = list(update_fields or [f for f in fields if f not in unique_fields])
     if connection.vendor == "postgresql":
         return _upsert_changed_sql(model, fields, rows, unique_fields, compare_fields, update_fields, not_older)

@@ -254,11 +254,6 @@ def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list[tuple], va
     rounded = _row_rounder(model, value_fields, offset=2)
     fields = ["token_id", "date", *value_fields, *PROVENANCE]
     rows = [rounded(row) for row in rows]
-    if len(rows) >= bulk.COPY_MIN_ROWS and not model.objects.filter(date__in={row[1] for row in rows}).exists():
-        # Days no token has yet (the day's first market refresh): nothing to compare or keep.
-        # Should another task write one of them meanwhile, the insert fails and the task retries.
-        bulk.insert_new(model, fields, rows)
-        return [row[:2] for row in rows]
     return bulk.upsert_changed(
         model,
         fields,
@@ -266,6 +261,7 @@ def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list[tuple], va
         unique_fields=["token_id", "date"],
         compare_fields=value_fields,
         not_older="observed_at" if "observed_at" in value_fields else None,
+        scope={"date__in": {row[1] for row in rows}},  # days no token has yet go straight in
     )
 
 

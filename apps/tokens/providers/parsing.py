@@ -109,10 +109,10 @@ def optional_decimal_string(obj: dict, key: str, where: str) -> Decimal | None:
 def unix_seconds(value: Any, where: str) -> dt.datetime:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ProviderDataError(f"{where}: expected a unix timestamp")
-    return dt.datetime.fromtimestamp(float(value) if type(value) is Decimal else value, tz=dt.UTC)
+    return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
 
 
 def unix_millis(value: Any, where: str) -> dt.datetime:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ProviderDataError(f"{where}: expected a millisecond timestamp")
-    return dt.datetime.fromtimestamp(float(value) / 1000 if type(value) is Decimal else value / 1000, tz=dt.UTC)
+    return dt.datetime.fromtimestamp(float(value) / 1000, tz=dt.UTC)
