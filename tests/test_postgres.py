@@ -48,3 +48,20 @@ def test_the_compiled_loader_reads_what_djangos_loader_reads():
         cursor.execute("SELECT started_at FROM tokens_syncrun ORDER BY id")
         slow = [row[0] for row in cursor.fetchall()]
     assert slow == fast and [v.utcoffset() for v in slow] == [v.utcoffset() for v in fast]
+
+
+def test_sessions_run_without_jit_compilation():
+    """JIT compiling costs more than it saves on this app's statements (settings.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
+
+def test_token_pages_keep_room_for_the_refreshs_updates_in_place():
+    """Migration 0008: a market refresh rewrites each token twice in one transaction; with
+    room left on its page both rewrites are HOT (no index entries). bench/README.md has the
+    measurement."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'tokens_token'")
+        assert "fillfactor=40" in cursor.fetchone()[0]

@@ -117,6 +117,7 @@ def upsert_changed_from_select(
     compare_fields: Sequence[str],
     update_fields: Sequence[str] | None = None,
     scope: str = "",
+    on_insert: str = "",
 ) -> list[tuple]:
     """``upsert_changed`` of the rows a SELECT computes in the database (PostgreSQL only):
     ``select`` gives ``fields`` in order; ``scope``, a condition on the stored rows (alias
@@ -125,7 +126,9 @@ def upsert_changed_from_select(
     differ and one INSERT the missing ones: unlike ``ON CONFLICT``, a row found unchanged
     is neither written nor locked; with nothing stored in ``scope``, the SELECT is inserted
     directly. A row another transaction inserts meanwhile makes the INSERT fail
-    (IntegrityError), not merge. Returns the unique key of every row written."""
+    (IntegrityError), not merge. ``on_insert``: a statement run in the same statement as each
+    INSERT, over the rows it adds as ``inserted`` (their ``id`` and unique fields), as a
+    pointer to the newest row is moved. Returns the unique key of every row written."""
     update_fields = list(update_fields or [f for f in fields if f not in unique_fields])
     table = model._meta.db_table
     columns = _columns(model, fields)
@@ -135,11 +138,20 @@ def upsert_changed_from_select(
     changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in _columns(model, compare_fields))
     scoped = f" AND {scope}" if scope else ""
     keys = ", ".join(f"t.{c}" for c in unique)
+
+    def insert(rows: str) -> str:
+        if not on_insert:
+            return f"INSERT INTO {table} AS t ({cols}) {rows} RETURNING {keys}"
+        return (
+            f"WITH inserted AS (INSERT INTO {table} AS t ({cols}) {rows} RETURNING t.id, {keys}),"
+            f" followed AS ({on_insert}) SELECT {', '.join(unique)} FROM inserted"
+        )
+
     with transaction.atomic(), connection.cursor() as cursor:
         if scope:
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} AS t WHERE {scope})", params)
             if not cursor.fetchone()[0]:  # nothing stored in scope (a day's first reprice): all new
-                cursor.execute(f"INSERT INTO {table} AS t ({cols}) {select} RETURNING {keys}", params)
+                cursor.execute(insert(select), params)
                 return [tuple(key) for key in cursor.fetchall()]
         scratch = _scratch(cursor, model, columns)
         cursor.execute(f"INSERT INTO {scratch} ({cols}) {select}", params)
@@ -151,8 +163,10 @@ def upsert_changed_from_select(
         )
         written = [tuple(key) for key in cursor.fetchall()]
         cursor.execute(
-            f"INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM {scratch} AS s"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {same_key}{scoped}) RETURNING {keys}",
+            insert(
+                f"SELECT {cols} FROM {scratch} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS t"
+                f" WHERE {same_key}{scoped})"
+            ),
             params,
         )
         return written + [tuple(key) for key in cursor.fetchall()]

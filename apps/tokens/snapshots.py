@@ -333,10 +333,21 @@ def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed
             compare_fields=COMPARED_FIELDS,
             update_fields=SNAPSHOT_FIELDS,
             scope="t.date = %(day)s",
+            # Each token repriced had its latest snapshot dated on or before the day, so a
+            # snapshot inserted for the day is now its latest (one updated already was).
+            on_insert=f"UPDATE {Token._meta.db_table} AS tok SET latest_snapshot_id = inserted.id"
+            " FROM inserted WHERE tok.id = inserted.token_id",
         )
-        _point_at_day(ids, day)
-    # Tokens with no snapshot yet, or only one dated after the day: computed in full.
+    # Tokens with no snapshot yet, or only one dated after the day: computed in full. None
+    # when every token priced that day was just written (a day's first refresh).
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {PriceDay._meta.db_table} AS p WHERE p.date = %(day)s"
+            + (" AND p.token_id = ANY(%(ids)s)" if ids is not None else ""),
+            params,
+        )
+        if cursor.fetchone()[0] == len(written):
+            return len(written)
         cursor.execute(
             f"""SELECT p.token_id FROM {PriceDay._meta.db_table} AS p
             JOIN {Token._meta.db_table} AS tok ON tok.id = p.token_id
@@ -536,31 +547,8 @@ def _reprice_in_python(ids: list[int] | None, day: dt.date, now: dt.datetime) ->
             rows.append(row)
     with transaction.atomic():
         written = _snapshots_write(rows)
-        _point_at_day(ids, day)
+        latest_point_at(ids)
     return len(written) + len(fallback)
-
-
-def _point_at_day(token_ids: list[int] | None, day: dt.date) -> None:
-    """After a reprice: every token repriced had its latest snapshot dated on or before the
-    day, so the day's snapshot, where there is one, is now its latest. Only the tokens
-    whose pointer is behind are written (all of them on the day's first refresh, none after)."""
-    if connection.vendor != "postgresql":
-        latest_point_at(token_ids)
-        return
-    # The same, cheaper: one UPDATE … FROM joining the day's snapshots (latest_point_at
-    # finds each token's newest snapshot with a subquery a row).
-    scope = "" if token_ids is None else "AND t.id = ANY(%(ids)s)"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # The current pointer's date by its key, token by token: a join would let the
-            # planner read the whole snapshot table (years of days) to find 20,000 of them.
-            f"""UPDATE {Token._meta.db_table} AS t SET latest_snapshot_id = s.id
-            FROM {MetricSnapshot._meta.db_table} AS s
-            WHERE s.token_id = t.id AND s.date = %(day)s AND t.latest_snapshot_id <> s.id
-            AND (SELECT old.date FROM {MetricSnapshot._meta.db_table} AS old WHERE old.id = t.latest_snapshot_id)
-                < %(day)s {scope}""",
-            {"day": day, "ids": token_ids},
-        )
 
 
 def _snapshots_write(rows: list[tuple]) -> list[tuple]:
