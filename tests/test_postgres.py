@@ -57,7 +57,6 @@ def test_sessions_run_without_jit_compilation():
         assert cursor.fetchone()[0] == "off"
 
 
-
 def test_token_pages_keep_room_for_the_refreshs_updates_in_place():
     """Migration 0008: a market refresh rewrites each token twice in one transaction; with
     room left on its page both rewrites are HOT (no index entries). bench/README.md has the
