@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from itertools import chain
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -42,6 +43,9 @@ Progress = Callable[[int, int], None]
 
 
 class MarketProvider(Protocol):
+    """``market_pages(ids)`` too, where the provider pages (an iterator of lists of quotes):
+    market_refresh then writes each page as the next is fetched."""
+
     def markets(self, ids: Sequence[str]) -> list[MarketQuote]: ...
 
     def price_history(self, coingecko_id: str, days: int = ...) -> list[PricePoint]: ...
@@ -83,44 +87,48 @@ def _newest_days(model: type[PriceDay] | type[RevenueDay], tokens) -> dict[int, 
 
 
 def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None = None) -> RefreshResult:
-    """Current quotes for the tracked universe (one paged call), then today's snapshots."""
+    """Current quotes for the tracked universe (one paged call), then today's snapshots.
+
+    The prices are written as the pages arrive (``market_pages``, where the provider pages),
+    so the database stores one page while the next is fetched; the snapshots follow. All of
+    it is one transaction: a page that fails leaves nothing of the refresh written."""
     source = _source_of(provider)
     run = services.sync_run_start(provider=source, kind="markets")
     result = RefreshResult(run=run)
-    tokens = Token.objects.exclude(coingecko_id=None)
-    if token_ids is not None:
-        tokens = tokens.filter(pk__in=token_ids)
-    ids = dict(tokens.values_list("coingecko_id", "pk"))
+    tokens = services.quoted_tokens(token_ids)
+    ids = sorted(tokens)
     started = time.perf_counter()
     try:
-        quotes = provider.markets(sorted(ids))
-    except ProviderError as exc:
+        with transaction.atomic():
+            pages = getattr(provider, "market_pages", None)
+            written = services.market_quotes_write(
+                quotes=chain.from_iterable(pages(ids)) if pages else provider.markets(ids),
+                tokens=tokens,
+                source=source,
+                sync_run=run,
+                fetched_at=timezone.now(),
+            )
+            fetched = time.perf_counter()
+            for day in sorted(written.days):
+                snapshots.snapshots_reprice(token_ids=None if token_ids is None else written.token_ids, day=day)
+            repriced = time.perf_counter()
+    except ProviderError as exc:  # nothing written
         logger.warning("market refresh from %s failed: %s", source, exc)
         return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
-    fetched = time.perf_counter()
-    try:
-        with transaction.atomic():
-            rows = services.market_quotes_upsert(quotes=quotes, source=source, sync_run=run, fetched_at=timezone.now())
-            written = time.perf_counter()
-            result.changed_tokens = {ids[q.coingecko_id] for q in quotes if q.coingecko_id in ids}
-            for day in sorted({q.last_updated.date() for q in quotes}):
-                snapshots.snapshots_reprice(token_ids=None if token_ids is None else result.changed_tokens, day=day)
-            repriced = time.perf_counter()
     except DatabaseError as exc:  # nothing written; the run says why, and the task retries
-        result.changed_tokens = set()
         with contextlib.suppress(DatabaseError):  # (unless the database itself is gone)
             _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}"[:4000])
         raise
+    result.changed_tokens = written.token_ids
     logger.info(
-        "market refresh: %d quotes fetched in %.2f s, %d prices written in %.2f s, snapshots in %.2f s, commit %.2f s",
-        len(quotes),
+        "market refresh: %d quotes fetched and %d prices written in %.2f s, snapshots in %.2f s, commit %.2f s",
+        written.quotes,
+        written.rows,
         fetched - started,
-        rows,
-        written - fetched,
-        repriced - written,
+        repriced - fetched,
         time.perf_counter() - repriced,
     )
-    return _finish(result, provider, rows, pages=max(1, -(-len(ids) // 250)))
+    return _finish(result, provider, written.rows, pages=max(1, -(-len(ids) // 250)))
 
 
 def _history_refresh(

@@ -3,9 +3,11 @@ database, so a job may repeat any of them safely."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -215,34 +217,86 @@ def _row_rounder(model: type, field_names: Sequence[str], offset: int = 0):
     return rounded
 
 
+def quoted_tokens(token_ids: Iterable[int] | None = None) -> dict[str, tuple]:
+    """The tokens a market refresh asks quotes for: coingecko_id → (pk, *SUPPLY_FIELDS), every
+    token with a CoinGecko id or those of ``token_ids``."""
+    quoted = Token.objects.exclude(coingecko_id=None)
+    if token_ids is not None:
+        quoted = quoted.filter(pk__in=list(token_ids))
+    return {row[0]: row[1:] for row in quoted.values_list("coingecko_id", "pk", *SUPPLY_FIELDS)}
+
+
+@dataclass
+class QuotesWritten:
+    rows: int  # PriceDay rows written (a quote identical to the stored one writes nothing)
+    quotes: int  # quotes read
+    token_ids: set[int] = field(default_factory=set)  # the known tokens quoted
+    days: set[dt.date] = field(default_factory=set)  # the days they are quotes of
+
+
 @transaction.atomic
 def market_quotes_upsert(
     *, quotes: Sequence[MarketQuote], source: str, sync_run: SyncRun | None, fetched_at: dt.datetime
 ) -> int:
     """Current quotes: refresh each known token's supplies and today's PriceDay; how many
     PriceDay rows were written (a quote identical to the stored one writes nothing)."""
+    wanted = None if len(quotes) > QUOTES_IN_LIST else [q.coingecko_id for q in quotes]
     quoted = Token.objects.exclude(coingecko_id=None)
-    if len(quotes) <= QUOTES_IN_LIST:  # a few tokens: look them up; the universe: read it whole
-        quoted = quoted.filter(coingecko_id__in=[q.coingecko_id for q in quotes])
+    if wanted is not None:  # a few tokens: look them up; the universe: read it whole
+        quoted = quoted.filter(coingecko_id__in=wanted)
     tokens = {row[0]: row[1:] for row in quoted.values_list("coingecko_id", "pk", *SUPPLY_FIELDS)}
+    return market_quotes_write(quotes=quotes, tokens=tokens, source=source, sync_run=sync_run, fetched_at=fetched_at).rows
+
+
+@transaction.atomic
+def market_quotes_write(
+    *,
+    quotes: Iterable[MarketQuote],
+    tokens: dict[str, tuple],
+    source: str,
+    sync_run: SyncRun | None,
+    fetched_at: dt.datetime,
+) -> QuotesWritten:
+    """``market_quotes_upsert`` of a stream of quotes (read once, as they come: a provider's
+    pages, fetched as they are consumed) for ``tokens`` (``quoted_tokens``; other quotes are
+    ignored, as is a token's second quote). When no token has a price for ``fetched_at``'s
+    day yet (its first refresh), that day's quotes go into the database as they are read,
+    by one COPY the database works through while the next page is fetched; the rest are
+    upserted at the end. A stream that raises leaves nothing written (one transaction)."""
     round_supplies = _row_rounder(Token, SUPPLY_FIELDS)
+    round_prices = _row_rounder(PriceDay, PRICE_VALUES, offset=2)
     sync_run_id = sync_run.pk if sync_run else None
-    changed = []
-    days = []
-    for quote in quotes:
-        known = tokens.get(quote.coingecko_id)
-        if known is None:
-            continue
-        pk, *before = known
-        supplies = round_supplies(
-            (quote.circulating_supply, quote.total_supply, quote.max_supply, quote.image_url or before[3])
-        )
-        if list(supplies) != before:
-            changed.append((pk, *supplies))
-        values = (quote.price, quote.market_cap, quote.fdv, quote.volume, quote.last_updated)
-        days.append((pk, quote.last_updated.date(), *values, source, sync_run_id, fetched_at))  # daily_upsert rounds
+    today = fetched_at.astimezone(dt.UTC).date()
+    fields = ["token_id", "date", *PRICE_VALUES, *PROVENANCE]
+    stream = not PriceDay.objects.filter(date=today).exists()  # nothing stored for today: all new
+    result = QuotesWritten(rows=0, quotes=0)
+    changed, later = [], []
+    with contextlib.ExitStack() as stack:
+        put = stack.enter_context(bulk.inserting(PriceDay, fields)) if stream else None
+        for quote in quotes:
+            result.quotes += 1
+            known = tokens.get(quote.coingecko_id)
+            if known is None or known[0] in result.token_ids:
+                continue
+            pk, *before = known
+            result.token_ids.add(pk)
+            supplies = round_supplies(
+                (quote.circulating_supply, quote.total_supply, quote.max_supply, quote.image_url or before[3])
+            )
+            if list(supplies) != before:
+                changed.append((pk, *supplies))
+            day = quote.last_updated.date()
+            result.days.add(day)
+            values = (quote.price, quote.market_cap, quote.fdv, quote.volume, quote.last_updated)
+            row = (pk, day, *values, source, sync_run_id, fetched_at)
+            if put is not None and day == today:
+                put(round_prices(row))
+                result.rows += 1
+            else:
+                later.append(row)  # daily_upsert rounds
     bulk.update_rows(Token, ["id", *SUPPLY_FIELDS], changed)
-    return len(daily_upsert(PriceDay, days, PRICE_VALUES))
+    result.rows += len(daily_upsert(PriceDay, later, PRICE_VALUES))
+    return result
 
 
 def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list[tuple], value_fields: list[str]) -> list[tuple]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -251,8 +251,15 @@ class CoinGeckoClient:
     def markets(self, ids: Sequence[str]) -> list[MarketQuote]:
         """``/coins/markets`` for ``ids`` (chunks of ``ids_per_request``, paged until a short
         page). All pages parse or the call fails: no partial result."""
+        return [quote for page in self.market_pages(ids) for quote in page]
+
+    def market_pages(self, ids: Sequence[str]) -> Iterator[list[MarketQuote]]:
+        """``markets`` a page at a time, each page fetched as the previous one is consumed, so
+        a caller can write one while the next is on its way. Each id comes once (its first
+        quote). A page that fails raises, after the pages already given: a caller that must
+        not keep part of the listing writes them in a transaction (market_refresh does)."""
         wanted = list(dict.fromkeys(i for i in ids if i))
-        quotes: dict[str, MarketQuote] = {}
+        seen: set[str] = set()
         for start in range(0, len(wanted), self.ids_per_request):
             chunk = wanted[start : start + self.ids_per_request]
             max_pages = len(chunk) // self.per_page + 1
@@ -271,16 +278,19 @@ class CoinGeckoClient:
                 rows = parse_markets(payload)
                 if len(rows) > self.per_page:
                     raise ProviderDataError(f"coins/markets page {page}: {len(rows)} rows for per_page={self.per_page}")
+                new = []
                 for row in rows:
-                    quotes.setdefault(row.coingecko_id, row)
+                    if row.coingecko_id not in seen:
+                        seen.add(row.coingecko_id)
+                        new.append(row)
+                yield new
                 # A short page ends the listing; so does having every id asked for, which
                 # saves the empty page that would follow a full one.
-                if len(rows) < self.per_page or all(i in quotes for i in chunk):
+                if len(rows) < self.per_page or all(i in seen for i in chunk):
                     break
                 page += 1
                 if page > max_pages:
                     raise ProviderDataError(f"coins/markets: more pages than {len(chunk)} ids can fill")
-        return list(quotes.values())
 
     def market_chart(self, coingecko_id: str, days: int) -> list[PricePoint]:
         """``/coins/{id}/market_chart?vs_currency=usd&days=N&interval=daily``: one point per
