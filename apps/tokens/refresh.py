@@ -15,9 +15,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from itertools import chain
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import chain
 from typing import Protocol
 
 from django.conf import settings

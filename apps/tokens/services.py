@@ -245,7 +245,9 @@ def market_quotes_upsert(
     if wanted is not None:  # a few tokens: look them up; the universe: read it whole
         quoted = quoted.filter(coingecko_id__in=wanted)
     tokens = {row[0]: row[1:] for row in quoted.values_list("coingecko_id", "pk", *SUPPLY_FIELDS)}
-    return market_quotes_write(quotes=quotes, tokens=tokens, source=source, sync_run=sync_run, fetched_at=fetched_at).rows
+    return market_quotes_write(
+        quotes=quotes, tokens=tokens, source=source, sync_run=sync_run, fetched_at=fetched_at
+    ).rows
 
 
 @transaction.atomic
