@@ -66,6 +66,10 @@ class Chain(models.Model):
         return self.name
 
 
+# The fields of a token that every market quote restates (a refresh updates them).
+SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
+
+
 class Token(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     symbol = models.CharField(max_length=32, db_index=True)

@@ -107,10 +107,13 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
                 source=source,
                 sync_run=run,
                 fetched_at=timezone.now(),
+                store_supplies=False,  # stored by the reprice, in the same rewrite of each token
             )
             fetched = time.perf_counter()
             for day in sorted(written.days):
-                snapshots.snapshots_reprice(token_ids=None if token_ids is None else written.token_ids, day=day)
+                snapshots.snapshots_reprice(
+                    token_ids=None if token_ids is None else written.token_ids, day=day, supplies=written.supplies
+                )
             repriced = time.perf_counter()
     except ProviderError as exc:  # nothing written
         logger.warning("market refresh from %s failed: %s", source, exc)

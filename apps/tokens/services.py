@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from . import bulk
 from .models import (
+    SUPPLY_FIELDS,
     AccrualEvent,
     AccrualPolicy,
     Category,
@@ -190,7 +191,6 @@ def _token_chains_set(wanted: dict[int, set[int]]) -> None:
     )
 
 
-SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
 PRICE_VALUES = ["price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "observed_at"]
 REVENUE_VALUES = ["fees_usd", "revenue_usd", "holders_revenue_usd"]
 PROVENANCE = ["source", "sync_run_id", "fetched_at"]
@@ -232,6 +232,7 @@ class QuotesWritten:
     quotes: int  # quotes read
     token_ids: set[int] = field(default_factory=set)  # the known tokens quoted
     days: set[dt.date] = field(default_factory=set)  # the days they are quotes of
+    supplies: list[tuple] = field(default_factory=list)  # (id, *SUPPLY_FIELDS) that changed
 
 
 @transaction.atomic
@@ -258,13 +259,16 @@ def market_quotes_write(
     source: str,
     sync_run: SyncRun | None,
     fetched_at: dt.datetime,
+    store_supplies: bool = True,
 ) -> QuotesWritten:
     """``market_quotes_upsert`` of a stream of quotes (read once, as they come: a provider's
     pages, fetched as they are consumed) for ``tokens`` (``quoted_tokens``; other quotes are
     ignored, as is a token's second quote). When no token has a price for ``fetched_at``'s
     day yet (its first refresh), that day's quotes go into the database as they are read,
     by one COPY the database works through while the next page is fetched; the rest are
-    upserted at the end. A stream that raises leaves nothing written (one transaction)."""
+    upserted at the end. A stream that raises leaves nothing written (one transaction).
+    ``store_supplies=False``: the supplies that changed are returned, not stored (the
+    market refresh stores them with the snapshots' pointers: ``snapshots_reprice``)."""
     round_supplies = _row_rounder(Token, SUPPLY_FIELDS)
     round_prices = _row_rounder(PriceDay, PRICE_VALUES, offset=2)
     sync_run_id = sync_run.pk if sync_run else None
@@ -272,7 +276,7 @@ def market_quotes_write(
     fields = ["token_id", "date", *PRICE_VALUES, *PROVENANCE]
     stream = not PriceDay.objects.filter(date=today).exists()  # nothing stored for today: all new
     result = QuotesWritten(rows=0, quotes=0)
-    changed, later = [], []
+    later = []
     with contextlib.ExitStack() as stack:
         put = stack.enter_context(bulk.inserting(PriceDay, fields)) if stream else None
         for quote in quotes:
@@ -286,7 +290,7 @@ def market_quotes_write(
                 (quote.circulating_supply, quote.total_supply, quote.max_supply, quote.image_url or before[3])
             )
             if list(supplies) != before:
-                changed.append((pk, *supplies))
+                result.supplies.append((pk, *supplies))
             day = quote.last_updated.date()
             result.days.add(day)
             values = (quote.price, quote.market_cap, quote.fdv, quote.volume, quote.last_updated)
@@ -296,7 +300,8 @@ def market_quotes_write(
                 result.rows += 1
             else:
                 later.append(row)  # daily_upsert rounds
-    bulk.update_rows(Token, ["id", *SUPPLY_FIELDS], changed)
+    if store_supplies:
+        bulk.update_rows(Token, ["id", *SUPPLY_FIELDS], result.supplies)
     result.rows += len(daily_upsert(PriceDay, later, PRICE_VALUES))
     return result
 

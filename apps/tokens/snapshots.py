@@ -19,7 +19,7 @@ from django.db.models.functions import TruncMonth, TruncQuarter
 from django.utils import timezone
 
 from . import bulk, metrics
-from .models import AccrualEvent, MetricSnapshot, PriceDay, RevenueDay, RevenueReport, Source, Token
+from .models import SUPPLY_FIELDS, AccrualEvent, MetricSnapshot, PriceDay, RevenueDay, RevenueReport, Source, Token
 
 CHUNK_TOKENS = 200
 # Revenue windows end at the newest revenue day; older than this, revenue metrics are blank.
@@ -302,15 +302,26 @@ _CARRIED = [
 ]
 
 
-def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed_at: dt.datetime | None = None) -> int:
+def snapshots_reprice(
+    *,
+    token_ids: Iterable[int] | None,
+    day: dt.date,
+    computed_at: dt.datetime | None = None,
+    supplies: Sequence[tuple] = (),
+) -> int:
     """The day's snapshots after new quotes, cheaply: the revenue side is carried from each
     token's latest snapshot (revenue does not move intraday), the price side is read fresh.
     Gives exactly what a full recompute gives for that day, in a fixed handful of queries
     (on PostgreSQL one INSERT … SELECT computes them in the database: _reprice_sql);
-    ``token_ids=None`` means every token quoted that day (and no id lists in the SQL)."""
+    ``token_ids=None`` means every token quoted that day (and no id lists in the SQL).
+
+    ``supplies``: tokens' supplies as just quoted, rows (id, *SUPPLY_FIELDS) not yet stored.
+    They are stored, and the figures use them; on PostgreSQL in the same UPDATE that moves
+    the tokens' latest-snapshot pointers, so that each token is rewritten once, not twice."""
     ids = None if token_ids is None else list(token_ids)
     now = computed_at or timezone.now()
     if connection.vendor != "postgresql":
+        bulk.update_rows(Token, ["id", *SUPPLY_FIELDS], supplies)
         return _reprice_in_python(ids, day, now)
     params = {
         "day": day,
@@ -324,19 +335,20 @@ def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed
         "ids": ids,
     }
     with transaction.atomic():
+        quoted = None
+        if supplies:
+            with connection.cursor() as cursor:
+                quoted = bulk.copy_into_scratch(cursor, Token, ["id", *SUPPLY_FIELDS], supplies)
         written = bulk.upsert_changed_from_select(
             MetricSnapshot,
             SNAPSHOT_COLUMNS,
-            _reprice_sql(scoped=ids is not None),
+            _reprice_sql(scoped=ids is not None, supplies=quoted),
             params,
             unique_fields=["token_id", "date"],
             compare_fields=COMPARED_FIELDS,
             update_fields=SNAPSHOT_FIELDS,
             scope="t.date = %(day)s",
-            # Each token repriced had its latest snapshot dated on or before the day, so a
-            # snapshot inserted for the day is now its latest (one updated already was).
-            on_insert=f"UPDATE {Token._meta.db_table} AS tok SET latest_snapshot_id = inserted.id"
-            " FROM inserted WHERE tok.id = inserted.token_id",
+            on_insert=_pointers_and_supplies(quoted),
         )
     # Tokens with no snapshot yet, or only one dated after the day: computed in full. None
     # when every token priced that day was just written (a day's first refresh).
@@ -365,7 +377,32 @@ def snapshots_reprice(*, token_ids: Iterable[int] | None, day: dt.date, computed
     return len(written) + len(fallback)
 
 
-def _reprice_sql(*, scoped: bool) -> str:
+def _pointers_and_supplies(quoted: str | None) -> str:
+    """The UPDATE run with the reprice's INSERT (``inserted``: the day's new snapshots). Each
+    token repriced had its latest snapshot dated on or before the day, so a snapshot inserted
+    for the day is now its latest (one updated already was); with ``quoted`` (a scratch table
+    of new supplies), a token's supplies are stored in the same rewrite of its row (only
+    where they differ from the stored ones: a second day's reprice finds them stored)."""
+    table = Token._meta.db_table
+    if quoted is None:
+        return (
+            f"UPDATE {table} AS tok SET latest_snapshot_id = inserted.id FROM inserted WHERE tok.id = inserted.token_id"
+        )
+    sets = ", ".join(f"{f} = CASE WHEN u.quoted THEN u.{f} ELSE tok.{f} END" for f in SUPPLY_FIELDS)
+    stored = ", ".join(f"tok.{f}" for f in SUPPLY_FIELDS)
+    given = ", ".join(f"u.{f}" for f in SUPPLY_FIELDS)
+    return f"""UPDATE {table} AS tok
+        SET latest_snapshot_id = coalesce(u.snapshot_id, tok.latest_snapshot_id), {sets}
+        FROM (
+            SELECT coalesce(inserted.token_id, q.id) AS token_id, inserted.id AS snapshot_id,
+                q.id IS NOT NULL AS quoted, {", ".join(f"q.{f}" for f in SUPPLY_FIELDS)}
+            FROM inserted FULL JOIN {quoted} AS q ON q.id = inserted.token_id
+        ) AS u
+        WHERE tok.id = u.token_id
+        AND (u.snapshot_id IS NOT NULL OR (u.quoted AND ({stored}) IS DISTINCT FROM ({given})))"""
+
+
+def _reprice_sql(*, scoped: bool, supplies: str | None = None) -> str:
     """The SELECT of snapshots_reprice on PostgreSQL: assemble_snapshot's figures, computed
     as metrics.py computes them (sums and products exact, each quotient one division carried
     to 60 places, then rounded half away from zero to its column's places), so that the
@@ -420,9 +457,9 @@ def _reprice_sql(*, scoped: bool) -> str:
         "revenue_growth_90d": carried("revenue_growth_90d"),
         "burned_share": (
             "CASE WHEN bu.total IS NULL OR bu.total < 0 THEN NULL"
-            f" WHEN coalesce(tok.max_supply, 0) <> 0 THEN {ratio('tok.max_supply > 0', 'bu.total', 'tok.max_supply')}"
-            " WHEN tok.total_supply + bu.total > 0"
-            f" THEN {quotient('bu.total', 'tok.total_supply + bu.total', 10)} END"
+            f" WHEN coalesce(sup.max_supply, 0) <> 0 THEN {ratio('sup.max_supply > 0', 'bu.total', 'sup.max_supply')}"
+            " WHEN sup.total_supply + bu.total > 0"
+            f" THEN {quotient('bu.total', 'sup.total_supply + bu.total', 10)} END"
         ),
         "holders_share": ratio("f.revenue > 0 AND f.holders >= 0", "f.holders", "f.revenue"),
         "price_source": "p.source",
@@ -447,6 +484,14 @@ def _reprice_sql(*, scoped: bool) -> str:
         MetricSnapshot._meta.db_table,
         AccrualEvent._meta.db_table,
     )
+    if supplies is None:
+        supplies_join = "CROSS JOIN LATERAL (SELECT tok.max_supply, tok.total_supply) AS sup"
+    else:  # the supplies just quoted, where there are
+        supplies_join = f"""LEFT JOIN {supplies} AS q ON q.id = p.token_id
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN q.id IS NULL THEN tok.max_supply ELSE q.max_supply END AS max_supply,
+                CASE WHEN q.id IS NULL THEN tok.total_supply ELSE q.total_supply END AS total_supply
+        ) AS sup"""
     return f"""
     SELECT r.token_id, r.date, {", ".join(outer)} FROM (
         SELECT p.token_id, p.date, {inner}
@@ -471,8 +516,9 @@ def _reprice_sql(*, scoped: bool) -> str:
         CROSS JOIN LATERAL (
             SELECT (ls.revenue_as_of AT TIME ZONE 'UTC')::date >= %(revenue_from)s AS fresh
         ) AS rv
+        {supplies_join}
         CROSS JOIN LATERAL (
-            SELECT round(p.price_usd * nullif(coalesce(nullif(tok.max_supply, 0), tok.total_supply), 0), 4) AS fdv
+            SELECT round(p.price_usd * nullif(coalesce(nullif(sup.max_supply, 0), sup.total_supply), 0), 4) AS fdv
         ) AS supply
         CROSS JOIN LATERAL (
             SELECT {carried("fees_30d")} AS fees, {carried("revenue_30d")} AS revenue,

@@ -214,3 +214,57 @@ def test_repricing_a_new_day_carries_revenue_and_moves_buyback_window(loaded):
     assert repriced.computed_at == full.computed_at  # the full recompute found nothing to change
     assert repriced.revenue_30d == D("1500000") and repriced.buybacks_30d == D("280000")
     assert Token.objects.get(pk=alpha.pk).latest_snapshot_id == repriced.pk
+
+
+class Restated:
+    """The sample's quotes with new supplies and no FDV (so the FDV comes from the supplies),
+    on ``days`` (each quote once, the tokens spread over the days)."""
+
+    source = "coingecko"
+
+    def __init__(self, good: SampleProvider, days: list[dt.date]):
+        self.good, self.days = good, days
+
+    def markets(self, ids):
+        quotes = []
+        for i, quote in enumerate(self.good.markets(ids)):
+            day = self.days[i % len(self.days)]
+            quotes.append(
+                quote._replace(
+                    last_updated=quote.last_updated.replace(year=day.year, month=day.month, day=day.day),
+                    fdv=None,
+                    total_supply=D(7_000_000_000) + i,
+                    max_supply=None if i % 2 else D(9_000_000_000) + i,
+                )
+            )
+        return quotes
+
+
+@pytest.mark.parametrize(
+    "days", [[dt.date(2026, 3, 1)], [dt.date(2026, 3, 1), dt.date(2026, 3, 2)]], ids=["one", "two"]
+)
+def test_new_supplies_are_stored_and_priced_by_the_same_refresh(loaded, days):
+    """The market refresh stores quoted supplies with the snapshots' pointers (one rewrite of
+    each token); the figures use the new supplies, exactly as a full recompute does."""
+    from apps.tokens.snapshots import SNAPSHOT_FIELDS, snapshots_recompute
+
+    provider = Restated(loaded, days)
+    quotes = {q.coingecko_id: q for q in provider.markets(None)}
+    result = refresh.market_refresh(provider=provider)
+    assert result.run.status == SyncRun.Status.SUCCEEDED
+    fields = [f for f in SNAPSHOT_FIELDS if f != "computed_at"]
+    repriced = {}
+    for token in Token.objects.exclude(coingecko_id=None).select_related("latest_snapshot"):
+        quote = quotes[token.coingecko_id]
+        assert (token.total_supply, token.max_supply) == (quote.total_supply, quote.max_supply)
+        snapshot = token.latest_snapshot
+        assert snapshot.date == quote.last_updated.date()
+        supply = quote.max_supply or quote.total_supply
+        assert snapshot.fdv_usd == (snapshot.price_usd * supply).quantize(D("0.0001"))
+        repriced[token.pk] = [getattr(snapshot, f) for f in fields]
+    snapshots_recompute(since=days[0])
+    full = {
+        token.pk: [getattr(token.latest_snapshot, f) for f in fields]
+        for token in Token.objects.exclude(coingecko_id=None).select_related("latest_snapshot")
+    }
+    assert repriced == full
