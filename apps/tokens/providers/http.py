@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpcore  # noqa: F401 (httpx imports it on its first client: a worker's first refresh would pay that)
 import httpx
 
 from .base import ProviderCircuitOpenError, ProviderDataError, ProviderFatalError, ProviderRetryableError
