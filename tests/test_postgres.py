@@ -57,7 +57,6 @@ def test_sessions_run_without_jit_compilation():
         assert cursor.fetchone()[0] == "off"
 
 
-
 def test_token_pages_keep_room_for_the_refreshs_rewrite_in_place():
     """Migration 0004: a market refresh rewrites every quoted token (its supplies and its
     latest-snapshot pointer, in one UPDATE); with room left on its page the rewrite is HOT
