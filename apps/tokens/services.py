@@ -217,12 +217,16 @@ def _row_rounder(model: type, field_names: Sequence[str], offset: int = 0):
     return rounded
 
 
-def quoted_tokens(token_ids: Iterable[int] | None = None) -> dict[str, tuple]:
+def quoted_tokens(
+    token_ids: Iterable[int] | None = None, coingecko_ids: Iterable[str] | None = None
+) -> dict[str, tuple]:
     """The tokens a market refresh asks quotes for: coingecko_id → (pk, *SUPPLY_FIELDS), every
-    token with a CoinGecko id or those of ``token_ids``."""
+    token with a CoinGecko id, or those of ``token_ids`` or of ``coingecko_ids``."""
     quoted = Token.objects.exclude(coingecko_id=None)
     if token_ids is not None:
         quoted = quoted.filter(pk__in=list(token_ids))
+    if coingecko_ids is not None:
+        quoted = quoted.filter(coingecko_id__in=list(coingecko_ids))
     return {row[0]: row[1:] for row in quoted.values_list("coingecko_id", "pk", *SUPPLY_FIELDS)}
 
 
@@ -241,11 +245,8 @@ def market_quotes_upsert(
 ) -> int:
     """Current quotes: refresh each known token's supplies and today's PriceDay; how many
     PriceDay rows were written (a quote identical to the stored one writes nothing)."""
-    wanted = None if len(quotes) > QUOTES_IN_LIST else [q.coingecko_id for q in quotes]
-    quoted = Token.objects.exclude(coingecko_id=None)
-    if wanted is not None:  # a few tokens: look them up; the universe: read it whole
-        quoted = quoted.filter(coingecko_id__in=wanted)
-    tokens = {row[0]: row[1:] for row in quoted.values_list("coingecko_id", "pk", *SUPPLY_FIELDS)}
+    # A few tokens: look them up; the universe: read it whole.
+    tokens = quoted_tokens(coingecko_ids=[q.coingecko_id for q in quotes] if len(quotes) <= QUOTES_IN_LIST else None)
     return market_quotes_write(
         quotes=quotes, tokens=tokens, source=source, sync_run=sync_run, fetched_at=fetched_at
     ).rows
