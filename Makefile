@@ -7,7 +7,7 @@ PORT ?= 8000
 # Tests use the machine's PostgreSQL when it answers, else SQLite (with a warning).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run full test lint format bench sample-data clean
+.PHONY: install run full test lint format bench sample-data requirements clean
 
 $(BIN)/.installed: requirements/base.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ format: install
 bench: install
 	$(BIN)/python -m bench.bench_refresh $(REFRESH_ARGS)
 	$(BIN)/python -m bench.bench_ratings $(RATINGS_ARGS)
+
+# Re-pin requirements/*.txt from the .in files. No index or wheel-folder lines are written:
+# the pins must install with any pip or uv on any machine.
+requirements: install
+	cd requirements && ../$(BIN)/pip-compile --quiet --no-emit-index-url --no-emit-find-links --strip-extras --output-file=base.txt base.in
+	cd requirements && ../$(BIN)/pip-compile --quiet --no-emit-index-url --no-emit-find-links --strip-extras --output-file=dev.txt dev.in
 
 sample-data: install
 	$(BIN)/python scripts/generate_sample_data.py

@@ -21,6 +21,8 @@ from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.secret_key import HOW_TO_MAKE_ONE, secret_key_problem
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -65,8 +67,8 @@ PRODUCTION = DJANGO_ENV == "production"
 _INSECURE_DEV_KEY = "django-insecure-accrual-embedded-default-key-not-for-production-use"
 SECRET_KEY = env_str("SECRET_KEY")
 if PRODUCTION:
-    if not SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50:
-        raise ImproperlyConfigured("SECRET_KEY must be set to a random value of at least 50 characters in production")
+    if problem := secret_key_problem(SECRET_KEY):
+        raise ImproperlyConfigured(f"{problem}: production needs a random key, e.g. from {HOW_TO_MAKE_ONE}")
 elif not SECRET_KEY:
     SECRET_KEY = _INSECURE_DEV_KEY
 

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from config.secret_key import secret_key_problem
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,6 +44,44 @@ def test_production_refuses_to_start_without_a_secret_key():
 def test_production_refuses_the_development_key():
     result = manage("check", **PRODUCTION, SECRET_KEY="django-insecure-" + "x" * 60)
     assert result.returncode != 0
+
+
+OLD_ENV_EXAMPLE_KEY = "change-me-to-a-long-random-string-of-at-least-fifty-characters"
+
+
+def test_production_refuses_the_env_example_placeholder_at_start_and_in_the_deploy_check():
+    for command in (("check",), ("check", "--deploy")):
+        result = manage(*command, **PRODUCTION, SECRET_KEY=OLD_ENV_EXAMPLE_KEY)
+        assert result.returncode != 0
+        assert "placeholder" in result.stderr and "token_urlsafe" in result.stderr
+
+
+def test_env_example_ships_no_secret_key():
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    assert "SECRET_KEY=" in lines
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a" * 64,
+        "ab" * 32,
+        "0123456789" * 6,
+        "your-secret-key-goes-here-and-it-is-long-enough-to-pass-length",
+        "x" * 10,
+    ],
+)
+def test_low_entropy_or_placeholder_keys_are_refused(key):
+    assert secret_key_problem(key) is not None
+
+
+def test_generated_keys_are_accepted():
+    from django.core.management.utils import get_random_secret_key
+
+    for _ in range(200):
+        assert secret_key_problem(secrets.token_urlsafe(50)) is None
+        assert secret_key_problem(secrets.token_hex(32)) is None
+        assert secret_key_problem(get_random_secret_key()) is None
 
 
 def test_production_settings_pass_the_deploy_check():
