@@ -278,7 +278,15 @@ class AccrualEvent(FactProvenance):
 
     token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="accrual_events")
     date = models.DateField()
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        help_text=(
+            "Buyback: bought from the market and held. Buy and burn: bought from the market and burned. "
+            "Burn: burned without being bought (a fee or treasury burn). Buybacks and buy-and-burns count "
+            "in buyback yield; burns and buy-and-burns in the burned share."
+        ),
+    )
     usd_amount = money_field()
     token_amount = quantity_field()
     reference = models.CharField(max_length=300, blank=True, default="", help_text="Transaction hash or URL")

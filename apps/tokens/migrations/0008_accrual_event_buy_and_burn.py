@@ -43,6 +43,11 @@ class Migration(migrations.Migration):
                     ("burn", "Burn"),
                     ("distribution", "Distribution"),
                 ],
+                help_text=(
+                    "Buyback: bought from the market and held. Buy and burn: bought from the market and burned. "
+                    "Burn: burned without being bought (a fee or treasury burn). Buybacks and buy-and-burns count "
+                    "in buyback yield; burns and buy-and-burns in the burned share."
+                ),
                 max_length=16,
             ),
         ),
