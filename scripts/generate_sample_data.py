@@ -115,7 +115,8 @@ class Spec:
     weekly: float = 0.1  # weekend dip of activity
     spikes: float = 0.012  # daily probability of a spike
     methodology: dict[str, str] = field(default_factory=dict)
-    # Value accrual events: "buyback", "burn" or "distribution" weekly; "burn-monthly".
+    # Value accrual events, weekly: "buyback" (bought and held), "buyback-burn" (bought from the
+    # market and burned) or "distribution"; "buyback-burn-monthly" (GEOD's monthly burn).
     events: str | None = None
 
 
@@ -276,7 +277,7 @@ def specs() -> list[Spec]:
             ("arbitrum", "Gains Network", 0.65), ("base", "Gains Network", 0.2), ("polygon", "Gains Network", 0.15),
         ],
         fees=(60e3, 35e3), rev=[(None, 0.4)], hr=[(None, 0.9)], weekly=0.18, methodology=PERPS_METHOD,
-        events="burn",
+        events="buyback-burn",
     ))
     # ---- spot-dex ----
     t.append(Spec(
@@ -331,7 +332,7 @@ def specs() -> list[Spec]:
             ("arbitrum", "PancakeSwap AMM V3", 0.05),
         ],
         fees=(700e3, 1.1e6), rev=[(None, 0.15)], hr=[(None, 0.6)], weekly=0.12, methodology=DEX_METHOD,
-        events="burn",
+        events="buyback-burn",
     ))
     t.append(Spec(
         "aerodrome", "AERO", "Aerodrome", "spot-dex", ["base"], "aerodrome-finance", "https://aerodrome.finance",
@@ -657,7 +658,7 @@ def specs() -> list[Spec]:
             "Revenue": "All station access fees.",
             "HoldersRevenue": "80% of fees buy back GEOD on the open market, which is burned.",
         },
-        events="burn-monthly",
+        events="buyback-burn-monthly",
     ))
     t.append(Spec(
         "helium", "HNT", "Helium", "depin", ["solana"], "helium", "https://www.helium.com",
@@ -957,9 +958,9 @@ POLICIES: list[dict] = [
 
 EVENT_NOTES = {
     "buyback": "Sample: weekly buyback equal to the previous week's holders revenue (generated).",
-    "burn": "Sample: weekly buyback and burn equal to the previous week's holders revenue (generated).",
+    "buyback-burn": "Sample: weekly buyback and burn equal to the previous week's holders revenue (generated).",
     "distribution": "Sample: weekly payout to stakers equal to the previous week's holders revenue (generated).",
-    "burn-monthly": "Sample: GEOD bought back during the previous month and burned (generated amounts).",
+    "buyback-burn-monthly": "Sample: GEOD bought back during the previous month and burned (generated amounts).",
 }
 
 
@@ -1134,7 +1135,7 @@ def summary_payload(spec: Spec, rev: Revenue, data_type: str, mcap: int) -> dict
 
 
 def weekly_events(spec: Spec, rev: Revenue, prices: dict[dt.date, float]) -> list[dict]:
-    kind = "burn" if spec.events == "burn" else spec.events
+    kind = spec.events
     by_day = dict(zip(rev.days, rev.holders, strict=True))
     events = []
     monday = START + dt.timedelta(days=(7 - START.weekday()) % 7 + 7)
@@ -1180,11 +1181,11 @@ def monthly_burns(spec: Spec, rev: Revenue, prices: dict[dt.date, float]) -> lis
                 {
                     "token": spec.slug,
                     "date": next_month.isoformat(),
-                    "kind": "burn",
+                    "kind": "buyback-burn",
                     "usd_amount": money(usd),
                     "token_amount": str(tokens.quantize(Decimal("0.0001"))),
-                    "reference": f"sample:{spec.slug}:burn:{next_month.isoformat()}",
-                    "note": EVENT_NOTES["burn-monthly"],
+                    "reference": f"sample:{spec.slug}:buyback-burn:{next_month.isoformat()}",
+                    "note": EVENT_NOTES["buyback-burn-monthly"],
                 }
             )
         month_start = next_month
@@ -1274,7 +1275,7 @@ def build(out: Path) -> None:
                 "mcap": mcap,
             }
         )
-        if spec.events == "burn-monthly":
+        if spec.events == "buyback-burn-monthly":
             events.extend(monthly_burns(spec, rev, price_by_day[spec.slug]))
         elif spec.events:
             events.extend(weekly_events(spec, rev, price_by_day[spec.slug]))

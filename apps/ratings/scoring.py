@@ -220,7 +220,8 @@ METHODOLOGY = Methodology(
             "Buyback yield",
             "snapshot",
             "pct",
-            "Last 30 days of buybacks, annualised, ÷ market cap; missing when no buyback was ever recorded.",
+            "USD value of tokens bought from the market in the last 30 days (held or burned; fee burns are "
+            "not buybacks), annualised, ÷ market cap; missing when no buyback was ever recorded.",
             window_days=30,
         ),
         InputDef(

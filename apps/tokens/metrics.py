@@ -4,6 +4,13 @@ Definitions follow PROVIDERS.md (DefiLlama's fees / revenue / holders revenue, T
 Terminal's annualisation: last 30 days × 365/30). Any missing or zero input that would
 make a figure meaningless gives ``None`` ("no value", shown as "—"), never 0 or an error.
 
+Daily fees and revenue may be negative (refunds, incentives netted out), and so may a
+window's total and its annualised figure, which are shown as they are. A multiple or a
+yield on a flow that is not positive (P/F, P/S, P/HR, holder yield) is ``None``: "the
+market pays −40× revenue" means nothing. So is growth from a base that is not positive.
+Buybacks are never negative: a buyback yield is 0 when a programme bought nothing in 30
+days, and ``None`` when no buyback was ever recorded (the caller passes None).
+
 Every figure is computed exactly and rounded once, where it is stored: each function does
 its sums and products exactly and at most one division, in ``EXACT``: 100 significant
 digits rounded "to odd" (ROUND_05UP), which keeps the last digit honest, so that rounding
@@ -83,18 +90,23 @@ def yield_on(total: Decimal | None, market_cap: Decimal | None) -> Decimal | Non
 
 
 def holder_yield(holders_revenue_30d: Decimal | None, market_cap: Decimal | None) -> Decimal | None:
-    """Holders revenue of the last 30 days, annualised, over market cap."""
+    """Holders revenue of the last 30 days, annualised, over market cap; None unless that
+    revenue is positive (holders got nothing, or paid in)."""
+    if holders_revenue_30d is None or holders_revenue_30d <= 0:
+        return None
     return yield_on(holders_revenue_30d, market_cap)
 
 
 def buyback_yield(buybacks_30d: Decimal | None, market_cap: Decimal | None) -> Decimal | None:
-    """Buybacks of the last 30 days, annualised, over market cap."""
+    """USD spent on tokens bought from the market in the last 30 days (held or burned:
+    kinds "buyback" and "buyback-burn"), annualised, over market cap."""
     return yield_on(buybacks_30d, market_cap)
 
 
 def growth(current: Decimal | None, prior: Decimal | None) -> Decimal | None:
     """Relative change of a window over the prior window of the same length (0.25 = +25 %):
-    (current − prior) ÷ prior."""
+    (current − prior) ÷ prior. None from a prior window that is not positive (a change
+    from −10 to +5 has no meaningful percentage); a current one may be negative."""
     if current is None or prior is None or prior <= 0:
         return None
     return EXACT.divide(EXACT.subtract(current, prior), prior)

@@ -263,16 +263,30 @@ class AccrualPolicy(models.Model):
 
 
 class AccrualEvent(FactProvenance):
-    """A dated buyback, burn or distribution."""
+    """A dated buyback, burn or distribution.
+
+    A buyback and a burn differ in where the tokens come from: a buyback (held, or burned:
+    "buyback-burn") spends money on tokens bought from the market, so it counts in buyback
+    yield; a plain burn destroys tokens that were not bought (fee burns, treasury burns),
+    so it counts only in the burned share. A buy-and-burn counts in both."""
 
     class Kind(models.TextChoices):
         BUYBACK = "buyback", "Buyback"
+        BUYBACK_BURN = "buyback-burn", "Buy and burn"
         BURN = "burn", "Burn"
         DISTRIBUTION = "distribution", "Distribution"
 
     token = models.ForeignKey(Token, on_delete=models.CASCADE, related_name="accrual_events")
     date = models.DateField()
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        help_text=(
+            "Buyback: bought from the market and held. Buy and burn: bought from the market and burned. "
+            "Burn: burned without being bought (a fee or treasury burn). Buybacks and buy-and-burns count "
+            "in buyback yield; burns and buy-and-burns in the burned share."
+        ),
+    )
     usd_amount = money_field()
     token_amount = quantity_field()
     reference = models.CharField(max_length=300, blank=True, default="", help_text="Transaction hash or URL")
@@ -286,6 +300,12 @@ class AccrualEvent(FactProvenance):
 
     def __str__(self) -> str:
         return f"{self.token} {self.kind} {self.date}"
+
+
+# Events whose USD amount bought tokens from the market (buybacks, buyback yield, reports)
+# and events whose token amount left the supply (burned share).
+BOUGHT_KINDS = (AccrualEvent.Kind.BUYBACK.value, AccrualEvent.Kind.BUYBACK_BURN.value)
+BURNED_KINDS = (AccrualEvent.Kind.BURN.value, AccrualEvent.Kind.BUYBACK_BURN.value)
 
 
 class RevenueReport(models.Model):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from . import metrics
 from .models import (
+    BOUGHT_KINDS,
     AccrualEvent,
     AccrualPolicy,
     MetricSnapshot,
@@ -208,7 +209,12 @@ VALUATION_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("phr", "P/HR", "market cap ÷ annualised holders revenue", "multiple"),
     ("phr_fdv", "P/HR on FDV", "fully diluted value ÷ annualised holders revenue", "multiple"),
     ("holder_yield", "Holder yield", "annualised holders revenue ÷ market cap", "pct"),
-    ("buyback_yield", "Buyback yield", "last 30 days of buybacks, annualised, ÷ market cap", "pct"),
+    (
+        "buyback_yield",
+        "Buyback yield",
+        "tokens bought from the market in the last 30 days (held or burned), in USD, annualised, ÷ market cap",
+        "pct",
+    ),
     ("revenue_growth_30d", "Revenue growth 30d", "last 30 days against the 30 before", "signed"),
     ("revenue_growth_90d", "Revenue growth 90d", "last 90 days against the 90 before", "signed"),
     ("burned_share", "Burned share", "tokens burned as a share of supply", "pct"),
@@ -272,10 +278,9 @@ def _token_chart(token: Token) -> dict[str, Any]:
     )
     revenue_rows.reverse()
     first_day = min((rows[0][0] for rows in (prices, revenue_rows) if rows), default=None)
-    # Burns are marked too: a protocol that buys back and burns records the spend as a burn.
-    buyback_rows = AccrualEvent.objects.filter(
-        token=token, kind__in=[AccrualEvent.Kind.BUYBACK, AccrualEvent.Kind.BURN], usd_amount__isnull=False
-    )
+    # Tokens bought from the market, held or burned (what buyback yield counts); a fee burn
+    # spends nothing on the market.
+    buyback_rows = AccrualEvent.objects.filter(token=token, kind__in=BOUGHT_KINDS, usd_amount__isnull=False)
     if first_day is not None:
         buyback_rows = buyback_rows.filter(date__gte=first_day)
     buybacks_by_day: dict[dt.date, Decimal] = {}
@@ -285,8 +290,12 @@ def _token_chart(token: Token) -> dict[str, Any]:
     daily = []
     monthly: dict[dt.date, list] = {}
     for day, revenue, holders in revenue_rows:
-        holders = holders if holders is not None and holders > 0 else Decimal(0)
-        holders = min(holders, revenue) if revenue > 0 else Decimal(0)
+        # Negative days are drawn below zero as stored (revenue nets out refunds and
+        # incentives); holders revenue above a non-negative revenue is cut to it, as the
+        # bars stack (holders over the whole revenue).
+        holders = holders if holders is not None else Decimal(0)
+        if 0 <= revenue < holders:
+            holders = revenue
         protocol = revenue - holders
         daily.append({"time": day.isoformat(), "protocol": float(protocol), "holders": float(holders)})
         month = monthly.setdefault(day.replace(day=1), [Decimal(0), Decimal(0), 0])

@@ -77,6 +77,10 @@ def catalogue_upsert(*, catalogue: Catalogue, source: str, fetched_at: dt.dateti
     for info in catalogue.tokens:
         if info.category not in categories:
             raise ProviderDataError(f"token {info.slug}: unknown category {info.category!r}")
+    kinds = set(AccrualEvent.Kind.values)  # a kind no figure counts would vanish silently
+    for event in catalogue.events:
+        if event.kind not in kinds:
+            raise ProviderDataError(f"event {event.token_slug} {event.date}: unknown kind {event.kind!r}")
 
     chain_slugs = {slug for info in catalogue.tokens for slug in info.chains} | set(catalogue.chain_names)
     Chain.objects.bulk_create(

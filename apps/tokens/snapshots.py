@@ -19,7 +19,18 @@ from django.db.models.functions import TruncMonth, TruncQuarter
 from django.utils import timezone
 
 from . import bulk, metrics
-from .models import SUPPLY_FIELDS, AccrualEvent, MetricSnapshot, PriceDay, RevenueDay, RevenueReport, Source, Token
+from .models import (
+    BOUGHT_KINDS,
+    BURNED_KINDS,
+    SUPPLY_FIELDS,
+    AccrualEvent,
+    MetricSnapshot,
+    PriceDay,
+    RevenueDay,
+    RevenueReport,
+    Source,
+    Token,
+)
 
 CHUNK_TOKENS = 200
 # Revenue windows end at the newest revenue day; older than this, revenue metrics are blank.
@@ -329,8 +340,8 @@ def snapshots_reprice(
         "month": day - dt.timedelta(days=30),
         "revenue_from": day - dt.timedelta(days=REVENUE_MAX_LAG_DAYS - 1),  # as_of is the day after
         "buybacks_from": day - dt.timedelta(days=29),
-        "buyback": AccrualEvent.Kind.BUYBACK.value,
-        "burn": AccrualEvent.Kind.BURN.value,
+        "bought": list(BOUGHT_KINDS),
+        "burned": list(BURNED_KINDS),
         "now": now,
         "ids": ids,
     }
@@ -424,9 +435,10 @@ def _reprice_sql(*, scoped: bool, supplies: str | None = None) -> str:
         days, year = metrics.ANNUALISATION_WINDOW_DAYS, metrics.DAYS_PER_YEAR
         return ratio(f"{value} > 0 AND {total} > 0", f"{value} * {days}", f"{total} * {year}")
 
-    def yield_on(total: str) -> str:
+    def yield_on(total: str, *, positive: bool) -> str:
         days, year = metrics.ANNUALISATION_WINDOW_DAYS, metrics.DAYS_PER_YEAR
-        return ratio(f"p.market_cap_usd > 0 AND {total} >= 0", f"{total} * {year}", f"p.market_cap_usd * {days}")
+        condition = f"p.market_cap_usd > 0 AND {total} {'>' if positive else '>='} 0"
+        return ratio(condition, f"{total} * {year}", f"p.market_cap_usd * {days}")
 
     def carried(column: str) -> str:
         return f"CASE WHEN rv.fresh THEN ls.{column} END"
@@ -451,8 +463,8 @@ def _reprice_sql(*, scoped: bool, supplies: str | None = None) -> str:
         "ps_fdv": multiple("f.fdv", "f.revenue"),
         "phr": multiple("p.market_cap_usd", "f.holders"),
         "phr_fdv": multiple("f.fdv", "f.holders"),
-        "holder_yield": yield_on("f.holders"),
-        "buyback_yield": yield_on("bb.total"),
+        "holder_yield": yield_on("f.holders", positive=True),
+        "buyback_yield": yield_on("bb.total", positive=False),
         "revenue_growth_30d": carried("revenue_growth_30d"),
         "revenue_growth_90d": carried("revenue_growth_90d"),
         "burned_share": (
@@ -507,11 +519,12 @@ def _reprice_sql(*, scoped: bool, supplies: str | None = None) -> str:
         LEFT JOIN (
             SELECT token_id, coalesce(sum(usd_amount) FILTER (WHERE date BETWEEN %(buybacks_from)s AND %(day)s), 0)
                 AS total
-            FROM {event} WHERE kind = %(buyback)s AND usd_amount IS NOT NULL GROUP BY token_id
+            FROM {event} WHERE kind = ANY(%(bought)s) AND usd_amount IS NOT NULL GROUP BY token_id
         ) AS bb ON bb.token_id = p.token_id
         LEFT JOIN (
             SELECT token_id, sum(token_amount) AS total
-            FROM {event} WHERE kind = %(burn)s AND token_amount IS NOT NULL AND date <= %(day)s GROUP BY token_id
+            FROM {event} WHERE kind = ANY(%(burned)s) AND token_amount IS NOT NULL AND date <= %(day)s
+            GROUP BY token_id
         ) AS bu ON bu.token_id = p.token_id
         CROSS JOIN LATERAL (
             SELECT (ls.revenue_as_of AT TIME ZONE 'UTC')::date >= %(revenue_from)s AS fresh
@@ -561,7 +574,7 @@ def _reprice_in_python(ids: list[int] | None, day: dt.date, now: dt.datetime) ->
     if not supplies:
         return len(fallback)
     events = AccrualEvent.objects.filter(scope)
-    buybacks_all = events.filter(kind=AccrualEvent.Kind.BUYBACK, usd_amount__isnull=False)
+    buybacks_all = events.filter(kind__in=BOUGHT_KINDS, usd_amount__isnull=False)
     has_buybacks = set(buybacks_all.values_list("token_id", flat=True).distinct())
     buybacks = dict(
         buybacks_all.filter(date__range=(day - dt.timedelta(days=29), day))
@@ -570,7 +583,7 @@ def _reprice_in_python(ids: list[int] | None, day: dt.date, now: dt.datetime) ->
         .values_list("token_id", "total")
     )
     burned = dict(
-        events.filter(kind=AccrualEvent.Kind.BURN, date__lte=day, token_amount__isnull=False)
+        events.filter(kind__in=BURNED_KINDS, date__lte=day, token_amount__isnull=False)
         .values("token_id")
         .annotate(total=Sum("token_amount"))
         .values_list("token_id", "total")
@@ -638,9 +651,10 @@ def _load_facts(token_ids: list[int], since: dt.date | None) -> dict[int, _Facts
         .order_by("token_id", "date")
         .values_list("token_id", "date", "kind", "usd_amount", "token_amount")
     ):
-        if kind == AccrualEvent.Kind.BUYBACK and usd is not None:
+        # A buy-and-burn counts on both sides: money spent buying, tokens taken out of supply.
+        if kind in BOUGHT_KINDS and usd is not None:
             facts[token_id].buybacks[day] = facts[token_id].buybacks.get(day, Decimal(0)) + usd
-        elif kind == AccrualEvent.Kind.BURN and amount is not None:
+        if kind in BURNED_KINDS and amount is not None:
             burned_running[token_id] += amount
             facts[token_id].burned.append((day, burned_running[token_id]))
     for item in facts.values():
@@ -702,9 +716,10 @@ def latest_point_at(token_ids: list[int] | None) -> None:
 
 @transaction.atomic
 def revenue_reports_build(*, token_ids: Iterable[int] | None = None) -> int:
-    """Monthly and quarterly statements from daily facts (and buyback events), idempotently."""
+    """Monthly and quarterly statements from daily facts (and buyback events: tokens bought
+    from the market, held or burned), idempotently."""
     days = RevenueDay.objects.all()
-    events = AccrualEvent.objects.filter(kind=AccrualEvent.Kind.BUYBACK)
+    events = AccrualEvent.objects.filter(kind__in=BOUGHT_KINDS)
     if token_ids is not None:
         ids = list(token_ids)
         days = days.filter(token_id__in=ids)

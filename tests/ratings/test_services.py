@@ -363,3 +363,30 @@ def test_chunks_fetched_ahead_on_other_connections_give_the_same_inputs(monkeypa
     one_by_one = loading.load_inputs(universe, DAY - dt.timedelta(days=3), DAY, chunk_size=1)
 
     assert ahead == one_by_one and sum(len(day) for day in ahead.values()) == 20
+
+
+def test_negative_revenue_is_rated_with_its_missing_multiples_and_yields_as_missing(tokens, monkeypatch):
+    """A month of negative revenue (refunds, incentives netted out) gives "—" for holder
+    yield and holders' share: the ratings read those as missing, by either loading path."""
+    gamma = Token.objects.get(slug="gamma")
+    last_month = RevenueDay.objects.filter(token=gamma, date__gt=DAY - dt.timedelta(days=30))
+    for day in last_month:
+        day.revenue_usd, day.holders_revenue_usd = -day.revenue_usd, -day.holders_revenue_usd
+        day.save(update_fields=["revenue_usd", "holders_revenue_usd"])
+    snapshots_recompute(token_ids=[gamma.pk], since=DAY - dt.timedelta(days=5))
+    universe = list(Token.objects.order_by("pk").values_list("pk", "category"))
+    native = loading.load_inputs(universe, DAY, DAY, chunk_size=2)
+    monkeypatch.setattr(loading, "arrays_supported", lambda: False)
+    assert loading.load_inputs(universe, DAY, DAY, chunk_size=2) == native
+
+    ratings_recompute(day=DAY)
+
+    rating = ratings_on(DAY)["gamma"]
+    assert Decimal(rating.inputs["revenue_annualised"]) < 0 and Decimal(rating.inputs["holders_revenue_annualised"]) < 0
+    assert rating.inputs["holder_yield"] is None and rating.inputs["holders_share"] is None
+    assert rating.investor_score is not None and rating.trader_score is not None
+    # Ranked last on P/S (by revenue ÷ market cap), not left out.
+    universe_score, _category, _score, ranked, _peers = rating.components["valuation"]["parts"]["ps"]
+    assert ranked == 4 and universe_score == min(
+        r.components["valuation"]["parts"]["ps"][0] for r in ratings_on(DAY).values() if r.investor_score is not None
+    )

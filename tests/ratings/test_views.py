@@ -269,6 +269,12 @@ def test_methodology_page_renders_every_weight_from_the_definition(client):
     assert "Ratings as of" in html
 
 
+def test_methodology_page_says_buyback_yield_counts_tokens_bought_held_or_burned(client):
+    html = client.get("/ratings/methodology/").content.decode()
+
+    assert "USD value of tokens bought from the market in the last 30 days (held or burned; fee burns" in html
+
+
 # --- track record ---------------------------------------------------------------------------
 
 

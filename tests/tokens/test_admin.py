@@ -175,6 +175,21 @@ def test_editor_entered_event_is_stamped(client, editor, data):
     assert event.source == Source.EDITOR and event.fetched_at is not None
 
 
+def test_editor_records_a_buy_and_burn_told_apart_from_a_burn(client, editor, data):
+    form = client.get("/admin/tokens/accrualevent/add/").content.decode()
+    assert '<option value="buyback-burn">Buy and burn</option>' in form
+    assert "Burn: burned without being bought (a fee or treasury burn)" in form
+
+    response = client.post(
+        "/admin/tokens/accrualevent/add/",
+        {"token": data.pk, "date": "2026-11-01", "kind": "buyback-burn", "usd_amount": "1000", "token_amount": "50",
+         "reference": "https://example.com/tx", "source": "editor"},
+    )  # fmt: skip
+
+    assert response.status_code == 302
+    assert AccrualEvent.objects.get(kind="buyback-burn").get_kind_display() == "Buy and burn"
+
+
 def test_editor_can_add_a_policy_inline_on_the_token(client, editor, data):
     response = client.get(f"/admin/tokens/token/{data.pk}/change/")
     assert response.status_code == 200

@@ -187,3 +187,41 @@ def test_pages_say_sample_data_as_of_the_data_time(sample_dir, client):
     assert status.as_of == dt.datetime(2026, 3, 1, 0, 4, 12, tzinfo=dt.UTC)
     for url in ("/", "/tokens/", "/tokens/alpha/"):
         assert "Sample data as of 2026-03-01" in client.get(url).content.decode()
+
+
+def _add_events(sample_dir, *events: dict) -> None:
+    import json
+
+    path = sample_dir / "catalogue.json"
+    catalogue = json.loads(path.read_text())
+    catalogue["events"].extend(events)
+    path.write_text(json.dumps(catalogue))
+
+
+def _event(kind: str, day: str, usd: str | None, tokens: str | None) -> dict:
+    return {"token": "alpha", "date": day, "kind": kind, "usd_amount": usd, "token_amount": tokens,
+            "reference": f"{kind}-{day}", "note": ""}  # fmt: skip
+
+
+def test_a_buy_and_burn_counts_in_buybacks_reports_and_burned_share(sample_dir):
+    _add_events(
+        sample_dir,
+        _event("buyback-burn", "2026-02-20", "30000", "3000000"),  # bought from the market, then burned
+        _event("burn", "2026-02-21", "99000", "1000000"),  # a fee burn: tokens not bought
+    )
+    sample_data_load(provider=SampleProvider(sample_dir))
+    alpha = Token.objects.select_related("latest_snapshot").get(slug="alpha")
+    snap = alpha.latest_snapshot
+    assert snap.buybacks_30d == D("310000")  # four weekly buybacks of 70k and the 30k buy-and-burn
+    assert snap.buyback_yield == D("0.0037716667")  # 310k × 365/30 ÷ 1e9
+    assert snap.burned_share == D("0.0140000000")  # 10M + 3M + 1M of 1B
+    feb = RevenueReport.objects.get(token=alpha, period="month", period_start=dt.date(2026, 2, 1))
+    assert feb.buybacks_usd == D(4 * 70000 + 30000)
+    assert AccrualEvent.objects.get(token=alpha, kind="buyback-burn").get_kind_display() == "Buy and burn"
+
+
+def test_an_event_of_unknown_kind_writes_nothing(sample_dir):
+    _add_events(sample_dir, _event("buy-and-burn", "2026-02-20", "30000", "3000000"))
+    with pytest.raises(ProviderDataError, match="unknown kind 'buy-and-burn'"):
+        sample_data_load(provider=SampleProvider(sample_dir))
+    assert not Token.objects.exists() and not AccrualEvent.objects.exists()

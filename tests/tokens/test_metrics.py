@@ -60,6 +60,43 @@ def test_buyback_yield_annualises_30_days_of_buybacks():
     assert metrics.buyback_yield(D("3000000"), D("365000000")) == D("0.1")
 
 
+def test_buyback_yield_is_zero_when_a_programme_bought_nothing_in_30_days():
+    assert metrics.buyback_yield(D("0"), D("365000000")) == D("0")
+    assert metrics.buyback_yield(None, D("365000000")) is None  # no buyback ever recorded
+
+
+# --- Negative revenue: stored and shown as it is; no multiple or yield on it ---------------
+
+
+def test_negative_revenue_is_annualised_as_it_is():
+    # −3,000 net in 30 days (refunds over fees) -> −3,000 × 365 / 30 = −36,500 a year
+    assert metrics.annualise(D("-3000")) == D("-36500")
+    assert metrics.window_total([D("100")] * 29 + [D("-4000")], window=30) == D("-1100")
+
+
+@pytest.mark.parametrize("total", [D("-6000000"), D("0")])
+def test_every_multiple_on_a_non_positive_flow_is_no_value(total):
+    # P/F, P/S, P/HR on market cap (2.19B) and on FDV (4.38B) alike
+    for value in (D("2190000000"), D("4380000000")):
+        assert metrics.multiple(value, total) is None
+
+
+@pytest.mark.parametrize("holders", [D("-3000000"), D("-0.0001"), D("0")])
+def test_holder_yield_on_non_positive_holders_revenue_is_no_value(holders):
+    assert metrics.holder_yield(holders, D("730000000")) is None
+
+
+def test_growth_to_a_negative_window_from_a_positive_one_is_shown():
+    # 100 in the prior 30 days, −50 in the last 30: (−50 − 100) / 100 = −150 %
+    assert metrics.growth(D("-50"), D("100")) == D("-1.5")
+
+
+@pytest.mark.parametrize("prior", [D("-100"), D("0")])
+def test_growth_from_a_non_positive_prior_window_is_no_value(prior):
+    # −100 -> +50 is not "−150 %": from a base that is not positive no percentage means anything
+    assert metrics.growth(D("50"), prior) is None
+
+
 def test_growth_is_window_over_prior_window_minus_one():
     assert metrics.growth(D("125"), D("100")) == D("0.25")
     assert metrics.growth(D("50"), D("100")) == D("-0.5")

@@ -1,8 +1,8 @@
 """The reprice computed by PostgreSQL (snapshots._reprice_sql) gives the same digits as the
 one assembled in Python (snapshots._reprice_in_python, through metrics.py), for figures
 drawn across their whole range: ties at the places a column keeps, values just beside
-them, zeros, negatives, missing inputs, revenue at the edge of its freshness, events
-inside and outside their windows, and figures too large for their columns."""
+them, zeros, negatives, missing inputs, revenue at the edge of its freshness, events of
+every kind inside and outside their windows, and figures too large for their columns."""
 
 from __future__ import annotations
 
@@ -80,6 +80,17 @@ token_spec = st.fixed_dictionaries(
             st.tuples(st.integers(min_value=-40, max_value=3), st.one_of(st.none(), _money("-10", "1e9"))),
             max_size=3,
         ),
+        # Events of any kind with both amounts: buy-and-burns count as buybacks and as burns,
+        # a fee burn's or a distribution's USD amount is no buyback.
+        "events": st.lists(
+            st.tuples(
+                st.sampled_from(AccrualEvent.Kind.values),
+                st.integers(min_value=-40, max_value=3),
+                money,
+                st.one_of(st.none(), _money("0", "1e9")),
+            ),
+            max_size=3,
+        ),
     }
 )
 
@@ -118,6 +129,7 @@ def _store(specs: list[dict]) -> list[int]:
         Token.objects.filter(pk=token.pk).update(latest_snapshot=carried)
         events = [(AccrualEvent.Kind.BUYBACK, offset, amount, None) for offset, amount in spec["buybacks"]]
         events += [(AccrualEvent.Kind.BURN, offset, None, amount) for offset, amount in spec["burns"]]
+        events += spec.get("events", [])
         for i, (kind, offset, usd, tokens) in enumerate(events):
             AccrualEvent.objects.create(
                 token=token, date=DAY + dt.timedelta(days=offset), kind=kind, usd_amount=usd, token_amount=tokens,
@@ -206,6 +218,62 @@ def test_ties_round_half_away_from_zero_in_both():
     assert in_sql[ids[8]][SNAPSHOT_FIELDS.index("fdv_usd")] == D("0.0001")
     assert in_sql[ids[9]][SNAPSHOT_FIELDS.index("burned_share")] == D("0.0004882813")
     assert in_sql[ids[10]][SNAPSHOT_FIELDS.index("buybacks_30d")] == D("30")
+
+
+def test_buy_and_burn_counts_as_a_buyback_and_as_a_burn_in_both():
+    """Buyback yield counts tokens bought from the market, held or burned; a fee burn's USD
+    value is no buyback, though its tokens count in the burned share."""
+    kind = AccrualEvent.Kind
+    specs = [
+        # bought and burned: 10 + 20 in the window (the −30 one is out), 3 tokens burned
+        _base(
+            market_cap=D("747520"),
+            max_supply=D("2048"),
+            events=[
+                (kind.BUYBACK_BURN, 0, D("10"), D("1")),
+                (kind.BUYBACK_BURN, -29, D("20"), D("1")),
+                (kind.BUYBACK_BURN, -30, D("1000"), D("1")),
+            ],
+        ),
+        # held and burned programmes add up
+        _base(
+            market_cap=D("747520"), events=[(kind.BUYBACK, -1, D("10"), None), (kind.BUYBACK_BURN, -2, D("20"), None)]
+        ),
+        # a fee burn and a distribution with USD amounts: no buyback
+        _base(events=[(kind.BURN, -1, D("500"), D("5")), (kind.DISTRIBUTION, -1, D("70"), None)]),
+    ]
+    ids = _store(specs)
+    in_sql, in_python = _both(ids)
+    _assert_same(in_sql, in_python)
+    bought, yield_, burned = (SNAPSHOT_FIELDS.index(f) for f in ("buybacks_30d", "buyback_yield", "burned_share"))
+    # 30 × 365 / (747,520 × 30) = 1/2048
+    assert (in_sql[ids[0]][bought], in_sql[ids[0]][yield_]) == (D("30"), D("0.0004882813"))
+    assert in_sql[ids[0]][burned] == D("0.0014648438")  # 3 of 2,048 (1,000-USD one included: burns count to date)
+    assert (in_sql[ids[1]][bought], in_sql[ids[1]][yield_]) == (D("30"), D("0.0004882813"))
+    assert in_sql[ids[2]][bought] is None and in_sql[ids[2]][yield_] is None
+    assert in_sql[ids[2]][burned] == D("0.0049751244")  # 5 of the 1,005 there were before
+
+
+def test_negative_revenue_is_carried_and_gives_no_multiple_or_holder_yield_in_both():
+    specs = [
+        _base(fees=D("-30"), revenue=D("-12"), holders=D("-3")),
+        _base(fees=D("10"), revenue=D("-6"), holders=D("0")),
+    ]
+    ids = _store(specs)
+    in_sql, in_python = _both(ids)
+    _assert_same(in_sql, in_python)
+    row = dict(zip(SNAPSHOT_FIELDS, in_sql[ids[0]], strict=True))
+    assert (row["fees_annualised"], row["revenue_annualised"], row["holders_revenue_annualised"]) == (
+        D("-365"),
+        D("-146"),
+        D("-36.5"),
+    )
+    for name in ("pf", "pf_fdv", "ps", "ps_fdv", "phr", "phr_fdv", "holder_yield", "holders_share"):
+        assert row[name] is None, name
+    row = dict(zip(SNAPSHOT_FIELDS, in_sql[ids[1]], strict=True))
+    assert row["pf"] == D("16.4383561644")  # 2,000 × 30 / (10 × 365)
+    for name in ("ps", "ps_fdv", "phr", "phr_fdv", "holder_yield", "holders_share"):
+        assert row[name] is None, name
 
 
 def test_revenue_is_carried_for_six_days_and_dropped_on_the_seventh():

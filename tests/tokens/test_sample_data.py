@@ -39,9 +39,14 @@ def test_bundled_sample_loads_with_its_public_figures():
     assert min(prices) < 13 and max(prices) > 55
 
     geod = Token.objects.select_related("latest_snapshot").get(slug="geodnet")
-    burned = AccrualEvent.objects.filter(token=geod, kind="burn").aggregate(total=Sum("token_amount"))["total"]
+    burned = AccrualEvent.objects.filter(token=geod, kind="buyback-burn").aggregate(total=Sum("token_amount"))["total"]
     assert burned > 34_000_000
     assert geod.latest_snapshot.burned_share > D("0.03")
+    # Buy-and-burn programmes (bought from the market, then burned) have a buyback yield.
+    for slug in ("geodnet", "pancakeswap", "gains-network"):
+        snapshot = Token.objects.select_related("latest_snapshot").get(slug=slug).latest_snapshot
+        assert snapshot.buybacks_30d > 0 and snapshot.buyback_yield > 0, slug
+        assert not AccrualEvent.objects.filter(token__slug=slug, kind="burn").exists(), slug
     arr = RevenueReport.objects.get(token=geod, period="arr", source=Source.EDITOR)
     assert arr.revenue_usd == D("5500000") and arr.source_url
     assert "19,000" in geod.description

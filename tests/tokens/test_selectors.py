@@ -284,8 +284,9 @@ def test_token_page_chart_series():
     RevenueDayFactory(token=token, date=dt.date(2026, 11, 2), revenue_usd=Decimal(50), holders_revenue_usd=None)
     AccrualEventFactory(token=token, date=dt.date(2026, 10, 31), usd_amount=Decimal(25))
     AccrualEventFactory(token=token, date=dt.date(2026, 10, 31), usd_amount=Decimal(5))
-    AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="burn", usd_amount=Decimal(70))
+    AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="buyback-burn", usd_amount=Decimal(70))
     AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="distribution", usd_amount=Decimal(99))
+    AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="burn", usd_amount=Decimal(500))  # a fee burn
     AccrualEventFactory(token=token, date=dt.date(2026, 11, 2), kind="burn", usd_amount=None)
 
     chart = selectors.token_page("t").chart
@@ -301,9 +302,33 @@ def test_token_page_chart_series():
         {"time": "2026-10-01", "protocol": 140.0, "holders": 60.0, "days": 2},
         {"time": "2026-11-01", "protocol": 120.0, "holders": 30.0, "days": 2},
     ]
-    # Buybacks and burns with a USD amount are marked, summed by day and by month.
+    # Tokens bought from the market (held, or burned) are marked, summed by day and by month;
+    # a burn of tokens not bought (a fee burn) is not, whatever its USD value.
     assert chart["buybacks"] == [{"time": "2026-10-31", "usd": 30.0}, {"time": "2026-11-01", "usd": 70.0}]
     assert chart["buybacks_monthly"] == [{"time": "2026-10-01", "usd": 30.0}, {"time": "2026-11-01", "usd": 70.0}]
+
+
+def test_token_page_chart_draws_negative_revenue_below_zero():
+    token = TokenFactory(slug="t")
+    for day, revenue, holders in (
+        (dt.date(2026, 11, 14), Decimal("100"), Decimal("40")),
+        (dt.date(2026, 11, 15), Decimal("-26491.25"), Decimal("-13245.63")),  # both negative
+        (dt.date(2026, 11, 16), Decimal("100"), Decimal("-20")),  # holders paid in
+        (dt.date(2026, 11, 17), Decimal("-100"), Decimal("30")),
+    ):
+        RevenueDayFactory(token=token, date=day, revenue_usd=revenue, holders_revenue_usd=holders)
+
+    chart = selectors.token_page("t").chart
+
+    # Each bar's total (protocol + holders) is the day's revenue, holders drawn as stored.
+    assert chart["revenue_daily"][1:] == [
+        {"time": "2026-11-15", "protocol": -13245.62, "holders": -13245.63},
+        {"time": "2026-11-16", "protocol": 120.0, "holders": -20.0},
+        {"time": "2026-11-17", "protocol": -130.0, "holders": 30.0},
+    ]
+    assert chart["revenue_monthly"] == [
+        {"time": "2026-11-01", "protocol": -13195.62, "holders": -13195.63, "days": 4},
+    ]
 
 
 def test_token_page_chart_is_bounded():

@@ -446,3 +446,51 @@ def test_every_page_has_a_nonce_csp_and_every_script_carries_the_nonce(client, u
             continue
         assert f'nonce="{nonce}"' in tag, tag
     assert " style=" not in html and "<style" not in html  # style-src is 'self' only
+
+
+# --- Buyback yield and negative revenue, as readers see them ------------------------------------
+
+BUYBACK_DEFINITION = "tokens bought from the market in the last 30 days (held or burned)"
+
+
+def test_buyback_yield_says_what_it_counts_on_the_token_page_and_the_screener(client):
+    token_with("cake", buyback_yield=Decimal("0.05"))
+
+    page = client.get("/tokens/cake/").content.decode()
+    screener = client.get(SCREENER).content.decode()
+
+    assert BUYBACK_DEFINITION in page  # the valuation row's hint
+    assert "Tokens bought from the market in the last 30 days, held or burned" in page  # buybacks 30d
+    assert re.search(r'<th scope="col" class="num" title="USD value of tokens bought from the market in the '
+                     r'last 30 days \(held or burned\), annualised, ÷ market cap">', screener)  # fmt: skip
+
+
+def test_negative_revenue_is_shown_and_the_multiples_and_yields_on_it_are_missing(client):
+    from apps.tokens import snapshots
+
+    token = TokenFactory(slug="ethena", name="Ethena", symbol="ENA", category=Category.YIELD)
+    PriceDayFactory(token=token, date=TODAY, price_usd=Decimal("1"), market_cap_usd=Decimal("1000000000"))
+    for n in range(30):  # 29 days of +10 revenue (+5 to holders), then a day of −1,000 (−500)
+        worst = n == 0
+        RevenueDayFactory(
+            token=token, date=TODAY - dt.timedelta(days=n), fees_usd=Decimal("100"),
+            revenue_usd=Decimal("-1000") if worst else Decimal("10"),
+            holders_revenue_usd=Decimal("-500") if worst else Decimal("5"),
+        )  # fmt: skip
+    snapshots.snapshots_recompute(token_ids=[token.pk])
+    snapshots.revenue_reports_build(token_ids=[token.pk])
+
+    page = client.get("/tokens/ethena/").content.decode()
+    screener = client.get(SCREENER).content.decode()
+
+    # −710 in 30 days is −8,638.33 a year; holders −355 is −4,319.17
+    assert "−$8.6K" in page and "−$4.3K" in page and "−$8.6K" in screener
+    for label in ("P/S", "P/S on FDV", "P/HR", "P/HR on FDV", "Holder yield"):
+        assert re.search(
+            rf'<th scope="row">{re.escape(label)}<span class="hint">[^<]*</span></th><td class="num">—</td>', page
+        ), label
+    # P/F stays: fees are positive (1e9 ÷ 36,500 a year)
+    assert re.search(r'<th scope="row">P/F<span class="hint">[^<]*</span></th><td class="num">27,397×</td>', page)
+    # Reports: November (19 × 10 − 1,000) and the quarter (29 × 10 − 1,000), negative, not hidden
+    assert '<td class="num">−$810.00</td><td class="num">−$405.00</td>' in page
+    assert '<td class="num">−$710.00</td><td class="num">−$355.00</td>' in page

@@ -48,7 +48,9 @@ class ProtocolInfo:
 def parse_daily_series(slug: str, data_type: str, payload: Any, since: dt.date | None = None) -> dict[dt.date, Decimal]:
     """``totalDataChart`` of ``GET /summary/fees/{slug}?dataType=…``: {UTC date: amount}.
     Every point is checked (a bad one anywhere fails the series); only those dated ``since``
-    or later are converted and returned — an incremental run needs a few of several hundred."""
+    or later are converted and returned — an incremental run needs a few of several hundred.
+    An amount may be negative: a day's revenue nets out refunds and incentives, and refusing
+    it would stop the protocol's whole series from updating."""
     where = f"summary/fees/{slug}?dataType={data_type}"
     body = require_dict(payload, where)
     cutoff = -math.inf if since is None else dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC).timestamp()
@@ -57,7 +59,7 @@ def parse_daily_series(slug: str, data_type: str, payload: Any, since: dt.date |
         if type(pair) is not list or len(pair) != 2:
             raise ProviderDataError(f"{where}.totalDataChart[{index}]: expected [timestamp, value]")
         stamp, value = pair
-        if type(stamp) not in _NUMBER_TYPES or type(value) not in _NUMBER_TYPES or not 0 <= value < math.inf:
+        if type(stamp) not in _NUMBER_TYPES or type(value) not in _NUMBER_TYPES or not -math.inf < value < math.inf:
             _reject_point(f"{where}.totalDataChart[{index}]", stamp, value)
         if stamp >= cutoff:
             series[unix_seconds(stamp, where).date()] = number(value, where)
@@ -70,10 +72,8 @@ _NUMBER_TYPES = (int, float, Decimal)  # exact types: a bool or a string is not 
 def _reject_point(where: str, stamp: Any, value: Any) -> None:
     """The reason a [timestamp, value] pair is refused (called only for a bad one)."""
     unix_seconds(stamp, where)
-    amount = number(value, where)
-    if amount < 0:
-        raise ProviderDataError(f"{where}: negative amount")
-    raise ProviderDataError(f"{where}: not a number")  # NaN: neither negative nor not
+    number(value, where)  # refuses strings, booleans, NaN and infinities
+    raise ProviderDataError(f"{where}: not a number")
 
 
 def merge_revenue(

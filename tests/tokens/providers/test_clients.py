@@ -313,6 +313,38 @@ def test_a_bad_series_fails_the_whole_revenue_history(server, http_options, muta
     assert len(server.log) == 2  # stopped at the bad series, nothing retried
 
 
+def test_a_negative_day_does_not_fail_the_protocols_history(server, http_options):
+    for data_type in ("dailyFees", "dailyRevenue", "dailyHoldersRevenue"):
+        _serve_summary(server, "ethena-usde", data_type)
+    points = DefiLlamaClient(server.url_for("/"), **http_options).revenue_history("ethena-usde")
+    assert [p.date for p in points] == [dt.date(2026, 11, d) for d in range(14, 19)]
+    negative = points[2]
+    assert (negative.fees, negative.revenue, negative.holders_revenue) == (
+        Decimal("-132456.25"),
+        Decimal("-26491.25"),
+        Decimal("-13245.63"),
+    )
+
+
+@pytest.mark.django_db
+def test_a_protocol_with_a_negative_day_keeps_updating_and_stores_it(server, http_options):
+    from apps.tokens import refresh
+    from apps.tokens.models import RevenueDay, SyncRun, Token
+
+    token = Token.objects.create(slug="ethena", symbol="ENA", name="Ethena", defillama_slug="ethena-usde")
+    for data_type in ("dailyFees", "dailyRevenue", "dailyHoldersRevenue"):
+        _serve_summary(server, "ethena-usde", data_type)
+    result = refresh.revenue_refresh(provider=DefiLlamaClient(server.url_for("/"), **http_options), backfill=True)
+    assert result.run.status == SyncRun.Status.SUCCEEDED, result.run.error
+    stored = RevenueDay.objects.get(token=token, date=dt.date(2026, 11, 16))
+    assert (stored.fees_usd, stored.revenue_usd, stored.holders_revenue_usd) == (
+        Decimal("-132456.25"),
+        Decimal("-26491.25"),
+        Decimal("-13245.63"),
+    )
+    assert RevenueDay.objects.filter(token=token).count() == 5  # the days after it too
+
+
 def test_internal_error_is_retried(server, http_options):
     _serve_summary(
         server,

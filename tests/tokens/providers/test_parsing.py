@@ -251,7 +251,6 @@ def test_summary_fees_series_since_a_day_keeps_only_those_days():
     [
         ("12.5", "expected a number, got str"),
         (True, "expected a number, got bool"),
-        (-1, "negative amount"),
         (float("nan"), "not a finite number"),
         (float("inf"), "not a finite number"),
     ],
@@ -261,6 +260,15 @@ def test_a_bad_point_fails_the_series_even_before_the_days_kept(bad, message):
     body["totalDataChart"][0][1] = bad  # the oldest point, which `since` would skip
     with pytest.raises(ProviderDataError, match=message):
         defillama.parse_daily_series("hyperliquid", "dailyFees", body, since=dt.date(2026, 11, 18))
+
+
+def test_a_negative_day_is_kept_as_a_negative_amount():
+    """Revenue nets out refunds and incentives: a negative day is data, not a broken series."""
+    body = fixture_json("defillama/summary_fees_ethena-usde_dailyRevenue.json")
+    series = defillama.parse_daily_series("ethena-usde", "dailyRevenue", body)
+    assert len(series) == 5
+    assert series[dt.date(2026, 11, 16)] == Decimal("-26491.25")
+    assert series[dt.date(2026, 11, 18)] == Decimal("91135.6")
 
 
 def test_protocols_list():
