@@ -319,9 +319,14 @@ def token_page(slug: str) -> TokenPage:
     reports = list(
         RevenueReport.objects.filter(token=token)
         .annotate(
-            editorial=Case(When(source=Source.EDITOR, then=Value(0)), default=Value(1), output_field=IntegerField())
+            entered=Case(
+                When(source=Source.EDITOR, then=Value(0)),
+                When(source=Source.SAMPLE, then=Value(1)),  # a sample catalogue's generated stand-ins
+                default=Value(2),
+                output_field=IntegerField(),
+            )
         )
-        .order_by("editorial", "-period_start", "period")[:TOKEN_PAGE_REPORTS]
+        .order_by("entered", "-period_start", "period")[:TOKEN_PAGE_REPORTS]
     )
     medians, category_size = _category_medians(token)
     valuation = [

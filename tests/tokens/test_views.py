@@ -17,6 +17,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.tokens.models import AccrualEvent, Category, PriceDay, RevenueDay, Source, Token
+from apps.tokens.providers.base import Catalogue, EventInfo, ReportInfo, TokenInfo
+from apps.tokens.services import catalogue_upsert
 from tests.factories import (
     AS_OF,
     TODAY,
@@ -341,6 +343,55 @@ def test_token_page_shows_figures_with_sources_and_medians(client):
     assert 'href="https://example.com/arr-report"' in html and ">Editor<" in html
     assert 'id="chart-data"' in html and 'id="price-chart"' in html and 'id="revenue-chart"' in html
     assert "lightweight-charts.standalone.production.js" in html and "token-charts.js" in html
+
+
+def catalogue_with_report_and_event(slug: str) -> Catalogue:
+    return Catalogue(
+        tokens=[TokenInfo(slug=slug, symbol="HYPE", name="Hyperliquid", category=Category.PERPS_DEX)],
+        events=[
+            EventInfo(
+                token_slug=slug,
+                date=TODAY,
+                kind="buyback",
+                usd_amount=Decimal("1000000"),
+                reference="https://explorer.example/tx/0xabc",
+            )
+        ],
+        reports=[
+            ReportInfo(
+                token_slug=slug,
+                period="quarter",
+                period_start=dt.date(2026, 7, 1),
+                period_end=dt.date(2026, 9, 30),
+                revenue=Decimal("250000000"),
+                source_url="https://defillama.com/protocol/hyperliquid",
+                note="Sum of the sample daily series for the period (generated figures).",
+            )
+        ],
+    )
+
+
+def test_generated_records_are_labelled_generated_and_link_nowhere(client):
+    catalogue_upsert(catalogue=catalogue_with_report_and_event("hyperliquid"), source=Source.SAMPLE, fetched_at=AS_OF)
+
+    html = client.get("/tokens/hyperliquid/").content.decode()
+
+    reports = html[html.index('id="reports-h"') :]
+    events = html[html.index('id="events-h"') : html.index('id="reports-h"')]
+    assert ">Generated<" in reports and ">Generated<" in events
+    assert ">Editor<" not in html
+    assert "defillama.com" not in html
+    assert 'href="https://explorer.example/tx/0xabc"' not in html
+
+
+def test_editor_records_keep_their_badge_and_links(client):
+    catalogue_upsert(catalogue=catalogue_with_report_and_event("hyperliquid"), source=Source.EDITOR, fetched_at=AS_OF)
+
+    html = client.get("/tokens/hyperliquid/").content.decode()
+
+    assert ">Editor<" in html and 'href="https://defillama.com/protocol/hyperliquid"' in html
+    assert 'href="https://explorer.example/tx/0xabc"' in html
+    assert ">Generated<" not in html
 
 
 def test_unknown_token_is_404(client):
