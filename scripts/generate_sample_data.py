@@ -1291,9 +1291,11 @@ def build(out: Path) -> None:
             "revenue": "5500000.00",
             "fees": None,
             "holders_revenue": None,
-            "source_url": "https://geodnet.com",
-            "note": "Editor-entered: GEODNET reports about $5.5M of annual recurring revenue from its RTK "
-            "network, with over 19,000 miners.",
+            # Sample records cite no page as their source (the loader shows them as generated);
+            # the note says where the public figure comes from.
+            "source_url": None,
+            "note": "Sample record of a public figure: GEODNET reports about $5.5M of annual recurring "
+            "revenue from its RTK network, with over 19,000 miners (geodnet.com).",
         }
     )
     for slug, period, start, end in (
@@ -1303,7 +1305,6 @@ def build(out: Path) -> None:
         ("ethereum", "year", "2025-11-01", "2026-10-31"),
     ):
         fees, revenue, holders = period_sum(revenues[slug], start, end)
-        spec = next(s for s in tokens if s.slug == slug)
         reports.append(
             {
                 "token": slug,
@@ -1313,7 +1314,7 @@ def build(out: Path) -> None:
                 "revenue": revenue,
                 "fees": fees,
                 "holders_revenue": holders,
-                "source_url": f"https://defillama.com/protocol/{spec.defillama_slug}",
+                "source_url": None,  # generated: no outside page is its source
                 "note": "Sum of the sample daily series for the period (generated figures).",
             }
         )
