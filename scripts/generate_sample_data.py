@@ -1000,9 +1000,13 @@ def price_path(spec: Spec, market: list[float]) -> tuple[int, list[float]]:
 
 
 def supply_path(spec: Spec, n: int) -> list[float]:
+    """Circulating supply, day by day. Never above the max supply, and at the end never above
+    today's total supply either (earlier it may be: burns shrink the total, as TRX's)."""
     factor = rng_for(spec.slug, "supply").uniform(0.99, 1.01)
     a, b = spec.circ[0] * factor, spec.circ[1] * factor
-    return [a + (b - a) * k / max(n - 1, 1) for k in range(n)]
+    b = min([b, *(cap for cap in (spec.total, spec.max_supply) if cap is not None)])
+    cap = spec.max_supply if spec.max_supply is not None else math.inf
+    return [min(a + (b - a) * k / max(n - 1, 1), cap) for k in range(n)]
 
 
 def fee_path(spec: Spec, days: list[dt.date], market: list[float]) -> list[float]:
@@ -1333,6 +1337,9 @@ def build(out: Path) -> None:
         fdv = round(now * (spec.max_supply or total)) if (spec.max_supply or total) else caps[-1]
         if total is None:
             total = circulating
+        # Circulating above total or max supply would put the market cap above the FDV.
+        assert circulating <= round(total), f"{spec.slug}: circulating supply above total"
+        assert spec.max_supply is None or circulating <= round(spec.max_supply), f"{spec.slug}: above max supply"
         ath_k = max(range(len(prices)), key=lambda k: prices[k])
         atl_k = min(range(len(prices)), key=lambda k: prices[k])
 
