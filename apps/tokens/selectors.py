@@ -231,6 +231,48 @@ class ValuationRow:
     category_median: Decimal | None
 
 
+# Market cap may stand this far above the FDV before it is flagged: CoinGecko rounds each
+# to whole dollars and may price them at different instants.
+MARKET_CAP_OVER_FDV_TOLERANCE = Decimal("0.001")
+
+
+@dataclass(frozen=True)
+class SupplyWarning:
+    """Figures that cannot all be right: more tokens circulating than exist (``limit_name``
+    "total supply" or "max supply", ``limit`` its amount), or a market cap above the FDV."""
+
+    circulating: Decimal | None
+    limit: Decimal | None
+    limit_name: str
+    market_cap: Decimal | None
+    fdv: Decimal | None
+    market_cap_above_fdv: bool
+
+
+def supply_warning(token: Token, snapshot: MetricSnapshot | None) -> SupplyWarning | None:
+    """A warning when the provider's supplies contradict each other. The figures stay shown as
+    reported: hiding them would hide that the source is wrong."""
+    circulating = token.circulating_supply
+    limit, limit_name = None, ""
+    if circulating is not None:
+        for name, amount in (("total supply", token.total_supply), ("max supply", token.max_supply)):
+            if amount is not None and circulating > amount and (limit is None or amount < limit):
+                limit, limit_name = amount, name
+    market_cap = snapshot.market_cap_usd if snapshot else None
+    fdv = snapshot.fdv_usd if snapshot else None
+    cap_above = market_cap is not None and fdv is not None and market_cap > fdv * (1 + MARKET_CAP_OVER_FDV_TOLERANCE)
+    if limit is None and not cap_above:
+        return None
+    return SupplyWarning(
+        circulating=circulating,
+        limit=limit,
+        limit_name=limit_name,
+        market_cap=market_cap,
+        fdv=fdv,
+        market_cap_above_fdv=cap_above,
+    )
+
+
 @dataclass(frozen=True)
 class TokenPage:
     token: Token
@@ -243,6 +285,7 @@ class TokenPage:
     valuation: list[ValuationRow]
     category_size: int
     chart: dict[str, Any] = field(default_factory=dict)
+    supply_warning: SupplyWarning | None = None
 
 
 def _category_medians(token: Token) -> tuple[dict[str, Decimal | None], int]:
@@ -351,6 +394,7 @@ def token_page(slug: str) -> TokenPage:
         valuation=valuation,
         category_size=category_size,
         chart=_token_chart(token),
+        supply_warning=supply_warning(token, snapshot),
     )
 
 
@@ -361,10 +405,12 @@ def chart_has_data(chart: Mapping[str, Any]) -> bool:
 __all__ = [
     "DataStatus",
     "HomeSections",
+    "SupplyWarning",
     "TokenPage",
     "chart_has_data",
     "data_status",
     "home_sections",
     "screener_tokens",
+    "supply_warning",
     "token_page",
 ]

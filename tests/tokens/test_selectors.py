@@ -241,6 +241,33 @@ def test_category_medians_use_latest_snapshots_of_the_same_category_only():
     assert page.category_size == 3
 
 
+@pytest.mark.parametrize(
+    ("circulating", "total", "max_supply", "cap", "fdv", "limit_name", "cap_above"),
+    [
+        ("100", "100", "100", "1000", "1000", None, False),  # equal is consistent
+        ("101", "100", None, "1010", "1000", "total supply", True),
+        ("101", "200", "100", "1010", "2000", "max supply", False),  # above the max, not the total
+        ("101", "100", "100", None, None, "total supply", False),  # no figures: the supplies still warn
+        ("100", "100", None, "1000.9", "1000", None, False),  # rounding and timing: tolerated
+        ("100", "100", None, "1002", "1000", "", True),  # market cap alone above the FDV
+        (None, "100", None, "1000", None, None, False),  # nothing to compare
+    ],
+)
+def test_supply_warning(circulating, total, max_supply, cap, fdv, limit_name, cap_above):
+    def dec(value):
+        return None if value is None else Decimal(value)
+
+    token = TokenFactory.build(circulating_supply=dec(circulating), total_supply=dec(total), max_supply=dec(max_supply))
+    snapshot = MetricSnapshotFactory.build(token=token, market_cap_usd=dec(cap), fdv_usd=dec(fdv))
+
+    warning = selectors.supply_warning(token, snapshot)
+
+    if limit_name is None:
+        assert warning is None
+    else:
+        assert (warning.limit_name, warning.market_cap_above_fdv) == (limit_name, cap_above)
+
+
 def test_token_page_events_latest_first_limited_with_total():
     token = TokenFactory(slug="t")
     for days_ago in range(selectors.TOKEN_PAGE_EVENTS + 5):

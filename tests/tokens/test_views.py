@@ -394,6 +394,31 @@ def test_editor_records_keep_their_badge_and_links(client):
     assert ">Generated<" not in html
 
 
+def test_circulating_above_total_supply_is_flagged_beside_the_figures_not_hidden(client):
+    token = TokenFactory(
+        slug="tron", symbol="TRX", circulating_supply=Decimal("95169534716"), total_supply=Decimal("94700000000")
+    )
+    MetricSnapshotFactory(token=token, market_cap_usd=Decimal("28828374778"), fdv_usd=Decimal("28686145200"))
+
+    html = client.get("/tokens/tron/").content.decode()
+
+    market = html[html.index(">Market<") : html.index(">Revenue <")]
+    assert 'id="supply-warning" role="note"' in market
+    assert "more TRX circulating (95,169,534,716) than its total supply (94,700,000,000)" in market
+    assert "so the market cap is above the FDV" in market
+    assert "$28.83B" in market and "$28.69B" in market  # still shown, as reported
+    assert market.count('aria-describedby="supply-warning"') == 2
+
+
+def test_consistent_supplies_carry_no_warning(client):
+    token = TokenFactory(slug="sound", circulating_supply=Decimal("9e8"), total_supply=Decimal("1e9"))
+    MetricSnapshotFactory(token=token, market_cap_usd=Decimal("2.25e9"), fdv_usd=Decimal("2.5e9"))
+
+    html = client.get("/tokens/sound/").content.decode()
+
+    assert "supply-warning" not in html
+
+
 def test_unknown_token_is_404(client):
     response = client.get("/tokens/no-such-token/")
 
