@@ -16,9 +16,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.tokens.models import AccrualEvent, Category, PriceDay, RevenueDay, Source, Token
+from apps.tokens import services, snapshots
+from apps.tokens.models import AccrualEvent, Category, MetricSnapshot, PriceDay, RevenueDay, Source, Token
+from apps.tokens.providers import coingecko
 from apps.tokens.providers.base import Catalogue, EventInfo, ReportInfo, TokenInfo
-from apps.tokens.services import catalogue_upsert
 from tests.factories import (
     AS_OF,
     TODAY,
@@ -372,7 +373,9 @@ def catalogue_with_report_and_event(slug: str) -> Catalogue:
 
 
 def test_generated_records_are_labelled_generated_and_link_nowhere(client):
-    catalogue_upsert(catalogue=catalogue_with_report_and_event("hyperliquid"), source=Source.SAMPLE, fetched_at=AS_OF)
+    services.catalogue_upsert(
+        catalogue=catalogue_with_report_and_event("hyperliquid"), source=Source.SAMPLE, fetched_at=AS_OF
+    )
 
     html = client.get("/tokens/hyperliquid/").content.decode()
 
@@ -385,7 +388,9 @@ def test_generated_records_are_labelled_generated_and_link_nowhere(client):
 
 
 def test_editor_records_keep_their_badge_and_links(client):
-    catalogue_upsert(catalogue=catalogue_with_report_and_event("hyperliquid"), source=Source.EDITOR, fetched_at=AS_OF)
+    services.catalogue_upsert(
+        catalogue=catalogue_with_report_and_event("hyperliquid"), source=Source.EDITOR, fetched_at=AS_OF
+    )
 
     html = client.get("/tokens/hyperliquid/").content.decode()
 
@@ -417,6 +422,58 @@ def test_consistent_supplies_carry_no_warning(client):
     html = client.get("/tokens/sound/").content.decode()
 
     assert "supply-warning" not in html
+
+
+def test_zero_market_cap_from_coingecko_is_shown_as_missing(client):
+    """A quote with market cap, FDV and circulating supply 0 (CoinGecko's "not known") goes
+    through the parser, the upsert and the reprice (in SQL on PostgreSQL) to a page showing
+    "—"; the FDV is then computed from the total supply, and the Python recompute agrees."""
+    token = TokenFactory(slug="young", symbol="YNG", coingecko_id="young-cg", total_supply=None)
+    PriceDayFactory(token=token, date=TODAY - dt.timedelta(days=1))
+    snapshots.snapshots_recompute(token_ids=[token.pk], computed_at=AS_OF)
+    row = {"id": "young-cg", "symbol": "yng", "name": "Young", "last_updated": AS_OF.isoformat(),
+           "current_price": 0.5, "market_cap": 0, "fully_diluted_valuation": 0, "total_volume": 0,
+           "circulating_supply": 0, "total_supply": 1_000_000_000, "max_supply": None}  # fmt: skip
+    services.market_quotes_upsert(
+        quotes=coingecko.parse_markets([row]), source=Source.COINGECKO, sync_run=None, fetched_at=AS_OF
+    )
+    snapshots.snapshots_reprice(token_ids=[token.pk], day=TODAY, computed_at=AS_OF)
+    repriced = MetricSnapshot.objects.get(token=token, date=TODAY)
+
+    html = client.get("/tokens/young/").content.decode()
+
+    assert "<dt>Market cap</dt><dd>—</dd>" in html
+    assert "<dt>FDV</dt><dd>$500.0M</dd>" in html
+    assert "<dt>Volume 24h</dt><dd>$0</dd>" in html  # a volume of 0 is real
+    assert (repriced.market_cap_usd, repriced.holder_yield, repriced.ps) == (None, None, None)
+    snapshots.snapshots_recompute(token_ids=[token.pk], since=TODAY, computed_at=AS_OF)
+    recomputed = MetricSnapshot.objects.get(token=token, date=TODAY)
+    assert [getattr(recomputed, f) for f in snapshots.COMPARED_FIELDS] == [
+        getattr(repriced, f) for f in snapshots.COMPARED_FIELDS
+    ]
+
+
+def test_tracked_holders_revenue_of_zero_is_a_real_zero(client):
+    """The README's rule: a reported 0 is shown as 0; only a multiple over it has no value."""
+    token = TokenFactory(slug="uniswap", symbol="UNI")
+    PriceDay.objects.bulk_create(
+        PriceDayFactory.build(token=token, date=TODAY - dt.timedelta(days=i)) for i in range(30)
+    )
+    RevenueDay.objects.bulk_create(
+        RevenueDayFactory.build(token=token, date=TODAY - dt.timedelta(days=i), holders_revenue_usd=0)
+        for i in range(1, 31)
+    )
+    snapshots.snapshots_recompute(token_ids=[token.pk], computed_at=AS_OF)
+
+    html = client.get("/tokens/uniswap/").content.decode()
+
+    assert "<dt>Holders revenue</dt><dd>$0</dd>" in html
+    valuation = html[html.index('id="valuation-h"') : html.index('id="policy-h"')]
+    yield_row = re.search(r"Holder yield<span.*?</tr>", valuation, re.S).group(0)
+    phr_row = re.search(r"P/HR<span.*?</tr>", valuation, re.S).group(0)
+    assert '<td class="num">0.0%</td>' in yield_row
+    assert '<td class="num">—</td>' in phr_row
+    assert "<dt>Buybacks 30d</dt><dd>—</dd>" in html  # none ever recorded
 
 
 def test_unknown_token_is_404(client):
