@@ -216,6 +216,8 @@ VALUATION_METRICS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 TOKEN_PAGE_EVENTS = 25
+# The fewest tokens a category median may rest on.
+MIN_MEDIAN_TOKENS = 3
 TOKEN_PAGE_REPORTS = 24
 # Chart history: about three years of days is plenty and bounds the page's weight.
 CHART_MAX_DAYS = 1100
@@ -229,6 +231,7 @@ class ValuationRow:
     format: str
     value: Decimal | None
     category_median: Decimal | None
+    category_count: int  # the tokens with this figure, that the median rests on
 
 
 # Market cap may stand this far above the FDV before it is flagged: CoinGecko rounds each
@@ -288,8 +291,18 @@ class TokenPage:
     supply_warning: SupplyWarning | None = None
 
 
-def _category_medians(token: Token) -> tuple[dict[str, Decimal | None], int]:
-    """Median of each valuation metric over the latest snapshots of the token's category (one query)."""
+@dataclass(frozen=True)
+class CategoryMedian:
+    """A median and how many tokens it rests on (those with the figure); none below
+    MIN_MEDIAN_TOKENS, where "median" would only restate one or two tokens' figures."""
+
+    value: Decimal | None
+    count: int
+
+
+def _category_medians(token: Token) -> tuple[dict[str, CategoryMedian], int]:
+    """Each valuation metric's median over the latest snapshots of the token's category, and
+    how many tokens there have a snapshot (one query)."""
     fields = [name for name, *_ in VALUATION_METRICS]
     rows = list(
         Token.objects.filter(category=token.category, latest_snapshot__isnull=False).values_list(
@@ -297,7 +310,12 @@ def _category_medians(token: Token) -> tuple[dict[str, Decimal | None], int]:
         )
     )
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
-    return {name: metrics.median(list(values)) for name, values in zip(fields, columns, strict=True)}, len(rows)
+    medians = {}
+    for name, values in zip(fields, columns, strict=True):
+        present = [v for v in values if v is not None]
+        enough = len(present) >= MIN_MEDIAN_TOKENS
+        medians[name] = CategoryMedian(value=metrics.median(present) if enough else None, count=len(present))
+    return medians, len(rows)
 
 
 def _token_chart(token: Token) -> dict[str, Any]:
@@ -379,7 +397,8 @@ def token_page(slug: str) -> TokenPage:
             hint=hint,
             format=fmt,
             value=getattr(snapshot, name) if snapshot else None,
-            category_median=medians[name],
+            category_median=medians[name].value,
+            category_count=medians[name].count,
         )
         for name, label, hint, fmt in VALUATION_METRICS
     ]

@@ -232,13 +232,26 @@ def test_category_medians_use_latest_snapshots_of_the_same_category_only():
 
     page = selectors.token_page("a")
 
-    medians = {row.field: row.category_median for row in page.valuation}
+    medians = {row.field: (row.category_median, row.category_count) for row in page.valuation}
     values = {row.field: row.value for row in page.valuation}
-    assert medians["ps"] == Decimal(20)
-    assert medians["phr"] == Decimal(7)
+    assert medians["ps"] == (Decimal(20), 3)
+    assert medians["phr"] == (None, 1)  # one token's figure is no median
     assert values["ps"] == Decimal(10)
     assert values["phr"] is None
     assert page.category_size == 3
+
+
+def test_each_category_median_counts_its_own_tokens_and_needs_three():
+    token_with("a", ps=Decimal(10), phr=Decimal(1), pf=None)
+    token_with("b", ps=Decimal(20), phr=Decimal(2), pf=None)
+    token_with("c", ps=Decimal(30), phr=None, pf=None)
+    token_with("d", ps=Decimal(40), phr=None, pf=Decimal(5))
+
+    rows = {row.field: row for row in selectors.token_page("a").valuation}
+
+    assert (rows["ps"].category_median, rows["ps"].category_count) == (Decimal(25), 4)
+    assert (rows["phr"].category_median, rows["phr"].category_count) == (None, 2)
+    assert (rows["pf"].category_median, rows["pf"].category_count) == (None, 1)
 
 
 @pytest.mark.parametrize(

@@ -476,6 +476,21 @@ def test_tracked_holders_revenue_of_zero_is_a_real_zero(client):
     assert "<dt>Buybacks 30d</dt><dd>—</dd>" in html  # none ever recorded
 
 
+def test_category_medians_show_their_own_counts_and_none_below_three(client):
+    for slug, ps, phr in (("aa", 10, 1), ("bb", 20, 2), ("cc", 30, None), ("dd", 40, None), ("ee", 50, None)):
+        token_with(slug, ps=Decimal(ps), phr=None if phr is None else Decimal(phr))
+
+    html = client.get("/tokens/aa/").content.decode()
+
+    valuation = html[html.index('id="valuation-h"') : html.index('id="policy-h"')]
+    ps_row = re.search(r"P/S<span.*?</tr>", valuation, re.S).group(0)
+    phr_row = re.search(r"P/HR<span.*?</tr>", valuation, re.S).group(0)
+    assert '30.0×<span class="hint">of 5 tokens</span>' in ps_row
+    assert '—<span class="hint">only 2 tokens with it</span>' in phr_row
+    assert "1.5×" not in phr_row  # the median of two is not shown
+    assert "(5 tokens in all)" in valuation and "Fewer than 3: no median." in valuation
+
+
 def test_unknown_token_is_404(client):
     response = client.get("/tokens/no-such-token/")
 
