@@ -486,7 +486,7 @@ def test_category_medians_show_their_own_counts_and_none_below_three(client):
     ps_row = re.search(r"P/S<span.*?</tr>", valuation, re.S).group(0)
     phr_row = re.search(r"P/HR<span.*?</tr>", valuation, re.S).group(0)
     assert '30.0×<span class="hint">of 5 tokens</span>' in ps_row
-    assert '—<span class="hint">only 2 tokens with it</span>' in phr_row
+    assert '—<span class="hint">only 2 tokens have it</span>' in phr_row
     assert "1.5×" not in phr_row  # the median of two is not shown
     assert "(5 tokens in all)" in valuation and "Fewer than 3: no median." in valuation
 
