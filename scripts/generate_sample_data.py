@@ -1001,9 +1001,13 @@ def price_path(spec: Spec, market: list[float]) -> tuple[int, list[float]]:
 
 
 def supply_path(spec: Spec, n: int) -> list[float]:
+    """Circulating supply, day by day. Never above the max supply, and at the end never above
+    today's total supply either (earlier it may be: burns shrink the total, as TRX's)."""
     factor = rng_for(spec.slug, "supply").uniform(0.99, 1.01)
     a, b = spec.circ[0] * factor, spec.circ[1] * factor
-    return [a + (b - a) * k / max(n - 1, 1) for k in range(n)]
+    b = min([b, *(cap for cap in (spec.total, spec.max_supply) if cap is not None)])
+    cap = spec.max_supply if spec.max_supply is not None else math.inf
+    return [min(a + (b - a) * k / max(n - 1, 1), cap) for k in range(n)]
 
 
 def fee_path(spec: Spec, days: list[dt.date], market: list[float]) -> list[float]:
@@ -1292,9 +1296,11 @@ def build(out: Path) -> None:
             "revenue": "5500000.00",
             "fees": None,
             "holders_revenue": None,
-            "source_url": "https://geodnet.com",
-            "note": "Editor-entered: GEODNET reports about $5.5M of annual recurring revenue from its RTK "
-            "network, with over 19,000 miners.",
+            # Sample records cite no page as their source (the loader shows them as generated);
+            # the note says where the public figure comes from.
+            "source_url": None,
+            "note": "Sample record of a public figure: GEODNET reports about $5.5M of annual recurring "
+            "revenue from its RTK network, with over 19,000 miners (geodnet.com).",
         }
     )
     for slug, period, start, end in (
@@ -1304,7 +1310,6 @@ def build(out: Path) -> None:
         ("ethereum", "year", "2025-11-01", "2026-10-31"),
     ):
         fees, revenue, holders = period_sum(revenues[slug], start, end)
-        spec = next(s for s in tokens if s.slug == slug)
         reports.append(
             {
                 "token": slug,
@@ -1314,7 +1319,7 @@ def build(out: Path) -> None:
                 "revenue": revenue,
                 "fees": fees,
                 "holders_revenue": holders,
-                "source_url": f"https://defillama.com/protocol/{spec.defillama_slug}",
+                "source_url": None,  # generated: no outside page is its source
                 "note": "Sum of the sample daily series for the period (generated figures).",
             }
         )
@@ -1333,6 +1338,9 @@ def build(out: Path) -> None:
         fdv = round(now * (spec.max_supply or total)) if (spec.max_supply or total) else caps[-1]
         if total is None:
             total = circulating
+        # Circulating above total or max supply would put the market cap above the FDV.
+        assert circulating <= round(total), f"{spec.slug}: circulating supply above total"
+        assert spec.max_supply is None or circulating <= round(spec.max_supply), f"{spec.slug}: above max supply"
         ath_k = max(range(len(prices)), key=lambda k: prices[k])
         atl_k = min(range(len(prices)), key=lambda k: prices[k])
 

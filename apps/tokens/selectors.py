@@ -222,6 +222,8 @@ VALUATION_METRICS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 TOKEN_PAGE_EVENTS = 25
+# The fewest tokens a category median may rest on.
+MIN_MEDIAN_TOKENS = 3
 TOKEN_PAGE_REPORTS = 24
 # Chart history: about three years of days is plenty and bounds the page's weight.
 CHART_MAX_DAYS = 1100
@@ -235,6 +237,49 @@ class ValuationRow:
     format: str
     value: Decimal | None
     category_median: Decimal | None
+    category_count: int  # the tokens with this figure, that the median rests on
+
+
+# Market cap may stand this far above the FDV before it is flagged: CoinGecko rounds each
+# to whole dollars and may price them at different instants.
+MARKET_CAP_OVER_FDV_TOLERANCE = Decimal("0.001")
+
+
+@dataclass(frozen=True)
+class SupplyWarning:
+    """Figures that cannot all be right: more tokens circulating than exist (``limit_name``
+    "total supply" or "max supply", ``limit`` its amount), or a market cap above the FDV."""
+
+    circulating: Decimal | None
+    limit: Decimal | None
+    limit_name: str
+    market_cap: Decimal | None
+    fdv: Decimal | None
+    market_cap_above_fdv: bool
+
+
+def supply_warning(token: Token, snapshot: MetricSnapshot | None) -> SupplyWarning | None:
+    """A warning when the provider's supplies contradict each other. The figures stay shown as
+    reported: hiding them would hide that the source is wrong."""
+    circulating = token.circulating_supply
+    limit, limit_name = None, ""
+    if circulating is not None:
+        for name, amount in (("total supply", token.total_supply), ("max supply", token.max_supply)):
+            if amount is not None and circulating > amount and (limit is None or amount < limit):
+                limit, limit_name = amount, name
+    market_cap = snapshot.market_cap_usd if snapshot else None
+    fdv = snapshot.fdv_usd if snapshot else None
+    cap_above = market_cap is not None and fdv is not None and market_cap > fdv * (1 + MARKET_CAP_OVER_FDV_TOLERANCE)
+    if limit is None and not cap_above:
+        return None
+    return SupplyWarning(
+        circulating=circulating,
+        limit=limit,
+        limit_name=limit_name,
+        market_cap=market_cap,
+        fdv=fdv,
+        market_cap_above_fdv=cap_above,
+    )
 
 
 @dataclass(frozen=True)
@@ -249,10 +294,21 @@ class TokenPage:
     valuation: list[ValuationRow]
     category_size: int
     chart: dict[str, Any] = field(default_factory=dict)
+    supply_warning: SupplyWarning | None = None
 
 
-def _category_medians(token: Token) -> tuple[dict[str, Decimal | None], int]:
-    """Median of each valuation metric over the latest snapshots of the token's category (one query)."""
+@dataclass(frozen=True)
+class CategoryMedian:
+    """A median and how many tokens it rests on (those with the figure); none below
+    MIN_MEDIAN_TOKENS, where "median" would only restate one or two tokens' figures."""
+
+    value: Decimal | None
+    count: int
+
+
+def _category_medians(token: Token) -> tuple[dict[str, CategoryMedian], int]:
+    """Each valuation metric's median over the latest snapshots of the token's category, and
+    how many tokens there have a snapshot (one query)."""
     fields = [name for name, *_ in VALUATION_METRICS]
     rows = list(
         Token.objects.filter(category=token.category, latest_snapshot__isnull=False).values_list(
@@ -260,7 +316,12 @@ def _category_medians(token: Token) -> tuple[dict[str, Decimal | None], int]:
         )
     )
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
-    return {name: metrics.median(list(values)) for name, values in zip(fields, columns, strict=True)}, len(rows)
+    medians = {}
+    for name, values in zip(fields, columns, strict=True):
+        present = [v for v in values if v is not None]
+        enough = len(present) >= MIN_MEDIAN_TOKENS
+        medians[name] = CategoryMedian(value=metrics.median(present) if enough else None, count=len(present))
+    return medians, len(rows)
 
 
 def _token_chart(token: Token) -> dict[str, Any]:
@@ -328,9 +389,14 @@ def token_page(slug: str) -> TokenPage:
     reports = list(
         RevenueReport.objects.filter(token=token)
         .annotate(
-            editorial=Case(When(source=Source.EDITOR, then=Value(0)), default=Value(1), output_field=IntegerField())
+            entered=Case(
+                When(source=Source.EDITOR, then=Value(0)),
+                When(source=Source.SAMPLE, then=Value(1)),  # a sample catalogue's generated stand-ins
+                default=Value(2),
+                output_field=IntegerField(),
+            )
         )
-        .order_by("editorial", "-period_start", "period")[:TOKEN_PAGE_REPORTS]
+        .order_by("entered", "-period_start", "period")[:TOKEN_PAGE_REPORTS]
     )
     medians, category_size = _category_medians(token)
     valuation = [
@@ -340,7 +406,8 @@ def token_page(slug: str) -> TokenPage:
             hint=hint,
             format=fmt,
             value=getattr(snapshot, name) if snapshot else None,
-            category_median=medians[name],
+            category_median=medians[name].value,
+            category_count=medians[name].count,
         )
         for name, label, hint, fmt in VALUATION_METRICS
     ]
@@ -355,6 +422,7 @@ def token_page(slug: str) -> TokenPage:
         valuation=valuation,
         category_size=category_size,
         chart=_token_chart(token),
+        supply_warning=supply_warning(token, snapshot),
     )
 
 
@@ -365,10 +433,12 @@ def chart_has_data(chart: Mapping[str, Any]) -> bool:
 __all__ = [
     "DataStatus",
     "HomeSections",
+    "SupplyWarning",
     "TokenPage",
     "chart_has_data",
     "data_status",
     "home_sections",
     "screener_tokens",
+    "supply_warning",
     "token_page",
 ]

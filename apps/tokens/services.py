@@ -72,7 +72,9 @@ def sync_run_finish(
 
 @transaction.atomic
 def catalogue_upsert(*, catalogue: Catalogue, source: str, fetched_at: dt.datetime) -> int:
-    """Chains, tokens, accrual policies and events, and editor-entered revenue reports."""
+    """Chains, tokens, accrual policies and events, and entered revenue reports. Events and
+    reports carry ``source``: a sample catalogue's are generated (``Source.SAMPLE``), never
+    an editor's."""
     categories = set(Category.values)
     for info in catalogue.tokens:
         if info.category not in categories:
@@ -166,13 +168,14 @@ def catalogue_upsert(*, catalogue: Catalogue, source: str, fetched_at: dt.dateti
             token_id=token_id(report.token_slug, "report"),
             period=report.period,
             period_start=report.period_start,
-            source=Source.EDITOR,
+            source=source,
             defaults={
                 "period_end": report.period_end,
                 "revenue_usd": report.revenue,
                 "fees_usd": report.fees,
                 "holders_revenue_usd": report.holders_revenue,
-                "source_url": report.source_url,
+                # A generated report cites no outside page: none is its source.
+                "source_url": "" if source == Source.SAMPLE else report.source_url,
                 "note": report.note,
             },
         )

@@ -61,5 +61,6 @@ def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "s": page.snapshot,
             "has_chart": selectors.chart_has_data(page.chart),
             "rating_panel": token_rating_panel(page.token),
+            "min_median_tokens": selectors.MIN_MEDIAN_TOKENS,
         },
     )

@@ -24,7 +24,7 @@ def test_catalogue_covers_the_categories_with_40_real_tokens():
 
 
 @pytest.mark.django_db
-def test_bundled_sample_loads_with_its_public_figures():
+def test_bundled_sample_loads_with_its_public_figures(client):
     result = sample_data_load()
     assert result.tokens >= 40
     hype = Token.objects.select_related("latest_snapshot").get(slug="hyperliquid")
@@ -47,10 +47,39 @@ def test_bundled_sample_loads_with_its_public_figures():
         snapshot = Token.objects.select_related("latest_snapshot").get(slug=slug).latest_snapshot
         assert snapshot.buybacks_30d > 0 and snapshot.buyback_yield > 0, slug
         assert not AccrualEvent.objects.filter(token__slug=slug, kind="burn").exists(), slug
-    arr = RevenueReport.objects.get(token=geod, period="arr", source=Source.EDITOR)
-    assert arr.revenue_usd == D("5500000") and arr.source_url
+    arr = RevenueReport.objects.get(token=geod, period="arr")
+    assert arr.revenue_usd == D("5500000") and "geodnet.com" in arr.note
+    assert (arr.source, arr.source_url) == (Source.SAMPLE, "")  # a sample record, citing no page
     assert "19,000" in geod.description
 
     # Every token with a price has a latest snapshot, and tokens without revenue show none.
     assert not Token.objects.filter(coingecko_id__isnull=False, latest_snapshot__isnull=True).exists()
     assert Token.objects.filter(defillama_slug__isnull=True, latest_snapshot__revenue_annualised__isnull=True).exists()
+
+    # Generated reports say so, and link to no outside page as if it were their source.
+    html = client.get("/tokens/hyperliquid/").content.decode()
+    assert ">Generated<" in html and ">Editor<" not in html and "defillama.com" not in html
+    # No circulating supply above the total or max, so no market cap above the FDV (but for
+    # the rounding of market caps to whole dollars) anywhere in the sample.
+    for token in Token.objects.select_related("latest_snapshot"):
+        assert token.circulating_supply <= min(s for s in (token.total_supply, token.max_supply) if s), token.slug
+        snap = token.latest_snapshot
+        if snap.market_cap_usd is not None and snap.fdv_usd is not None:
+            assert snap.market_cap_usd - snap.fdv_usd < 1, token.slug
+
+
+def test_no_bundled_report_cites_an_outside_page_as_its_source():
+    catalogue = json.loads((DEFAULT_DATA_DIR / "catalogue.json").read_text())
+    assert catalogue["reports"]
+    assert [r["source_url"] for r in catalogue["reports"]] == [None] * len(catalogue["reports"])
+
+
+def test_no_bundled_token_has_more_circulating_than_total_or_max_supply():
+    markets = json.loads((DEFAULT_DATA_DIR / "coingecko" / "coins_markets.json").read_text())
+    above = [
+        row["id"]
+        for row in markets
+        if row["circulating_supply"] > min(s for s in (row["total_supply"], row["max_supply"]) if s is not None)
+        or (row["fully_diluted_valuation"] is not None and row["market_cap"] > row["fully_diluted_valuation"])
+    ]
+    assert above == []

@@ -232,13 +232,53 @@ def test_category_medians_use_latest_snapshots_of_the_same_category_only():
 
     page = selectors.token_page("a")
 
-    medians = {row.field: row.category_median for row in page.valuation}
+    medians = {row.field: (row.category_median, row.category_count) for row in page.valuation}
     values = {row.field: row.value for row in page.valuation}
-    assert medians["ps"] == Decimal(20)
-    assert medians["phr"] == Decimal(7)
+    assert medians["ps"] == (Decimal(20), 3)
+    assert medians["phr"] == (None, 1)  # one token's figure is no median
     assert values["ps"] == Decimal(10)
     assert values["phr"] is None
     assert page.category_size == 3
+
+
+def test_each_category_median_counts_its_own_tokens_and_needs_three():
+    token_with("a", ps=Decimal(10), phr=Decimal(1), pf=None)
+    token_with("b", ps=Decimal(20), phr=Decimal(2), pf=None)
+    token_with("c", ps=Decimal(30), phr=None, pf=None)
+    token_with("d", ps=Decimal(40), phr=None, pf=Decimal(5))
+
+    rows = {row.field: row for row in selectors.token_page("a").valuation}
+
+    assert (rows["ps"].category_median, rows["ps"].category_count) == (Decimal(25), 4)
+    assert (rows["phr"].category_median, rows["phr"].category_count) == (None, 2)
+    assert (rows["pf"].category_median, rows["pf"].category_count) == (None, 1)
+
+
+@pytest.mark.parametrize(
+    ("circulating", "total", "max_supply", "cap", "fdv", "limit_name", "cap_above"),
+    [
+        ("100", "100", "100", "1000", "1000", None, False),  # equal is consistent
+        ("101", "100", None, "1010", "1000", "total supply", True),
+        ("101", "200", "100", "1010", "2000", "max supply", False),  # above the max, not the total
+        ("101", "100", "100", None, None, "total supply", False),  # no figures: the supplies still warn
+        ("100", "100", None, "1000.9", "1000", None, False),  # rounding and timing: tolerated
+        ("100", "100", None, "1002", "1000", "", True),  # market cap alone above the FDV
+        (None, "100", None, "1000", None, None, False),  # nothing to compare
+    ],
+)
+def test_supply_warning(circulating, total, max_supply, cap, fdv, limit_name, cap_above):
+    def dec(value):
+        return None if value is None else Decimal(value)
+
+    token = TokenFactory.build(circulating_supply=dec(circulating), total_supply=dec(total), max_supply=dec(max_supply))
+    snapshot = MetricSnapshotFactory.build(token=token, market_cap_usd=dec(cap), fdv_usd=dec(fdv))
+
+    warning = selectors.supply_warning(token, snapshot)
+
+    if limit_name is None:
+        assert warning is None
+    else:
+        assert (warning.limit_name, warning.market_cap_above_fdv) == (limit_name, cap_above)
 
 
 def test_token_page_events_latest_first_limited_with_total():

@@ -16,7 +16,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.tokens.models import AccrualEvent, Category, PriceDay, RevenueDay, Source, Token
+from apps.tokens import services, snapshots
+from apps.tokens.models import AccrualEvent, Category, MetricSnapshot, PriceDay, RevenueDay, Source, Token
+from apps.tokens.providers import coingecko
+from apps.tokens.providers.base import Catalogue, EventInfo, ReportInfo, TokenInfo
 from tests.factories import (
     AS_OF,
     TODAY,
@@ -341,6 +344,151 @@ def test_token_page_shows_figures_with_sources_and_medians(client):
     assert 'href="https://example.com/arr-report"' in html and ">Editor<" in html
     assert 'id="chart-data"' in html and 'id="price-chart"' in html and 'id="revenue-chart"' in html
     assert "lightweight-charts.standalone.production.js" in html and "token-charts.js" in html
+
+
+def catalogue_with_report_and_event(slug: str) -> Catalogue:
+    return Catalogue(
+        tokens=[TokenInfo(slug=slug, symbol="HYPE", name="Hyperliquid", category=Category.PERPS_DEX)],
+        events=[
+            EventInfo(
+                token_slug=slug,
+                date=TODAY,
+                kind="buyback",
+                usd_amount=Decimal("1000000"),
+                reference="https://explorer.example/tx/0xabc",
+            )
+        ],
+        reports=[
+            ReportInfo(
+                token_slug=slug,
+                period="quarter",
+                period_start=dt.date(2026, 7, 1),
+                period_end=dt.date(2026, 9, 30),
+                revenue=Decimal("250000000"),
+                source_url="https://defillama.com/protocol/hyperliquid",
+                note="Sum of the sample daily series for the period (generated figures).",
+            )
+        ],
+    )
+
+
+def test_generated_records_are_labelled_generated_and_link_nowhere(client):
+    services.catalogue_upsert(
+        catalogue=catalogue_with_report_and_event("hyperliquid"), source=Source.SAMPLE, fetched_at=AS_OF
+    )
+
+    html = client.get("/tokens/hyperliquid/").content.decode()
+
+    reports = html[html.index('id="reports-h"') :]
+    events = html[html.index('id="events-h"') : html.index('id="reports-h"')]
+    assert ">Generated<" in reports and ">Generated<" in events
+    assert ">Editor<" not in html
+    assert "defillama.com" not in html
+    assert 'href="https://explorer.example/tx/0xabc"' not in html
+
+
+def test_editor_records_keep_their_badge_and_links(client):
+    services.catalogue_upsert(
+        catalogue=catalogue_with_report_and_event("hyperliquid"), source=Source.EDITOR, fetched_at=AS_OF
+    )
+
+    html = client.get("/tokens/hyperliquid/").content.decode()
+
+    assert ">Editor<" in html and 'href="https://defillama.com/protocol/hyperliquid"' in html
+    assert 'href="https://explorer.example/tx/0xabc"' in html
+    assert ">Generated<" not in html
+
+
+def test_circulating_above_total_supply_is_flagged_beside_the_figures_not_hidden(client):
+    token = TokenFactory(
+        slug="tron", symbol="TRX", circulating_supply=Decimal("95169534716"), total_supply=Decimal("94700000000")
+    )
+    MetricSnapshotFactory(token=token, market_cap_usd=Decimal("28828374778"), fdv_usd=Decimal("28686145200"))
+
+    html = client.get("/tokens/tron/").content.decode()
+
+    market = html[html.index(">Market<") : html.index(">Revenue <")]
+    assert 'id="supply-warning" role="note"' in market
+    assert "more TRX circulating (95,169,534,716) than its total supply (94,700,000,000)" in market
+    assert "so the market cap is above the FDV" in market
+    assert "$28.83B" in market and "$28.69B" in market  # still shown, as reported
+    assert market.count('aria-describedby="supply-warning"') == 2
+
+
+def test_consistent_supplies_carry_no_warning(client):
+    token = TokenFactory(slug="sound", circulating_supply=Decimal("9e8"), total_supply=Decimal("1e9"))
+    MetricSnapshotFactory(token=token, market_cap_usd=Decimal("2.25e9"), fdv_usd=Decimal("2.5e9"))
+
+    html = client.get("/tokens/sound/").content.decode()
+
+    assert "supply-warning" not in html
+
+
+def test_zero_market_cap_from_coingecko_is_shown_as_missing(client):
+    """A quote with market cap, FDV and circulating supply 0 (CoinGecko's "not known") goes
+    through the parser, the upsert and the reprice (in SQL on PostgreSQL) to a page showing
+    "—"; the FDV is then computed from the total supply, and the Python recompute agrees."""
+    token = TokenFactory(slug="young", symbol="YNG", coingecko_id="young-cg", total_supply=None)
+    PriceDayFactory(token=token, date=TODAY - dt.timedelta(days=1))
+    snapshots.snapshots_recompute(token_ids=[token.pk], computed_at=AS_OF)
+    row = {"id": "young-cg", "symbol": "yng", "name": "Young", "last_updated": AS_OF.isoformat(),
+           "current_price": 0.5, "market_cap": 0, "fully_diluted_valuation": 0, "total_volume": 0,
+           "circulating_supply": 0, "total_supply": 1_000_000_000, "max_supply": None}  # fmt: skip
+    services.market_quotes_upsert(
+        quotes=coingecko.parse_markets([row]), source=Source.COINGECKO, sync_run=None, fetched_at=AS_OF
+    )
+    snapshots.snapshots_reprice(token_ids=[token.pk], day=TODAY, computed_at=AS_OF)
+    repriced = MetricSnapshot.objects.get(token=token, date=TODAY)
+
+    html = client.get("/tokens/young/").content.decode()
+
+    assert "<dt>Market cap</dt><dd>—</dd>" in html
+    assert "<dt>FDV</dt><dd>$500.0M</dd>" in html
+    assert "<dt>Volume 24h</dt><dd>$0</dd>" in html  # a volume of 0 is real
+    assert (repriced.market_cap_usd, repriced.holder_yield, repriced.ps) == (None, None, None)
+    snapshots.snapshots_recompute(token_ids=[token.pk], since=TODAY, computed_at=AS_OF)
+    recomputed = MetricSnapshot.objects.get(token=token, date=TODAY)
+    assert [getattr(recomputed, f) for f in snapshots.COMPARED_FIELDS] == [
+        getattr(repriced, f) for f in snapshots.COMPARED_FIELDS
+    ]
+
+
+def test_tracked_holders_revenue_of_zero_is_a_real_zero(client):
+    """The README's rule: a reported 0 is shown as 0; a multiple or yield over it has no value."""
+    token = TokenFactory(slug="uniswap", symbol="UNI")
+    PriceDay.objects.bulk_create(
+        PriceDayFactory.build(token=token, date=TODAY - dt.timedelta(days=i)) for i in range(30)
+    )
+    RevenueDay.objects.bulk_create(
+        RevenueDayFactory.build(token=token, date=TODAY - dt.timedelta(days=i), holders_revenue_usd=0)
+        for i in range(1, 31)
+    )
+    snapshots.snapshots_recompute(token_ids=[token.pk], computed_at=AS_OF)
+
+    html = client.get("/tokens/uniswap/").content.decode()
+
+    assert "<dt>Holders revenue</dt><dd>$0</dd>" in html
+    valuation = html[html.index('id="valuation-h"') : html.index('id="policy-h"')]
+    yield_row = re.search(r"Holder yield<span.*?</tr>", valuation, re.S).group(0)
+    phr_row = re.search(r"P/HR<span.*?</tr>", valuation, re.S).group(0)
+    assert '<td class="num">—</td>' in yield_row
+    assert '<td class="num">—</td>' in phr_row
+    assert "<dt>Buybacks 30d</dt><dd>—</dd>" in html  # none ever recorded
+
+
+def test_category_medians_show_their_own_counts_and_none_below_three(client):
+    for slug, ps, phr in (("aa", 10, 1), ("bb", 20, 2), ("cc", 30, None), ("dd", 40, None), ("ee", 50, None)):
+        token_with(slug, ps=Decimal(ps), phr=None if phr is None else Decimal(phr))
+
+    html = client.get("/tokens/aa/").content.decode()
+
+    valuation = html[html.index('id="valuation-h"') : html.index('id="policy-h"')]
+    ps_row = re.search(r"P/S<span.*?</tr>", valuation, re.S).group(0)
+    phr_row = re.search(r"P/HR<span.*?</tr>", valuation, re.S).group(0)
+    assert '30.0×<span class="hint">of 5 tokens</span>' in ps_row
+    assert '—<span class="hint">only 2 tokens have it</span>' in phr_row
+    assert "1.5×" not in phr_row  # the median of two is not shown
+    assert "(5 tokens in all)" in valuation and "Fewer than 3: no median." in valuation
 
 
 def test_unknown_token_is_404(client):

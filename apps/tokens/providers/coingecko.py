@@ -51,6 +51,19 @@ _MARKET_NUMBERS = (
 )
 
 
+# CoinGecko sends 0, not null, for these when it does not know them (a coin whose
+# circulating supply it has not verified has a market cap of 0): read as unknown, here, so
+# that nothing downstream (snapshots, screener, ratings) takes them for a real zero.
+_ZERO_IS_UNKNOWN = frozenset(
+    {"market_cap", "fully_diluted_valuation", "circulating_supply", "total_supply", "max_supply"}
+)
+
+
+def _known(value: Decimal | None) -> Decimal | None:
+    """A figure CoinGecko gives as 0 when it does not know it: None for 0."""
+    return None if value is None or value == 0 else value
+
+
 def _plain_quote(row: Any, times: dict[str, dt.datetime]) -> MarketQuote | None:
     """The quote of a row that is plainly well formed (the common case, checked in one pass),
     else None: ``_quote`` then reads it strictly and names what is wrong. Both give the same
@@ -89,6 +102,8 @@ def _plain_quote(row: Any, times: dict[str, dt.datetime]) -> MarketQuote | None:
             numbers.append(Decimal(value))
         else:
             return None
+        if key in _ZERO_IS_UNKNOWN and numbers[-1] == 0:
+            numbers[-1] = None
     at = times.get(updated)
     if at is None:
         try:
@@ -107,12 +122,12 @@ def _quote(row: Any, where: str) -> MarketQuote:
         image_url=optional_str(row, "image", where),
         last_updated=iso_datetime(row.get("last_updated"), f"{where}.last_updated"),
         price=optional_number(row, "current_price", where),
-        market_cap=optional_number(row, "market_cap", where),
-        fdv=optional_number(row, "fully_diluted_valuation", where),
+        market_cap=_known(optional_number(row, "market_cap", where)),
+        fdv=_known(optional_number(row, "fully_diluted_valuation", where)),
         volume=optional_number(row, "total_volume", where),
-        circulating_supply=optional_number(row, "circulating_supply", where),
-        total_supply=optional_number(row, "total_supply", where),
-        max_supply=optional_number(row, "max_supply", where),
+        circulating_supply=_known(optional_number(row, "circulating_supply", where)),
+        total_supply=_known(optional_number(row, "total_supply", where)),
+        max_supply=_known(optional_number(row, "max_supply", where)),
     )
 
 
@@ -148,7 +163,7 @@ def parse_market_chart(coingecko_id: str, payload: Any) -> list[PricePoint]:
                 date=date,
                 observed_at=observed_at,
                 price=price,
-                market_cap=caps.get(date, (None, None))[1],
+                market_cap=_known(caps.get(date, (None, None))[1]),  # 0 here too: not known
                 volume=volumes.get(date, (None, None))[1],
             )
         )

@@ -188,3 +188,14 @@ def stale_badge(as_of, kind: str, source: str = "") -> str:
 
 
 STALE_BADGE = mark_safe('<span class="badge stale" title="Older than the freshness threshold">Stale</span>')
+
+
+@register.simple_tag
+def generated_badge() -> str:
+    """The label of a record from the sample catalogue: made up to look plausible, cited by no one."""
+    return GENERATED_BADGE
+
+
+GENERATED_BADGE = mark_safe(
+    '<span class="badge generated" title="Generated sample data: not a published figure">Generated</span>'
+)

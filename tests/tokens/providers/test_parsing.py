@@ -47,7 +47,7 @@ def test_markets_page_with_nulls_and_integers():
 
     geod = quotes["geodnet"]
     assert geod.market_cap is None and geod.max_supply is None  # nulls stay None
-    assert geod.circulating_supply == Decimal("0")
+    assert geod.circulating_supply is None  # sent as 0: not known
     assert geod.fdv == Decimal("152233000")
     assert geod.price == Decimal("0.152233")
 
@@ -67,6 +67,42 @@ def test_markets_reject_the_whole_page_on_one_bad_row(mutate, message):
     mutate(rows[1])
     with pytest.raises(ProviderDataError, match=message):
         coingecko.parse_markets(rows)
+
+
+def test_zero_market_cap_fdv_and_supplies_are_read_as_missing():
+    """CoinGecko sends 0 for what it does not know; a volume of 0 is a real 0."""
+    row = {
+        "id": "young",
+        "symbol": "yng",
+        "name": "Young",
+        "image": None,
+        "last_updated": "2026-11-19T14:22:40.112Z",
+        "current_price": 0.5,
+        "market_cap": 0,
+        "fully_diluted_valuation": 0.0,
+        "total_volume": 0,
+        "circulating_supply": 0,
+        "total_supply": 0.0,
+        "max_supply": 0,
+    }
+    (quick,) = coingecko.parse_markets([row])  # the one-pass reader
+    strict = coingecko._quote(row, "row")  # the strict one, for rows the first declines
+
+    for quote in (quick, strict):
+        assert (quote.market_cap, quote.fdv) == (None, None)
+        assert (quote.circulating_supply, quote.total_supply, quote.max_supply) == (None, None, None)
+        assert quote.volume == Decimal(0) and quote.price == Decimal("0.5")
+
+
+def test_zero_market_cap_in_a_market_chart_is_read_as_missing():
+    chart = fixture_json("coingecko/market_chart_hyperliquid.json")
+    chart["market_caps"][0][1] = 0
+    chart["total_volumes"][0][1] = 0
+
+    points = coingecko.parse_market_chart("hyperliquid", chart)
+
+    assert points[0].market_cap is None and points[0].volume == Decimal(0)
+    assert points[1].market_cap == Decimal("13183456789")
 
 
 def test_markets_reject_a_non_array():
