@@ -363,6 +363,82 @@ def test_track_record_with_live_data_has_no_sample_label(client):
     assert "bundled sample data set" not in html
 
 
+def benchmark_universe() -> None:
+    """Three month-ends. 01-31: ALPHA A, BRAVO E, CHARLIE A. 02-28: ALPHA B, BRAVO A,
+    CHARLIE not rated. 03-31: all C (their windows pending). Prices (01-31, 03-02, 02-28,
+    03-30, 03-31): ALPHA 10, 11, 12, 14.4, 15; BRAVO 10, 10.5, 9, 9, 9.9; CHARLIE 20, 22, 25, —, 20."""
+    items = {slug: token(slug, rated=False) for slug in ("alpha", "bravo", "charlie")}
+    grades = {
+        dt.date(2026, 1, 31): {"alpha": "A", "bravo": "E", "charlie": "A"},
+        dt.date(2026, 2, 28): {"alpha": "B", "bravo": "A", "charlie": ""},
+        dt.date(2026, 3, 31): {"alpha": "C", "bravo": "C", "charlie": "C"},
+    }
+    for day, by_slug in grades.items():
+        for slug, grade in by_slug.items():
+            rate(items[slug], day, latest=day.month == 3, investor_grade=grade)
+    days = [dt.date(2026, 1, 31), dt.date(2026, 3, 2), dt.date(2026, 2, 28), dt.date(2026, 3, 30), dt.date(2026, 3, 31)]
+    for slug, values in {
+        "alpha": ("10", "11", "12", "14.4", "15"),
+        "bravo": ("10", "10.5", "9", "9", "9.9"),
+        "charlie": ("20", "22", "25", None, "20"),
+    }.items():
+        for day, value in zip(days, values, strict=True):
+            if value:
+                price(items[slug], day, value)
+
+
+def test_all_rated_tokens_are_the_benchmark_beside_the_bands(client):
+    """All rated, 30 days on: 01-31 ALPHA +10%, BRAVO +5%, CHARLIE +10%; 02-28 ALPHA +20%,
+    BRAVO 0% (CHARLIE not rated): mean 9%, 4 of 5 rose; 03-31's three are pending."""
+    benchmark_universe()
+
+    response = client.get("/ratings/track-record/")
+
+    record = response.context["record"]
+    everyone = record.all_rated
+    assert (everyone.count, everyone.measured(30), everyone.measured(90)) == (8, 5, 0)
+    assert (everyone.average(30), everyone.hit_rate(30)) == (pytest.approx(0.09), pytest.approx(0.8))
+    january = next(m for m in record.months if m.date == dt.date(2026, 1, 31))
+    assert january.all_rated.average(30) == pytest.approx(0.25 / 3)
+    html = response.content.decode()
+    assert html.count('data-group="all"') == 1 + len(record.months)  # overall, and every month-end
+    assert "+9.0%" in html and "80%" in html
+
+
+def test_cumulative_returns_by_band_against_all_rated(client):
+    """Held month-end to month-end. January: A (ALPHA +20%, CHARLIE +25%) +22.5%, E (BRAVO)
+    −10%, all +11.67%. February: B (ALPHA 12 → 15) +25%, A (BRAVO 9 → 9.9) +10%, all +17.5%.
+    Cumulative: A 1.225 × 1.1 − 1 = +34.75%; B +25%; E −10%; all 1.11667 × 1.175 − 1 = +31.21%."""
+    benchmark_universe()
+
+    response = client.get("/ratings/track-record/")
+
+    lines = {
+        line.key: [(day, value) for day, value, _ in line.points] for line in response.context["record"].cumulative
+    }
+    ends = [dt.date(2026, 1, 31), dt.date(2026, 2, 28), dt.date(2026, 3, 31)]
+    expected = {
+        "A": [0, 0.225, 0.3475],
+        "B": [0, 0, 0.25],
+        "E": [0, -0.1, -0.1],
+        "all": [0, 0.35 / 3, (1 + 0.35 / 3) * 1.175 - 1],
+    }
+    assert set(lines) == set(expected)  # C and D: never a token to hold
+    for key, values in expected.items():
+        assert [day for day, _ in lines[key]] == ends
+        assert [value for _, value in lines[key]] == pytest.approx(values), key
+    html = response.content.decode()
+    data = json.loads(
+        re.search(r'<script id="track-record-chart-data" type="application/json">(.*?)</script>', html).group(1)
+    )
+    assert [line["key"] for line in data["lines"]] == ["A", "B", "E", "all"]
+    assert data["lines"][3]["points"][2] == {"time": "2026-03-31", "value": 31.21}
+    assert 'id="track-record-chart"' in html and "js/track-record-chart.js" in html
+    table = re.search(r'<table class="data track-table" id="cumulative-table">(.*?)</table>', html, re.S).group(1)
+    assert "+22.5%" in table and "−10.0%" in table  # the chart's figures, readable without it
+    assert "What remains imperfect" in html and "the catalogue is today" in html
+
+
 def test_track_record_with_nothing_rated(client):
     response = client.get("/ratings/track-record/")
     assert response.status_code == 200 and "No month-end has been rated yet." in response.content.decode()
