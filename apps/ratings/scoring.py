@@ -159,6 +159,14 @@ class Methodology:
         """Each band with the score where the band above starts (None for the top band)."""
         return [(band, self.bands[i - 1].min_score if i else None) for i, band in enumerate(self.bands)]
 
+    @property
+    def coverage_percent(self) -> int:
+        return int(self.revenue_window_coverage * 100)
+
+    @property
+    def stdev_input_defs(self) -> list[InputDef]:
+        return [self.input(key) for key in self.stdev_inputs]
+
     @cached_property
     def _inputs_by_key(self) -> dict[str, InputDef]:
         return {i.key: i for i in self.inputs}

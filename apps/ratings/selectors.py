@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404
 from apps.tokens.models import PriceDay, Token
 
 from .models import Rating, RatingChange
-from .scoring import METHODOLOGY, Component
+from .scoring import METHODOLOGY, Component, Methodology
 
 VERSION = METHODOLOGY.version
 BANDS = tuple(b.letter for b in METHODOLOGY.bands)
@@ -114,6 +114,7 @@ class InputRow:
     format: str
     description: str
     value: Decimal | None
+    raw: str | None = None  # the input exactly as stored, for a reader who recomputes the grade
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ class ComponentRow:
     weights: dict[str, int]  # grade key → weight (grades that use this component)
     parts: list[PartRow]
 
+    @property
+    def inputs(self) -> list[InputRow]:
+        """The component's inputs, each once, in the order its sub-metrics use them."""
+        return list({i.key: i for part in self.parts for i in part.inputs}.values())
+
 
 def _weights_of(component: Component) -> dict[str, int]:
     return {g.key: dict(g.weights)[component.key] for g in METHODOLOGY.grades if component.key in dict(g.weights)}
@@ -148,7 +154,15 @@ def _weights_of(component: Component) -> dict[str, int]:
 
 def _input_row(key: str, inputs: dict) -> InputRow:
     definition = METHODOLOGY.input(key)
-    return InputRow(key, definition.label, definition.format, definition.description, _decimal(inputs.get(key)))
+    raw = inputs.get(key)
+    return InputRow(
+        key,
+        definition.label,
+        definition.format,
+        definition.description,
+        _decimal(raw),
+        None if raw is None else str(raw),
+    )
 
 
 def explain(rating: Rating) -> list[ComponentRow]:
@@ -299,6 +313,8 @@ def rating_comparison(token: Token, *, start: dt.date, end: dt.date) -> Comparis
 @dataclass(frozen=True)
 class RatingPanel:
     latest: Rating | None
+    # Inputs no sub-metric ranks but a grade needs (revenue history), for the grade cards.
+    history: InputRow | None
     components: list[ComponentRow]
     chart: dict[str, Any]
     comparison: Comparison | None
@@ -306,6 +322,10 @@ class RatingPanel:
     compare_from: dt.date | None
     compare_to: dt.date | None
     first_date: dt.date | None
+
+    @property
+    def methodology(self) -> Methodology:
+        return METHODOLOGY
 
 
 def token_rating_panel(token: Token) -> RatingPanel:
@@ -319,7 +339,7 @@ def token_rating_panel(token: Token) -> RatingPanel:
     )
     history.reverse()
     if not history:
-        return RatingPanel(None, [], {}, None, [], None, None, None)
+        return RatingPanel(None, None, [], {}, None, [], None, None, None)
     newest = history[-1][0]
     target = newest - dt.timedelta(days=DEFAULT_COMPARE_DAYS)
     earlier = [day for day, *_ in history if day <= target]
@@ -339,6 +359,7 @@ def token_rating_panel(token: Token) -> RatingPanel:
     }
     return RatingPanel(
         latest=latest,
+        history=_input_row("revenue_history_days", latest.inputs or {}),
         components=explain(latest),
         chart=chart,
         comparison=comparison,
