@@ -542,13 +542,15 @@ def _cumulative(
     """Each band's and all rated tokens' cumulative return over consecutive month-ends: at
     each month-end the tokens of a group are held equal-weighted to the next month-end, and
     the month's return is the mean of theirs (a token without a price at either end is left
-    out of that month; a month with none measured adds nothing). None before two month-ends."""
-    if len(ends) < 2:
-        return []
+    out of that month; a month with none measured adds nothing). The lines start at the first
+    month-end with a graded token; none before two month-ends."""
     members: dict[tuple[dt.date, str], list[int]] = defaultdict(list)
     for token_id, day, band in grouped:
         members[day, band].append(token_id)
         members[day, ALL_RATED].append(token_id)
+    ends = ends[next((n for n, end in enumerate(ends) if (end, ALL_RATED) in members), len(ends)) :]
+    if len(ends) < 2:
+        return []
     lines = []
     for key in (*BANDS, ALL_RATED):
         level, points = 1.0, [(ends[0], 0.0, 0)]

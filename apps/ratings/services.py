@@ -4,7 +4,7 @@ ratings that changed, the events between days, and each token's latest-rating po
 Ranks are relative, so a day is always computed for every token with a snapshot that
 day; ``token_ids`` only limits which tokens' rows are written. Inputs come from the day's
 MetricSnapshot and from daily prices and revenue dated on or before the day (see
-``loading``: four queries per chunk of tokens, whatever the number of days). A recompute of
+``loading``: five queries per chunk of tokens, whatever the number of days). A recompute of
 unchanged inputs writes nothing (each rating keeps its ``computed_at``).
 """
 

@@ -471,6 +471,7 @@ def test_cumulative_returns_by_band_against_all_rated(client):
     −10%, all +11.67%. February: B (ALPHA 12 → 15) +25%, A (BRAVO 9 → 9.9) +10%, all +17.5%.
     Cumulative: A 1.225 × 1.1 − 1 = +34.75%; B +25%; E −10%; all 1.11667 × 1.175 − 1 = +31.21%."""
     benchmark_universe()
+    rate(Token.objects.get(slug="alpha"), dt.date(2025, 12, 31), latest=False, investor_grade="")  # nobody graded
 
     response = client.get("/ratings/track-record/")
 
@@ -484,7 +485,7 @@ def test_cumulative_returns_by_band_against_all_rated(client):
         "E": [0, -0.1, -0.1],
         "all": [0, 0.35 / 3, (1 + 0.35 / 3) * 1.175 - 1],
     }
-    assert set(lines) == set(expected)  # C and D: never a token to hold
+    assert set(lines) == set(expected)  # C and D: never a token to hold; none start at 2025-12-31
     for key, values in expected.items():
         assert [day for day, _ in lines[key]] == ends
         assert [value for _, value in lines[key]] == pytest.approx(values), key
