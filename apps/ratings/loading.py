@@ -55,7 +55,6 @@ PREFETCH = 2
 Series = tuple[np.ndarray, np.ndarray, np.ndarray]
 EMPTY: Series = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.intp), np.empty(0))
 DERIVED_INPUTS = (*history.PRICE_INPUTS, "revenue_history_days", "revenue_consistency_90d")
-assert {*SNAPSHOT_INPUTS, *DERIVED_INPUTS, "burned_share"} == set(METHODOLOGY.input_keys)
 
 
 @dataclass
