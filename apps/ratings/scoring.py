@@ -370,7 +370,7 @@ METHODOLOGY = Methodology(
                     "Scale",
                     40,
                     "revenue_annualised",
-                    note="Zero revenue ranks last; no revenue data leaves it out.",
+                    note="Revenue of 0 (or less) ranks at the bottom; no revenue data leaves it out.",
                 ),
                 SubMetric("growth_30d", "Growth 30d", 20, "revenue_growth_30d"),
                 SubMetric("growth_90d", "Growth 90d", 20, "revenue_growth_90d"),
@@ -407,8 +407,8 @@ METHODOLOGY = Methodology(
                     60,
                     "revenue_annualised",
                     per="market_cap_usd",
-                    note="Lower is better: ranked by its inverse, revenue ÷ market cap. Zero revenue "
-                    "ranks last; a token without revenue data (or without market cap) has no P/S and is "
+                    note="Lower is better: ranked by its inverse, revenue ÷ market cap. Revenue of 0 "
+                    "(or less) ranks at the bottom; a token without revenue data (or without market cap) has no P/S and is "
                     "left out of this sub-metric.",
                 ),
                 SubMetric(
@@ -417,8 +417,8 @@ METHODOLOGY = Methodology(
                     40,
                     "holders_revenue_annualised",
                     per="market_cap_usd",
-                    note="Ranked by its inverse, holders revenue ÷ market cap (the holder yield): zero "
-                    "ranks last, no data leaves it out.",
+                    note="Ranked by its inverse, holders revenue ÷ market cap (the holder yield): 0 ranks "
+                    "at the bottom, no data leaves it out.",
                 ),
             ),
         ),

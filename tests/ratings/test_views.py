@@ -289,7 +289,7 @@ def test_methodology_page_states_what_a_reader_needs_to_recompute_a_grade(client
     assert "why a token with under 57 days of revenue shows “—” for revenue growth 30d" in text
     assert 'data-revenue-lag="7">7 days</span> before the rating' in html
     assert "a token without revenue data in the window has no Scale and no P/S" in text
-    assert "a token whose revenue was zero ranks last on both" in text
+    assert "a token whose revenue was 0 (or less) ranks at the bottom on both" in text
     assert "rounded half up to 0.1" in text and "A token is rated on a day when it has a price that day" in text
 
 
