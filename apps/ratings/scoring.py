@@ -408,8 +408,8 @@ METHODOLOGY = Methodology(
                     "revenue_annualised",
                     per="market_cap_usd",
                     note="Lower is better: ranked by its inverse, revenue ÷ market cap. Revenue of 0 "
-                    "(or less) ranks at the bottom; a token without revenue data (or without market cap) has no P/S and is "
-                    "left out of this sub-metric.",
+                    "(or less) ranks at the bottom; a token without revenue data (or without market cap) "
+                    "has no P/S and is left out of this sub-metric.",
                 ),
                 SubMetric(
                     "phr",
