@@ -157,6 +157,22 @@ def revenue_inputs(history: TokenHistory, day: dt.date, m: Methodology = METHODO
     return out
 
 
+def burned_share(
+    burned: float | None, *, max_supply: float | None, market_cap: float | None, price: float | None
+) -> float | None:
+    """Tokens burned up to a day as a share of supply as of that day: of the max supply when
+    the token has one, else of the circulating supply that day (market cap ÷ price) plus what
+    was burned — the supply before those burns. Only figures of the day: today's total
+    supply would overstate a past day's share, the burns since having shrunk it."""
+    if burned is None or burned < 0:
+        return None
+    if max_supply:
+        return burned / max_supply if max_supply > 0 else None
+    if market_cap is None or price is None or market_cap <= 0 or price <= 0:
+        return None
+    return burned / (market_cap / price + burned)
+
+
 def canonical(value: float | Decimal | str | None) -> str | None:
     """How an input is stored: a plain decimal string (no exponent, no trailing zeros),
     floats to six significant digits, so the stored inputs are what the scores were

@@ -1,7 +1,9 @@
 """Loading a block of days' rating inputs: the day's snapshot figures, and the daily
-price and revenue history behind the inputs that snapshots do not hold.
+price and revenue history (and burns) behind the inputs that snapshots do not hold.
 
-Four queries per chunk of tokens, whatever the number of days. Only the history the
+A day's universe is the tokens priced that day (the methodology's ``universe_rule``): a
+token whose price history starts later is not rated before it, one delisted since keeps
+its past days. Five queries per chunk of tokens, whatever the number of days. Only the history the
 windows need is read, and nothing dated after the block's last day. On PostgreSQL a
 chunk's history comes back as flat binary arrays (one row a query instead of one row a
 token-day, and no Python object a figure): a day of 20,000 tokens reads 3.6 million prices.
@@ -14,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import psycopg
@@ -28,7 +32,7 @@ from psycopg import postgres
 from psycopg.adapt import Loader
 from psycopg.pq import Format
 
-from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, Token
+from apps.tokens.models import AccrualEvent, MetricSnapshot, PriceDay, RevenueDay, Token
 
 from . import history
 from .scoring import METHODOLOGY, TokenInputs
@@ -63,13 +67,28 @@ class _Chunk:
     prices: tuple[Series, Series, Series] = (EMPTY, EMPTY, EMPTY)  # prices, market caps, volumes
     revenue: Series = EMPTY
     first_revenue_days: dict[int, dt.date] = field(default_factory=dict)
+    burns: dict[int, Burns] = field(default_factory=dict)
+
+
+@dataclass
+class Burns:
+    """A token's burns to date: each burn day and the total burned up to it, and its max supply."""
+
+    days: list[dt.date]
+    totals: list[float]
+    max_supply: float | None
+
+    def burned(self, day: dt.date) -> float | None:
+        """The total burned on or before ``day`` (None: no burn by then)."""
+        position = bisect_right(self.days, day)
+        return self.totals[position - 1] if position else None
 
 
 def load_inputs(
     tokens: list[tuple[int, str]], start: dt.date, end: dt.date, chunk_size: int
 ) -> dict[dt.date, list[TokenInputs]]:
     """Every token-day's inputs from ``start`` to ``end``, for tokens (id, category) that
-    have a snapshot that day. Four queries per chunk of ``chunk_size`` tokens."""
+    have a snapshot and a price that day. Five queries per chunk of ``chunk_size`` tokens."""
     by_day: dict[dt.date, list[TokenInputs]] = defaultdict(list)
     chunks = [tokens[first : first + chunk_size] for first in range(0, len(tokens), chunk_size)]
     for chunk in _fetched(chunks, start, end):
@@ -131,7 +150,7 @@ def _fetched(chunks: list[list[tuple[int, str]]], start: dt.date, end: dt.date) 
 
 
 def _fetch(chunk: list[tuple[int, str]], start: dt.date, end: dt.date) -> _Chunk:
-    """Four queries: snapshots, prices, revenue, first revenue days (one if no snapshot)."""
+    """Five queries: snapshots, prices, revenue, first revenue days, burns (one if no snapshot)."""
     result = _Chunk(tokens=chunk)
     arrays = arrays_supported()
     snapshots: dict[int, list[tuple]] = defaultdict(list)
@@ -153,6 +172,7 @@ def _fetch(chunk: list[tuple[int, str]], start: dt.date, end: dt.date) -> _Chunk
     since = start - dt.timedelta(days=REVENUE_LOOKBACK_DAYS)
     result.revenue = (_revenue_arrays if arrays else _revenue_rows)(ids, origin, since, end)
     result.first_revenue_days = dict((_first_revenue_arrays if arrays else _first_revenue_rows)(ids, end))
+    result.burns = _burns(ids, end)
     return result
 
 
@@ -204,14 +224,32 @@ def _build(chunk: _Chunk, start: dt.date, end: dt.date, by_day: dict[dt.date, li
         if not token_rows:
             continue
         row, item = rows[token_id], odd.get(token_id)
+        burns = chunk.burns.get(token_id)
         for day, *figures in token_rows:
-            # Always in the same order (snapshot, price, revenue inputs): a rating's digest reads them in it.
+            k = (day - origin).days
+            price = prices[row, k]
+            if not price > 0:  # not priced that day (NaN: no price): not in the day's universe
+                continue
+            # Always in the same order (snapshot, price, revenue, burn inputs): a rating's digest reads them in it.
             values = dict(zip(SNAPSHOT_INPUTS, map(canonical, figures), strict=True))
             if item is None:
                 values.update(zip(DERIVED_INPUTS, derived[day][row], strict=True))
             else:
                 computed = {**history.price_inputs(item, day), **history.revenue_inputs(item, day)}
                 values.update((key, canonical(computed[key])) for key in DERIVED_INPUTS)
+            cap = caps[row, k]
+            values["burned_share"] = (
+                canonical(
+                    history.burned_share(
+                        burns.burned(day),
+                        max_supply=burns.max_supply,
+                        market_cap=None if cap != cap else float(cap),
+                        price=float(price),
+                    )
+                )
+                if burns
+                else None
+            )
             by_day[day].append(TokenInputs(token_id, category, values))
 
 
@@ -241,6 +279,30 @@ def _snapshot_rows(ids: list[int], start: dt.date, end: dt.date) -> Iterable[tup
         .order_by()
         .values_list("token_id", "date", *SNAPSHOT_INPUTS)
     )
+
+
+def _burns(ids: list[int], end: dt.date) -> dict[int, Burns]:
+    """The tokens' burns up to ``end``, totalled exactly, with their max supplies (one query)."""
+    burns: dict[int, Burns] = {}
+    total = Decimal(0)
+    for token_id, day, amount, max_supply in (
+        AccrualEvent.objects.filter(
+            token_id__in=ids, kind=AccrualEvent.Kind.BURN, token_amount__isnull=False, date__lte=end
+        )
+        .order_by("token_id", "date")
+        .values_list("token_id", "date", "token_amount", "token__max_supply")
+    ):
+        item = burns.get(token_id)
+        if item is None:
+            item = burns[token_id] = Burns([], [], float(max_supply) if max_supply is not None else None)
+            total = Decimal(0)
+        total += amount
+        if item.days and item.days[-1] == day:
+            item.totals[-1] = float(total)
+        else:
+            item.days.append(day)
+            item.totals.append(float(total))
+    return burns
 
 
 def _first_revenue_rows(ids: list[int], end: dt.date) -> Iterable[tuple[int, dt.date]]:

@@ -10,6 +10,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from typing import Any
 
 from django.core.cache import cache
@@ -19,7 +20,7 @@ from django.shortcuts import get_object_or_404
 from apps.tokens.models import PriceDay, Token
 
 from .models import Rating, RatingChange
-from .scoring import METHODOLOGY, Component
+from .scoring import METHODOLOGY, Component, Methodology
 
 VERSION = METHODOLOGY.version
 BANDS = tuple(b.letter for b in METHODOLOGY.bands)
@@ -113,6 +114,7 @@ class InputRow:
     format: str
     description: str
     value: Decimal | None
+    raw: str | None = None  # the input exactly as stored, for a reader who recomputes the grade
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,11 @@ class ComponentRow:
     weights: dict[str, int]  # grade key → weight (grades that use this component)
     parts: list[PartRow]
 
+    @property
+    def inputs(self) -> list[InputRow]:
+        """The component's inputs, each once, in the order its sub-metrics use them."""
+        return list({i.key: i for part in self.parts for i in part.inputs}.values())
+
 
 def _weights_of(component: Component) -> dict[str, int]:
     return {g.key: dict(g.weights)[component.key] for g in METHODOLOGY.grades if component.key in dict(g.weights)}
@@ -147,7 +154,15 @@ def _weights_of(component: Component) -> dict[str, int]:
 
 def _input_row(key: str, inputs: dict) -> InputRow:
     definition = METHODOLOGY.input(key)
-    return InputRow(key, definition.label, definition.format, definition.description, _decimal(inputs.get(key)))
+    raw = inputs.get(key)
+    return InputRow(
+        key,
+        definition.label,
+        definition.format,
+        definition.description,
+        _decimal(raw),
+        None if raw is None else str(raw),
+    )
 
 
 def explain(rating: Rating) -> list[ComponentRow]:
@@ -298,6 +313,8 @@ def rating_comparison(token: Token, *, start: dt.date, end: dt.date) -> Comparis
 @dataclass(frozen=True)
 class RatingPanel:
     latest: Rating | None
+    # Inputs no sub-metric ranks but a grade needs (revenue history), for the grade cards.
+    history: InputRow | None
     components: list[ComponentRow]
     chart: dict[str, Any]
     comparison: Comparison | None
@@ -305,6 +322,10 @@ class RatingPanel:
     compare_from: dt.date | None
     compare_to: dt.date | None
     first_date: dt.date | None
+
+    @property
+    def methodology(self) -> Methodology:
+        return METHODOLOGY
 
 
 def token_rating_panel(token: Token) -> RatingPanel:
@@ -318,7 +339,7 @@ def token_rating_panel(token: Token) -> RatingPanel:
     )
     history.reverse()
     if not history:
-        return RatingPanel(None, [], {}, None, [], None, None, None)
+        return RatingPanel(None, None, [], {}, None, [], None, None, None)
     newest = history[-1][0]
     target = newest - dt.timedelta(days=DEFAULT_COMPARE_DAYS)
     earlier = [day for day, *_ in history if day <= target]
@@ -338,6 +359,7 @@ def token_rating_panel(token: Token) -> RatingPanel:
     }
     return RatingPanel(
         latest=latest,
+        history=_input_row("revenue_history_days", latest.inputs or {}),
         components=explain(latest),
         chart=chart,
         comparison=comparison,
@@ -378,11 +400,25 @@ class BandReturns:
         return [(days, self.average(days), self.hit_rate(days), self.measured(days)) for days in FORWARD_DAYS]
 
 
+ALL_RATED = "all"  # the equal-weighted group of every token with an Investor grade
+
+
 @dataclass
 class MonthEnd:
     date: dt.date
     bands: list[BandReturns]
     complete: dict[int, bool]  # forward window fully in the past, per window
+    all_rated: BandReturns = field(default_factory=lambda: BandReturns(ALL_RATED))
+
+
+@dataclass(frozen=True)
+class CumulativeLine:
+    """A group's cumulative return from the first month-end: held equal-weighted from each
+    month-end to the next, then regrouped. ``points``: (month-end, cumulative return, tokens
+    measured over the month that ends there — 0 on the first point)."""
+
+    key: str  # a band's letter, or ALL_RATED
+    points: list[tuple[dt.date, float, int]]
 
 
 @dataclass
@@ -390,6 +426,29 @@ class TrackRecord:
     months: list[MonthEnd]
     overall: list[BandReturns]
     prices_until: dt.date | None
+    all_rated: BandReturns = field(default_factory=lambda: BandReturns(ALL_RATED))
+    cumulative: list[CumulativeLine] = field(default_factory=list)
+
+    def chart(self) -> dict[str, Any]:
+        """The cumulative lines for the page's chart (json_script), in percent."""
+        return {
+            "lines": [
+                {
+                    "key": line.key,
+                    "points": [
+                        {"time": day.isoformat(), "value": round(value * 100, 2)} for day, value, _ in line.points
+                    ],
+                }
+                for line in self.cumulative
+            ]
+        }
+
+    @property
+    def cumulative_rows(self) -> list[tuple[dt.date, list[tuple[float, int] | None]]]:
+        """The chart as a table: each month-end, and per line its cumulative return and tokens measured."""
+        by_key = {line.key: {day: (value, n) for day, value, n in line.points} for line in self.cumulative}
+        days = sorted({day for line in self.cumulative for day, _, _ in line.points})
+        return [(day, [by_key[line.key].get(day) for line in self.cumulative]) for day in days]
 
 
 def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -408,8 +467,10 @@ def month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
 def track_record(*, as_of: RatingsAsOf | None = None) -> TrackRecord:
     """For each past month-end, tokens grouped by the Investor band of their rating dated
     that day — a rating computed from data up to that day only — with the average and hit
-    rate (share above zero) of their price change over the next 30 and 90 days. A window
-    not yet over is measured on the tokens it can be, and flagged incomplete."""
+    rate (share above zero) of their price change over the next 30 and 90 days, beside the
+    same for all rated tokens together (equal-weighted); and each group's cumulative return
+    from month-end to month-end. A window not yet over is measured on the tokens it can be,
+    and flagged incomplete."""
     as_of = as_of or ratings_as_of()
     stamp = as_of.computed_at.timestamp() if as_of.computed_at else 0
     key = f"ratings:track-record:{VERSION}:{as_of.date}:{stamp}"
@@ -443,24 +504,65 @@ def _track_record() -> TrackRecord:
         ).values_list("token_id", "date", "price_usd")
     }
     by_month: dict[dt.date, dict[str, BandReturns]] = defaultdict(dict)
-    overall = {band: BandReturns(band) for band in BANDS}
+    overall = {band: BandReturns(band) for band in (*BANDS, ALL_RATED)}
     for token_id, day, band in grouped:
-        group = by_month[day].setdefault(band, BandReturns(band))
-        group.count += 1
-        overall[band].count += 1
+        month = by_month[day]
         start = prices.get((token_id, day))
-        for days in FORWARD_DAYS:
-            end = prices.get((token_id, day + dt.timedelta(days=days)))
-            if start and end:
-                change = float(end / start - 1)
-                group.returns[days].append(change)
-                overall[band].returns[days].append(change)
+        for key in (band, ALL_RATED):  # each token counts in its band and among all rated
+            group = month.setdefault(key, BandReturns(key))
+            group.count += 1
+            overall[key].count += 1
+            for days in FORWARD_DAYS:
+                end = prices.get((token_id, day + dt.timedelta(days=days)))
+                if start and end:
+                    change = float(end / start - 1)
+                    group.returns[days].append(change)
+                    overall[key].returns[days].append(change)
     months = [
         MonthEnd(
             date=end,
             bands=[by_month[end].get(band) or BandReturns(band) for band in BANDS],
             complete={days: end + dt.timedelta(days=days) <= prices_until for days in FORWARD_DAYS},
+            all_rated=by_month[end].get(ALL_RATED) or BandReturns(ALL_RATED),
         )
         for end in sorted(by_month, reverse=True)
     ]
-    return TrackRecord(months=months, overall=[overall[band] for band in BANDS], prices_until=prices_until)
+    return TrackRecord(
+        months=months,
+        overall=[overall[band] for band in BANDS],
+        prices_until=prices_until,
+        all_rated=overall[ALL_RATED],
+        cumulative=_cumulative(grouped, ends, prices),
+    )
+
+
+def _cumulative(
+    grouped: list[tuple[int, dt.date, str]], ends: list[dt.date], prices: dict[tuple[int, dt.date], Decimal]
+) -> list[CumulativeLine]:
+    """Each band's and all rated tokens' cumulative return over consecutive month-ends: at
+    each month-end the tokens of a group are held equal-weighted to the next month-end, and
+    the month's return is the mean of theirs (a token without a price at either end is left
+    out of that month; a month with none measured adds nothing). The lines start at the first
+    month-end with a graded token; none before two month-ends."""
+    members: dict[tuple[dt.date, str], list[int]] = defaultdict(list)
+    for token_id, day, band in grouped:
+        members[day, band].append(token_id)
+        members[day, ALL_RATED].append(token_id)
+    ends = ends[next((n for n, end in enumerate(ends) if (end, ALL_RATED) in members), len(ends)) :]
+    if len(ends) < 2:
+        return []
+    lines = []
+    for key in (*BANDS, ALL_RATED):
+        level, points = 1.0, [(ends[0], 0.0, 0)]
+        for start, end in pairwise(ends):
+            changes = [
+                float(prices[token_id, end] / prices[token_id, start] - 1)
+                for token_id in members.get((start, key), ())
+                if (token_id, start) in prices and (token_id, end) in prices
+            ]
+            if changes:
+                level *= 1 + sum(changes) / len(changes)
+            points.append((end, level - 1, len(changes)))
+        if any(measured for _, _, measured in points):
+            lines.append(CumulativeLine(key, points))
+    return lines

@@ -4,7 +4,7 @@ ratings that changed, the events between days, and each token's latest-rating po
 Ranks are relative, so a day is always computed for every token with a snapshot that
 day; ``token_ids`` only limits which tokens' rows are written. Inputs come from the day's
 MetricSnapshot and from daily prices and revenue dated on or before the day (see
-``loading``: four queries per chunk of tokens, whatever the number of days). A recompute of
+``loading``: five queries per chunk of tokens, whatever the number of days). A recompute of
 unchanged inputs writes nothing (each rating keeps its ``computed_at``).
 """
 
@@ -475,8 +475,8 @@ def ratings_backfill(
 ) -> RecomputeResult:
     """Rate every day from ``start`` to ``end`` (default: the first and last days with
     snapshots), in order, so each day's signal follows the day before. Rows are written for
-    ``token_ids`` (default: all). Idempotent; a replay passes its data's as-of as
-    ``computed_at`` so that it is byte-for-byte so. ``progress`` is called once per day."""
+    ``token_ids`` (default: all). Idempotent: a rating whose content did not change keeps
+    its ``computed_at``. ``progress`` is called once per day."""
     if start is None or end is None:
         bounds = MetricSnapshot.objects.aggregate(first=Min("date"), last=Max("date"))
         start = start or bounds["first"]
@@ -544,12 +544,11 @@ def _rate_day(
     return today
 
 
-def ratings_after_load(
-    *, computed_at: dt.datetime | None = None, report: Callable[[str, int, int], None] | None = None
-) -> RecomputeResult:
-    """Rate every day with snapshots: the last step of a data load (the sample data's). A
-    replay passes its data's as-of as ``computed_at``; ``report(stage, done, total)`` is
-    called as the load's other stages are."""
+def ratings_after_load(*, report: Callable[[str, int, int], None] | None = None) -> RecomputeResult:
+    """Rate every day with snapshots: the last step of a data load (the sample data's).
+    Ratings are stamped with the time they are computed, not the data's as-of, which pages
+    show apart (a reload writes nothing, so the first load's time stays);
+    ``report(stage, done, total)`` is called as the load's other stages are."""
     bounds = MetricSnapshot.objects.aggregate(first=Min("date"), last=Max("date"))
     if bounds["first"] is None:
         return RecomputeResult()
@@ -562,7 +561,7 @@ def ratings_after_load(
         if report:
             report("ratings", done, total)
 
-    return ratings_backfill(start=bounds["first"], end=bounds["last"], computed_at=computed_at, progress=progress)
+    return ratings_backfill(start=bounds["first"], end=bounds["last"], progress=progress)
 
 
 def ratings_recompute(*, token_ids: Iterable[int] | None = None, day: dt.date) -> RecomputeResult:

@@ -59,3 +59,18 @@ def test_token_page_draws_the_grade_history_and_swaps_what_changed(live_server, 
     expect(page.locator("#rating-changes")).to_contain_text(str(END - dt.timedelta(days=7)))
     assert page.evaluate("window.__marker") == 1  # swapped, not reloaded
     assert console_errors == []
+
+
+def test_track_record_draws_each_band_against_all_rated(live_server, page, console_errors):
+    rated_universe(days=200)
+    for month_end in (dt.date(2026, 4, 30), dt.date(2026, 5, 31), dt.date(2026, 6, 30)):
+        ratings_backfill(start=month_end, end=month_end)
+
+    page.goto(f"{live_server.url}/ratings/track-record/")
+
+    expect(page.locator("#track-record-chart canvas").first).to_be_visible()
+    expect(page.locator("#cumulative-h ~ .chart-readout, .card .chart-readout").first).to_contain_text("All rated")
+    expect(page.locator("#cumulative-table")).to_be_hidden()  # in its <details>, closed
+    page.locator("summary", has_text="The chart's figures as a table").click()
+    expect(page.locator("#cumulative-table tbody tr")).to_have_count(3)
+    assert console_errors == []

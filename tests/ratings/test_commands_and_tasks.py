@@ -10,6 +10,7 @@ import pytest
 from celery.exceptions import Retry
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from apps.ratings import tasks
 from apps.ratings.models import LatestRating, Rating
@@ -144,18 +145,21 @@ def test_editors_may_view_ratings():
     assert "change_rating" not in codenames
 
 
-def test_ratings_after_a_sample_load_are_stamped_with_its_as_of_and_idempotent(tmp_path):
-    """What the sample load's last step calls: every day rated, replayable byte for byte."""
+def test_ratings_after_a_sample_load_are_stamped_with_the_time_they_were_computed_and_idempotent(tmp_path):
+    """What the sample load's last step calls: every day rated, stamped with the time of
+    computation (not the data's as-of), and a second run writes nothing."""
     from apps.ratings.services import ratings_after_load
 
     provider = SampleProvider(write_sample(tmp_path / "sample"))
+    started = timezone.now()
     sample_data_load(provider=provider)
     as_of = provider.as_of()
+    stamps = set(Rating.objects.values_list("computed_at", flat=True))
+    assert as_of not in stamps and all(started <= stamp <= timezone.now() for stamp in stamps)
     stages = []
 
-    result = ratings_after_load(computed_at=as_of, report=lambda *args: stages.append(args))
+    result = ratings_after_load(report=lambda *args: stages.append(args))
 
     assert result.days == 181 and stages[-1] == ("ratings", 181, 181)  # 180 days of history and today
-    assert set(Rating.objects.values_list("computed_at", flat=True)) == {as_of}
+    assert result.written == 0 and set(Rating.objects.values_list("computed_at", flat=True)) == stamps
     assert LatestRating.objects.all().count() == 3
-    assert ratings_after_load(computed_at=as_of).written == 0

@@ -10,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 
 from apps.ratings import history, loading
+from apps.ratings.scoring import METHODOLOGY
 
 START = dt.date(2026, 6, 28)
 END = dt.date(2026, 6, 30)
@@ -85,3 +86,10 @@ def test_keys_carry_the_token_and_the_day_offset():
     assert tokens.tolist() == [123_456, 7]
     assert offsets.tolist() == [200, 0]
     assert got.tolist() == [1.5, -2.0]
+
+
+def test_every_input_is_loaded_from_exactly_one_place():
+    """The day's snapshot, the price and revenue history, or the burns (burned share)."""
+    places = [*loading.SNAPSHOT_INPUTS, *loading.DERIVED_INPUTS, "burned_share"]
+    assert sorted(places) == sorted(METHODOLOGY.input_keys)
+    assert [i.key for i in METHODOLOGY.inputs if i.source == "burns"] == ["burned_share"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -15,10 +16,11 @@ from apps.ratings import loading, services
 from apps.ratings.models import LatestRating, Rating, RatingChange
 from apps.ratings.scoring import METHODOLOGY, TokenInputs, rate_universe
 from apps.ratings.services import ratings_backfill, ratings_recompute
-from apps.tokens.models import PriceDay, RevenueDay, Token
+from apps.tokens.models import AccrualEvent, Category, MetricSnapshot, PriceDay, RevenueDay, Token
 from apps.tokens.snapshots import snapshots_recompute
+from tests.factories import AccrualEventFactory, TokenFactory
 
-from .builders import END, rated_universe
+from .builders import END, add_history, rated_universe
 
 pytestmark = pytest.mark.django_db
 
@@ -250,7 +252,7 @@ def test_events_are_idempotent_and_follow_a_rewrite(tokens):
 
 
 def test_inputs_load_with_a_fixed_number_of_queries_per_chunk_of_tokens(tokens):
-    """Loading inputs costs four queries per chunk of tokens, whatever the number of days."""
+    """Loading inputs costs five queries per chunk of tokens, whatever the number of days."""
     universe = list(Token.objects.order_by("pk").values_list("pk", "category"))
 
     def load_queries(days: int) -> int:
@@ -258,7 +260,7 @@ def test_inputs_load_with_a_fixed_number_of_queries_per_chunk_of_tokens(tokens):
             loading.load_inputs(universe, DAY - dt.timedelta(days=days - 1), DAY, chunk_size=2)
         return len(ctx.captured_queries)
 
-    assert load_queries(1) == load_queries(60) == 3 * 4  # five tokens in chunks of two
+    assert load_queries(1) == load_queries(60) == 3 * 5  # five tokens in chunks of two
 
 
 def test_backfill_in_blocks_gives_the_same_ratings(tokens, monkeypatch):
@@ -390,3 +392,60 @@ def test_negative_revenue_is_rated_with_its_missing_multiples_and_yields_as_miss
     assert ranked == 4 and universe_score == min(
         r.components["valuation"]["parts"]["ps"][0] for r in ratings_on(DAY).values() if r.investor_score is not None
     )
+
+
+# --- each day's universe as it was then ------------------------------------------------------
+
+
+def test_a_token_is_rated_only_on_the_days_it_was_priced(tokens):
+    """No survivorship: a token listed later is not rated before its first price (though its
+    revenue goes back further), and one delisted since keeps its ratings up to its last price
+    (none after, though its revenue and a stale price carry on in its snapshots)."""
+    late = TokenFactory(slug="late", category=Category.LENDING)
+    gone = TokenFactory(slug="gone", category=Category.LENDING)
+    listed, delisted = DAY - dt.timedelta(days=20), DAY - dt.timedelta(days=15)
+    for item, seed in ((late, 6), (gone, 7)):
+        add_history(item, days=200, daily_revenue=30_000, seed=seed)
+    PriceDay.objects.filter(token=late, date__lt=listed).delete()
+    PriceDay.objects.filter(token=gone, date__gt=delisted).delete()
+    snapshots_recompute(token_ids=[late.pk, gone.pk])
+    assert MetricSnapshot.objects.filter(token=late, date__lt=listed).exists()  # revenue alone
+    assert MetricSnapshot.objects.filter(token=gone, date__gt=delisted).exists()  # a stale price carried
+
+    ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY)
+
+    days = {
+        slug: set(Rating.objects.filter(token__slug=slug).values_list("date", flat=True)) for slug in ("late", "gone")
+    }
+    assert min(days["late"]) == listed and len(days["late"]) == 21
+    assert max(days["gone"]) == delisted and len(days["gone"]) == 16
+    rated = Counter(Rating.objects.values_list("date", flat=True))
+    assert rated[listed - dt.timedelta(days=1)] == 6 and rated[listed] == 7  # the five, gone; and late
+    assert rated[delisted] == 7 and rated[delisted + dt.timedelta(days=1)] == 6
+
+
+def test_burned_share_is_measured_against_the_supply_of_the_day(tokens):
+    """A token that burned 1M tokens 50 days ago and 9M more 10 days ago, its circulating
+    supply falling from 100M to 90M: 30 days ago 1M had been burned out of a supply of 100M
+    before it (1M ÷ (99.99…M + 1M)… the day's market cap ÷ price is 100M), not out of
+    today's 90M."""
+    alpha = Token.objects.get(slug="alpha")
+    Token.objects.filter(pk=alpha.pk).update(total_supply=Decimal("90000000"), max_supply=None)
+    first, second = DAY - dt.timedelta(days=50), DAY - dt.timedelta(days=10)
+    AccrualEventFactory(token=alpha, date=first, kind=AccrualEvent.Kind.BURN, token_amount=Decimal("1000000"))
+    AccrualEventFactory(token=alpha, date=second, kind=AccrualEvent.Kind.BURN, token_amount=Decimal("9000000"))
+    for price_day in PriceDay.objects.filter(token=alpha, date__gte=second):
+        price_day.market_cap_usd = (price_day.price_usd * 90_000_000).quantize(Decimal("0.0001"))
+        price_day.save()
+    snapshots_recompute(token_ids=[alpha.pk])
+    then = DAY - dt.timedelta(days=30)
+
+    ratings_backfill(start=first - dt.timedelta(days=1), end=DAY)
+
+    shares = dict(Rating.objects.filter(token=alpha).values_list("date", "inputs__burned_share"))
+    assert shares[first - dt.timedelta(days=1)] is None  # no burn yet
+    assert shares[then] == "0.00990099"  # 1M ÷ (100M + 1M), not 1M ÷ (90M + 1M) = 0.010989
+    assert shares[DAY] == "0.1"  # 10M ÷ (90M + 10M)
+    assert MetricSnapshot.objects.get(token=alpha, date=then).burned_share == Decimal("0.0109890110")  # today's supply
+    others = Rating.objects.filter(date=DAY).exclude(token=alpha).values_list("inputs__burned_share", flat=True)
+    assert set(others) == {None}  # no burn recorded

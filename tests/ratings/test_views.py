@@ -18,8 +18,11 @@ from django.urls import reverse
 from apps.ratings import views
 from apps.ratings.models import LatestRating, Rating, RatingChange
 from apps.ratings.scoring import METHODOLOGY
-from apps.tokens.models import Category, Source, Token
+from apps.tokens.models import Category, MetricSnapshot, Source, Token
+from apps.tokens.snapshots import snapshots_recompute
 from tests.factories import MetricSnapshotFactory, PriceDayFactory, TokenFactory
+from tests.ratings.builders import END, add_history
+from tests.ratings.html_tree import parse
 
 pytestmark = pytest.mark.django_db
 
@@ -265,7 +268,9 @@ def test_methodology_page_renders_every_weight_from_the_definition(client):
     signal = METHODOLOGY.signal
     for threshold in (signal.bullish_enter, signal.bullish_exit, signal.bearish_enter, signal.bearish_exit):
         assert f"{threshold}" in html
-    assert f"({METHODOLOGY.ranking.universe_weight}%)" in html
+    assert (
+        f'data-universe-weight="{METHODOLOGY.ranking.universe_weight}">{METHODOLOGY.ranking.universe_weight}%<' in html
+    )
     assert "Ratings as of" in html
 
 
@@ -273,6 +278,62 @@ def test_methodology_page_says_buyback_yield_counts_tokens_bought_held_or_burned
     html = client.get("/ratings/methodology/").content.decode()
 
     assert "USD value of tokens bought from the market in the last 30 days (held or burned; fee burns" in html
+
+
+def test_methodology_page_states_what_a_reader_needs_to_recompute_a_grade(client):
+    """The rank formula, ties and the lone token, the standard deviation, the days each input
+    needs (growth and holders' share too), the revenue lag, missing against zero revenue."""
+    html = client.get("/ratings/methodology/").content.decode()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+    assert 'data-formula="rank">rank = 100 × (worse + (tied − 1) ÷ 2) ÷ (n − 1)<' in html
+    assert "ties share the middle rank" in text and 'data-lone-score="50">50<' in html
+    assert "sample standard deviations, √(Σ (x − mean)² ÷ (n − 1))" in text
+    assert "used in Revenue consistency and Volatility" in text
+    for key, days in {"revenue_growth_30d": 57, "revenue_growth_90d": 171, "holders_share": 27}.items():
+        assert f'data-min-days="{key}">{days}<' in html
+    assert "why a token with under 57 days of revenue shows “—” for revenue growth 30d" in text
+    assert 'data-revenue-lag="7">7 days</span> before the rating' in html
+    assert "a token without revenue data in the window has no Scale and no P/S" in text
+    assert "a token whose revenue was 0 (or less) ranks at the bottom on both" in text
+    assert "rounded half up to 0.1" in text and "A token is rated on a day when it has a price that day" in text
+
+
+def test_the_stated_data_needs_are_what_the_snapshots_require():
+    """The methodology's revenue lag and coverage are the snapshot code's, and its days needed
+    follow from them: growth 30d needs 27 days in each window (57), holders' share 27 of 30."""
+    import math
+
+    from apps.tokens import metrics, snapshots
+
+    assert METHODOLOGY.revenue_max_lag_days == snapshots.REVENUE_MAX_LAG_DAYS
+    assert METHODOLOGY.revenue_window_coverage == metrics.MIN_WINDOW_COVERAGE
+    need = {key: math.ceil(METHODOLOGY.revenue_window_coverage * days) for key, days in {"w30": 30, "w90": 90}.items()}
+    assert METHODOLOGY.input("revenue_growth_30d").min_days == 30 + need["w30"]
+    assert METHODOLOGY.input("revenue_growth_90d").min_days == 90 + need["w90"]
+    for key in ("revenue_annualised", "holders_revenue_annualised", "holders_share", "holder_yield"):
+        assert METHODOLOGY.input(key).min_days == need["w30"], key
+
+
+@pytest.mark.parametrize(("revenue_days", "has_growth"), [(56, False), (57, True)])
+def test_revenue_growth_30d_needs_57_days_of_revenue_as_the_methodology_says(revenue_days, has_growth):
+    item = TokenFactory(slug="young")
+    add_history(item, days=60, revenue_days=revenue_days)
+    snapshots_recompute(token_ids=[item.pk])
+
+    snapshot = MetricSnapshot.objects.get(token=item, date=END)
+    assert (snapshot.revenue_growth_30d is not None) is has_growth
+    assert snapshot.holders_share is not None  # 27 of the last 30 days: there
+
+
+def test_standard_deviations_are_sample_standard_deviations_as_published():
+    import statistics
+
+    from apps.ratings import history
+
+    values = [1.0, 2.0, 4.0, 7.0]
+    assert history._stdev(values) == pytest.approx(statistics.stdev(values))  # n − 1, not statistics.pstdev
+    assert set(METHODOLOGY.stdev_inputs) == {"volatility_90d", "revenue_consistency_90d"}
 
 
 # --- track record ---------------------------------------------------------------------------
@@ -367,6 +428,83 @@ def test_track_record_with_live_data_has_no_sample_label(client):
     html = client.get("/ratings/track-record/").content.decode()
 
     assert "bundled sample data set" not in html
+
+
+def benchmark_universe() -> None:
+    """Three month-ends. 01-31: ALPHA A, BRAVO E, CHARLIE A. 02-28: ALPHA B, BRAVO A,
+    CHARLIE not rated. 03-31: all C (their windows pending). Prices (01-31, 03-02, 02-28,
+    03-30, 03-31): ALPHA 10, 11, 12, 14.4, 15; BRAVO 10, 10.5, 9, 9, 9.9; CHARLIE 20, 22, 25, —, 20."""
+    items = {slug: token(slug, rated=False) for slug in ("alpha", "bravo", "charlie")}
+    grades = {
+        dt.date(2026, 1, 31): {"alpha": "A", "bravo": "E", "charlie": "A"},
+        dt.date(2026, 2, 28): {"alpha": "B", "bravo": "A", "charlie": ""},
+        dt.date(2026, 3, 31): {"alpha": "C", "bravo": "C", "charlie": "C"},
+    }
+    for day, by_slug in grades.items():
+        for slug, grade in by_slug.items():
+            rate(items[slug], day, latest=day.month == 3, investor_grade=grade)
+    days = [dt.date(2026, 1, 31), dt.date(2026, 3, 2), dt.date(2026, 2, 28), dt.date(2026, 3, 30), dt.date(2026, 3, 31)]
+    for slug, values in {
+        "alpha": ("10", "11", "12", "14.4", "15"),
+        "bravo": ("10", "10.5", "9", "9", "9.9"),
+        "charlie": ("20", "22", "25", None, "20"),
+    }.items():
+        for day, value in zip(days, values, strict=True):
+            if value:
+                price(items[slug], day, value)
+
+
+def test_all_rated_tokens_are_the_benchmark_beside_the_bands(client):
+    """All rated, 30 days on: 01-31 ALPHA +10%, BRAVO +5%, CHARLIE +10%; 02-28 ALPHA +20%,
+    BRAVO 0% (CHARLIE not rated): mean 9%, 4 of 5 rose; 03-31's three are pending."""
+    benchmark_universe()
+
+    response = client.get("/ratings/track-record/")
+
+    record = response.context["record"]
+    everyone = record.all_rated
+    assert (everyone.count, everyone.measured(30), everyone.measured(90)) == (8, 5, 0)
+    assert (everyone.average(30), everyone.hit_rate(30)) == (pytest.approx(0.09), pytest.approx(0.8))
+    january = next(m for m in record.months if m.date == dt.date(2026, 1, 31))
+    assert january.all_rated.average(30) == pytest.approx(0.25 / 3)
+    html = response.content.decode()
+    assert html.count('data-group="all"') == 1 + len(record.months)  # overall, and every month-end
+    assert "+9.0%" in html and "80%" in html
+
+
+def test_cumulative_returns_by_band_against_all_rated(client):
+    """Held month-end to month-end. January: A (ALPHA +20%, CHARLIE +25%) +22.5%, E (BRAVO)
+    −10%, all +11.67%. February: B (ALPHA 12 → 15) +25%, A (BRAVO 9 → 9.9) +10%, all +17.5%.
+    Cumulative: A 1.225 × 1.1 − 1 = +34.75%; B +25%; E −10%; all 1.11667 × 1.175 − 1 = +31.21%."""
+    benchmark_universe()
+    rate(Token.objects.get(slug="alpha"), dt.date(2025, 12, 31), latest=False, investor_grade="")  # nobody graded
+
+    response = client.get("/ratings/track-record/")
+
+    lines = {
+        line.key: [(day, value) for day, value, _ in line.points] for line in response.context["record"].cumulative
+    }
+    ends = [dt.date(2026, 1, 31), dt.date(2026, 2, 28), dt.date(2026, 3, 31)]
+    expected = {
+        "A": [0, 0.225, 0.3475],
+        "B": [0, 0, 0.25],
+        "E": [0, -0.1, -0.1],
+        "all": [0, 0.35 / 3, (1 + 0.35 / 3) * 1.175 - 1],
+    }
+    assert set(lines) == set(expected)  # C and D: never a token to hold; none start at 2025-12-31
+    for key, values in expected.items():
+        assert [day for day, _ in lines[key]] == ends
+        assert [value for _, value in lines[key]] == pytest.approx(values), key
+    html = response.content.decode()
+    data = json.loads(
+        re.search(r'<script id="track-record-chart-data" type="application/json">(.*?)</script>', html).group(1)
+    )
+    assert [line["key"] for line in data["lines"]] == ["A", "B", "E", "all"]
+    assert data["lines"][3]["points"][2] == {"time": "2026-03-31", "value": 31.21}
+    assert 'id="track-record-chart"' in html and "js/track-record-chart.js" in html
+    table = re.search(r'<table class="data track-table" id="cumulative-table">(.*?)</table>', html, re.S).group(1)
+    assert "+22.5%" in table and "−10.0%" in table  # the chart's figures, readable without it
+    assert "What remains imperfect" in html and "the catalogue is today" in html
 
 
 def test_track_record_with_nothing_rated(client):
@@ -476,7 +614,7 @@ def test_token_page_shows_the_rating_panel_with_inputs_chart_and_comparison(clie
     RatingChange.objects.create(
         token=item,
         date=DAY,
-        methodology_version="1.0",
+        methodology_version=METHODOLOGY.version,
         kind="band_change",
         subject="investor",
         before="D",
@@ -488,7 +626,8 @@ def test_token_page_shows_the_rating_panel_with_inputs_chart_and_comparison(clie
 
     html = response.content.decode()
     assert 'id="rating"' in html and "Investor grade" in html and "62.5" in html
-    assert "methodology v1.0" in html and "as of 2026-11-20" in html
+    assert f'data-methodology-version="{METHODOLOGY.version}">v{METHODOLOGY.version}<' in html
+    assert '<time datetime="2026-11-20" data-rating-day>2026-11-20</time>' in html
     assert "Revenue, annualised" in html and "$2.5M" in html  # an input behind a component
     data = json.loads(
         re.search(r'<script id="rating-chart-data" type="application/json">(.*?)</script>', html).group(1)
@@ -497,6 +636,38 @@ def test_token_page_shows_the_rating_panel_with_inputs_chart_and_comparison(clie
     assert 'hx-get="/ratings/aave/changes/"' in html and 'value="2026-10-21"' in html
     assert "+22.5" in html  # the default comparison: 30 days back
     assert "band change D → B" in html
+
+
+def test_token_page_shows_when_a_rating_was_computed_apart_from_its_day(client):
+    """The panel's "Computed" is when the rating was worked out, not the day of its figures."""
+    item = token("late", computed_at=dt.datetime(2026, 11, 22, 8, 15, tzinfo=dt.UTC))
+
+    panel = parse(client.get(item.get_absolute_url()).content.decode()).find("section", id="rating")
+
+    by_label = {term.text: value for term, value in zip(panel.find_all("dt"), panel.find_all("dd"), strict=False)}
+    assert by_label["Rating day"].find("time").attrs["datetime"] == "2026-11-20"
+    computed = by_label["Computed"].find("time")
+    assert computed.attrs["datetime"] == "2026-11-22T08:15:00+00:00" and computed.text == "2026-11-22 08:15 UTC"
+
+
+def test_change_30d_and_return_30d_carry_their_definitions_on_the_token_page(client):
+    """Both are defined in visible text the figure points to (aria-describedby), not in a
+    hover title: the price change is close to close, the rating's return compares 7-day averages."""
+    item = token("defined", inputs={key: None for key in METHODOLOGY.input_keys} | {"return_30d": "0.12"})
+    MetricSnapshotFactory(token=item)
+
+    page = parse(client.get(item.get_absolute_url()).content.decode())
+
+    change = next(
+        fig.find("dd") for fig in page.find_all("div", **{"class": "fig"}) if fig.find("dt").text == "Change 30d"
+    )
+    definition = page.find(id=change.attrs["aria-describedby"])
+    assert "against the close 7 and 30 days before" in definition.text and "Return 30d" in definition.text
+    returns = next(li for li in page.find_all("li", aria_describedby=True) if li.find("span").text == "Return 30d")
+    definition = page.find(id=returns.attrs["aria-describedby"])
+    assert definition.tag == "dd" and "7-day average price over 30 days" in definition.text
+    assert "Not the same as the 30-day price change" in definition.text
+    assert 'title="Change of the 7-day' not in client.get(item.get_absolute_url()).content.decode()
 
 
 def test_token_page_explains_a_not_rated_token(client):

@@ -1,0 +1,98 @@
+// Track record: each Investor band's cumulative return, month-end to month-end, against all
+// rated tokens (dashed). Data comes from <script type="application/json"
+// id="track-record-chart-data"> (json_script); the chart library is loaded here, carrying
+// this script's CSP nonce. The same figures are in the table under the chart.
+(function () {
+  "use strict";
+
+  var NONCE = document.currentScript ? document.currentScript.nonce : "";
+  var COLORS = {
+    A: "#0d7a4a", B: "#6f9a1f", C: "#7d8797", D: "#c77700", E: "#c0392b", all: "#16202e",
+    text: "#4a5568", grid: "#eef1f6", border: "#dfe3ea", zero: "#b8c0cc",
+  };
+
+  function withLibrary(container, callback) {
+    if (typeof LightweightCharts !== "undefined") return callback();
+    var src = container.getAttribute("data-lib");
+    if (!src) return;
+    var script = document.createElement("script");
+    script.src = src;
+    if (NONCE) script.nonce = NONCE;
+    script.onload = callback;
+    document.head.appendChild(script);
+  }
+
+  function pct(value) { return (value > 0 ? "+" : value < 0 ? "\u2212" : "") + Math.abs(value).toFixed(1) + "%"; }
+
+  function label(key) { return key === "all" ? "All rated" : key; }
+
+  function draw(container, data) {
+    var chart = LightweightCharts.createChart(container, {
+      autoSize: true,
+      layout: {
+        background: { type: "solid", color: "transparent" },
+        textColor: COLORS.text,
+        fontFamily: getComputedStyle(document.body).fontFamily,
+        fontSize: 11,
+        attributionLogo: false, // it injects an inline <style>, which the CSP refuses; credited on the page
+      },
+      grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
+      rightPriceScale: { borderColor: COLORS.border },
+      timeScale: { borderColor: COLORS.border, fixLeftEdge: true, fixRightEdge: true },
+      crosshair: { mode: 0 },
+      handleScroll: { vertTouchDrag: false },
+    });
+    var format = { type: "custom", formatter: pct, minMove: 0.01 };
+    var first = null;
+    data.lines.forEach(function (line) {
+      var series = chart.addLineSeries({
+        color: COLORS[line.key] || COLORS.text,
+        lineWidth: line.key === "all" ? 3 : 2,
+        lineStyle: line.key === "all" ? 2 : 0,
+        priceFormat: format,
+        priceLineVisible: false,
+        title: label(line.key),
+      });
+      series.setData(line.points);
+      if (!first) first = series;
+    });
+    if (first) first.createPriceLine({ price: 0, color: COLORS.zero, lineWidth: 1, lineStyle: 1, axisLabelVisible: false });
+    chart.timeScale().fitContent();
+
+    var info = document.createElement("div");
+    info.className = "chart-readout";
+    container.parentNode.insertBefore(info, container);
+    var times = (data.lines[0] || { points: [] }).points.map(function (p) { return p.time; });
+    function describe(time) {
+      return time + " · " + data.lines.map(function (line) {
+        var point = line.points.filter(function (p) { return p.time === time; })[0];
+        return label(line.key) + " " + (point ? pct(point.value) : "—");
+      }).join(" · ");
+    }
+    var last = times[times.length - 1];
+    info.textContent = last ? describe(last) : "";
+    chart.subscribeCrosshairMove(function (param) {
+      info.textContent = param.time ? describe(toIso(param.time)) : (last ? describe(last) : "");
+    });
+  }
+
+  function toIso(time) {
+    if (typeof time === "string") return time;
+    if (time && typeof time === "object") {
+      return time.year + "-" + String(time.month).padStart(2, "0") + "-" + String(time.day).padStart(2, "0");
+    }
+    return new Date(time * 1000).toISOString().slice(0, 10);
+  }
+
+  function init() {
+    var source = document.getElementById("track-record-chart-data");
+    var container = document.getElementById("track-record-chart");
+    if (!source || !container) return;
+    var data = JSON.parse(source.textContent);
+    if (!(data.lines || []).length) return;
+    withLibrary(container, function () { draw(container, data); });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
