@@ -384,7 +384,15 @@ METHODOLOGY = Methodology(
             "How much of that revenue reaches token holders, and whether buybacks and burns outpace new supply.",
             (
                 SubMetric("holders_share", "Holders' share", 25, "holders_share"),
-                SubMetric("holder_yield", "Holder yield", 25, "holder_yield"),
+                SubMetric(
+                    "holder_yield",
+                    "Holder yield",
+                    25,
+                    "holders_revenue_annualised",
+                    per="market_cap_usd",
+                    note="Ranked as holders revenue ÷ market cap, so holders revenue of 0 (or less), whose "
+                    "holder yield shows “—”, ranks at the bottom; no data leaves it out.",
+                ),
                 SubMetric("buyback_yield", "Buyback yield", 20, "buyback_yield"),
                 SubMetric("burned_share", "Burned share", 10, "burned_share"),
                 SubMetric(
@@ -504,6 +512,8 @@ METHODOLOGY = Methodology(
         "carrying a stale price forward, or on revenue alone before its price history began).",
         "Burned share is measured against the supply as of the rating's day (v1.0 used today's total supply "
         "for every past day).",
+        "Holder yield is ranked as holders revenue ÷ market cap, so holders revenue of 0 or less ranks at the "
+        "bottom (the figure shown for it is “—”, a yield on nothing).",
     ),
 )
 

@@ -120,7 +120,7 @@ def test_value_accrual_component_golden():
     """One category of three, so category rank = universe rank and a score is the rank.
 
     holders' share (25): A .5, B .2, C .8 → 50, 0, 100
-    holder yield (25): A .02, B .05 → 0, 100 (two values: universe only)
+    holder yield (25, as holders revenue ÷ market cap): A 2/100, B 5/100 → 0, 100 (two values: universe only)
     buyback yield (20): nobody
     burned share (10): A .1 alone → 50
     dilution (20, lower supply growth is better): A +10 %, B −5 %, C 0 → 0, 100, 50
@@ -135,12 +135,21 @@ def test_value_accrual_component_golden():
                     "yield",
                     {
                         "holders_share": "0.5",
-                        "holder_yield": "0.02",
+                        "holders_revenue_annualised": "2",
+                        "market_cap_usd": "100",
                         "burned_share": "0.1",
                         "supply_growth_90d": "0.10",
                     },
                 ),
-                2: ("yield", {"holders_share": "0.2", "holder_yield": "0.05", "supply_growth_90d": "-0.05"}),
+                2: (
+                    "yield",
+                    {
+                        "holders_share": "0.2",
+                        "holders_revenue_annualised": "5",
+                        "market_cap_usd": "100",
+                        "supply_growth_90d": "-0.05",
+                    },
+                ),
                 3: ("yield", {"holders_share": "0.8", "supply_growth_90d": "0"}),
             }
         )

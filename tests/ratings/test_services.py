@@ -394,6 +394,23 @@ def test_negative_revenue_is_rated_with_its_missing_multiples_and_yields_as_miss
     )
 
 
+def test_zero_holders_revenue_ranks_last_on_holder_yield_rather_than_dropping_out(tokens):
+    """Holder yield on 0 holders revenue shows "—" (a yield on nothing), but a token that pays
+    its holders nothing must not be excused from the sub-metric: it ranks at the bottom."""
+    gamma = Token.objects.get(slug="gamma")
+    RevenueDay.objects.filter(token=gamma).update(holders_revenue_usd=0)
+    snapshots_recompute(token_ids=[gamma.pk], since=DAY - dt.timedelta(days=5))
+
+    ratings_recompute(day=DAY)
+
+    rated = {slug: r for slug, r in ratings_on(DAY).items() if r.investor_score is not None}
+    gamma_rating = rated["gamma"]
+    assert gamma_rating.inputs["holder_yield"] is None
+    parts = {slug: r.components["value_accrual"]["parts"]["holder_yield"] for slug, r in rated.items()}
+    assert parts["gamma"][0] is not None
+    assert parts["gamma"][0] == min(part[0] for part in parts.values() if part[0] is not None)
+
+
 # --- each day's universe as it was then ------------------------------------------------------
 
 
