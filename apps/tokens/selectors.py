@@ -18,6 +18,7 @@ from . import metrics
 from .models import (
     AccrualEvent,
     AccrualPolicy,
+    DataSet,
     MetricSnapshot,
     PriceDay,
     RevenueDay,
@@ -29,7 +30,7 @@ from .models import (
 
 @dataclass(frozen=True)
 class DataStatus:
-    mode: str
+    mode: str  # the data set the database holds: "sample", "live", or "" (nothing yet)
     as_of: dt.datetime | None
 
 
@@ -37,19 +38,14 @@ DATA_STATUS_CACHE_KEY = "tokens:data-status"
 
 
 def data_status() -> DataStatus:
-    """What the site shows: sample or live data, and as of when — the time of the newest
-    price any token shows (cached for a minute; cleared when a sync run finishes)."""
+    """What the site shows: the data set the database records holding (never guessed from
+    its figures), as of the newest price any token shows. Cached for a minute; cleared when
+    the record changes and when a sync run finishes."""
     status = cache.get(DATA_STATUS_CACHE_KEY)
     if status is None:
-        newest = (
-            Token.objects.filter(latest_snapshot__price_as_of__isnull=False)
-            .order_by("-latest_snapshot__price_as_of")
-            .values_list("latest_snapshot__price_as_of", "latest_snapshot__price_source")
-            .first()
-        )
-        as_of, source = newest if newest else (None, "")
-        sample = source == Source.SAMPLE or (not newest and settings.ACCRUAL_DATA_MODE == "sample")
-        status = DataStatus(mode="sample" if sample else "live", as_of=as_of)
+        mode = DataSet.objects.values_list("mode", flat=True).first() or ""
+        as_of = Token.objects.aggregate(as_of=Max("latest_snapshot__price_as_of"))["as_of"]
+        status = DataStatus(mode=mode, as_of=as_of)
         cache.set(DATA_STATUS_CACHE_KEY, status, 60)
     return status
 
