@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Subquery, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -43,9 +43,13 @@ def data_status() -> DataStatus:
     the record changes and when a sync run finishes."""
     status = cache.get(DATA_STATUS_CACHE_KEY)
     if status is None:
-        mode = DataSet.objects.values_list("mode", flat=True).first() or ""
-        as_of = Token.objects.aggregate(as_of=Max("latest_snapshot__price_as_of"))["as_of"]
-        status = DataStatus(mode=mode, as_of=as_of)
+        newest = Token.objects.order_by(F("latest_snapshot__price_as_of").desc(nulls_last=True)).values(
+            "latest_snapshot__price_as_of"
+        )[:1]
+        held = DataSet.objects.values_list("mode", Subquery(newest)).first()  # one query where a set is held
+        if held is None:
+            held = ("", Token.objects.aggregate(as_of=Max("latest_snapshot__price_as_of"))["as_of"])
+        status = DataStatus(mode=held[0], as_of=held[1])
         cache.set(DATA_STATUS_CACHE_KEY, status, 60)
     return status
 

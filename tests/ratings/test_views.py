@@ -20,6 +20,7 @@ from apps.ratings.models import LatestRating, Rating, RatingChange
 from apps.ratings.scoring import METHODOLOGY
 from apps.tokens.models import Category, Source, Token
 from tests.factories import MetricSnapshotFactory, PriceDayFactory, TokenFactory
+from tests.support.data_set import hold
 
 pytestmark = pytest.mark.django_db
 
@@ -348,6 +349,7 @@ def test_a_forward_window_not_over_yet_is_pending(client):
 def test_track_record_is_labelled_sample_data_while_sample_data_is_shown(client):
     track_universe()
     MetricSnapshotFactory(token=Token.objects.get(slug="alpha"), price_source=Source.SAMPLE)
+    hold("sample")
 
     html = client.get("/ratings/track-record/").content.decode()
 
@@ -357,6 +359,7 @@ def test_track_record_is_labelled_sample_data_while_sample_data_is_shown(client)
 def test_track_record_with_live_data_has_no_sample_label(client):
     track_universe()
     MetricSnapshotFactory(token=Token.objects.get(slug="alpha"), price_source=Source.COINGECKO)
+    hold("live")
 
     html = client.get("/ratings/track-record/").content.decode()
 

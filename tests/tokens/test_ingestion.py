@@ -62,7 +62,7 @@ def test_sample_load_writes_tokens_facts_and_provenance(sample_dir):
     assert day.source == Source.SAMPLE and day.fetched_at == AS_OF and day.sync_run is not None
     assert AccrualPolicy.objects.get(token=alpha).share_of_revenue == D("0.5")
     assert AccrualEvent.objects.filter(token=alpha, kind="buyback").count() == 5
-    assert RevenueReport.objects.get(token=alpha, source=Source.EDITOR).revenue_usd == D("5500000")
+    assert RevenueReport.objects.get(token=alpha, source=Source.SAMPLE).revenue_usd == D("5500000")
     run = SyncRun.objects.get(provider=Source.SAMPLE)
     assert run.status == SyncRun.Status.SUCCEEDED and run.rows_written > 0
 

@@ -42,7 +42,7 @@ def test_bundled_sample_loads_with_its_public_figures():
     burned = AccrualEvent.objects.filter(token=geod, kind="burn").aggregate(total=Sum("token_amount"))["total"]
     assert burned > 34_000_000
     assert geod.latest_snapshot.burned_share > D("0.03")
-    arr = RevenueReport.objects.get(token=geod, period="arr", source=Source.EDITOR)
+    arr = RevenueReport.objects.get(token=geod, period="arr", source=Source.SAMPLE)
     assert arr.revenue_usd == D("5500000") and arr.source_url
     assert "19,000" in geod.description
 
