@@ -100,6 +100,9 @@ def data_clear(*, progress: Callable[[int, int], None] | None = None) -> None:
     tables = [model._meta.db_table for model in data_models()]
     statements = connection.ops.sql_flush(no_style(), tables)
     with transaction.atomic():
+        if connection.vendor == "postgresql":  # called inside a transaction that wrote rows, TRUNCATE
+            with connection.cursor() as cursor:  # would find their deferred key checks still pending
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for done, statement in enumerate(statements, start=1):
             with connection.cursor() as cursor:
                 cursor.execute(statement)
