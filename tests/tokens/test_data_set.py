@@ -25,7 +25,7 @@ from apps.ratings.templatetags.ratings_format import input_value
 from apps.tokens import refresh, services, tasks
 from apps.tokens.data_set import DataSetConflict, data_set_held
 from apps.tokens.ingestion import sample_data_load
-from apps.tokens.models import DataSet, PriceDay, RevenueReport, Source, SyncRun, Token
+from apps.tokens.models import AccrualEvent, DataSet, PriceDay, RevenueReport, Source, SyncRun, Token
 from apps.tokens.providers.coingecko import CoinGeckoClient
 from apps.tokens.providers.defillama import DefiLlamaClient
 from apps.tokens.providers.sample import SampleProvider
@@ -308,15 +308,22 @@ def test_a_live_database_shows_no_sample_banner_but_its_as_of(live_database, cli
     assert as_of is not None and f'Data as of <time datetime="{as_of.isoformat()}">' in html
 
 
+def _section(html: str, heading: str) -> str:
+    start = html.index(f'aria-labelledby="{heading}"')
+    return html[start : html.index("</section>", start)]
+
+
 def test_sample_figures_keep_the_sample_source_label_on_the_token_page(sample_database, client):
     html = client.get("/tokens/alpha/").content.decode()
 
     assert html.count("Source: Sample data") == 2  # market figures and revenue figures
-    events = html[html.index('id="events') :] if 'id="events' in html else html
-    assert "<td>Sample data</td>" in events  # each buyback row
-    reports = html[html.index("Revenue reports") :]
+    events = _section(html, "events-h")
+    assert events.count("<td>Sample data</td>") == AccrualEvent.objects.filter(token__slug="alpha").count() > 0
+    reports = _section(html, "reports-h")
     assert ">Editor<" not in reports  # the sample's statements are generated, not an editor's
     assert "Sample data" in reports
+    assert "Computed by Accrual from sample data" in reports  # summed from generated days
+    assert "Computed by Accrual<" not in reports
     assert RevenueReport.objects.filter(token__slug="alpha", source=Source.SAMPLE).exists()
 
 
