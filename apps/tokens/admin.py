@@ -19,6 +19,7 @@ from .models import (
     AccrualEvent,
     AccrualPolicy,
     Chain,
+    DataSet,
     DefiLlamaProtocol,
     MetricSnapshot,
     PriceDay,
@@ -245,6 +246,13 @@ class DefiLlamaProtocolAdmin(ReadOnlyAdmin):
     @admin.display(description="Token", ordering="token_slug")
     def token(self, obj) -> str:
         return obj.token_slug or "— unmapped —"
+
+
+@admin.register(DataSet)
+class DataSetAdmin(ReadOnlyAdmin):
+    """Which data set the database holds; changed only by loads, refreshes and clear_data."""
+
+    list_display = ["mode", "recorded_at"]
 
 
 @admin.register(SyncRun)

@@ -355,3 +355,12 @@ def test_refresh_data_rates_the_changed_market_cap_as_the_tasks_do(live_database
     assert f"Market cap</span> {input_value(D('4200000'), 'usd')}</li>" in panel
     assert f"Market cap</span> {input_value(old_cap, 'usd')}</li>" not in panel
     assert "ratings:" in out.getvalue() and "rated again" in out.getvalue()
+
+
+def test_the_admin_shows_the_record_read_only(sample_database, client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.get(reverse("admin:tokens_dataset_changelist"))
+
+    assert response.status_code == 200 and "Sample data" in response.content.decode()
+    assert client.get(reverse("admin:tokens_dataset_add")).status_code == 403
