@@ -258,6 +258,8 @@ def revenue_refresh(
     protocol), so a daily run first asks the overview — three calls for the whole universe —
     and takes yesterday's figures from it for every protocol it can vouch for (see
     ``_overview_points``); only the others are fetched one by one."""
+    if refused := _refused(provider, "revenue-history"):  # before the overview is asked
+        return refused
     tokens = Token.objects.exclude(defillama_slug=None).order_by("pk")
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)

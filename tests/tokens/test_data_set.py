@@ -168,6 +168,8 @@ LIVE_REFRESHES = {
     "markets": lambda server: refresh.market_refresh(provider=coingecko(server)),
     "price-history": lambda server: refresh.price_history_refresh(provider=coingecko(server)),
     "revenue-history": lambda server: refresh.revenue_refresh(provider=defillama(server), backfill=True),
+    # The daily run, which would first ask the overview for yesterday (the sample ends the day before).
+    "revenue-daily": lambda server: refresh.revenue_refresh(provider=defillama(server), today=AS_OF.date()),
     "mapping": lambda server: refresh.mapping_refresh(provider=defillama(server)),
 }
 
@@ -179,7 +181,7 @@ def test_a_live_refresh_of_a_sample_database_is_refused_and_changes_nothing(samp
     result = LIVE_REFRESHES[kind](server)
 
     run = SyncRun.objects.get(pk=result.run.pk)
-    assert run.status == SyncRun.Status.FAILED and run.kind == kind
+    assert run.status == SyncRun.Status.FAILED and run.kind == kind.replace("revenue-daily", "revenue-history")
     assert "holds the sample data set" in run.error and CLEAR in run.error
     assert not server.requests  # refused before any provider is asked
     after = state()
