@@ -7,16 +7,19 @@ thousands of tokens and millions of daily rows.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
+from .data_set import data_set_refusal
 from .models import (
     AccrualEvent,
     AccrualPolicy,
     Chain,
+    DataSet,
     DefiLlamaProtocol,
     MetricSnapshot,
     PriceDay,
@@ -245,6 +248,13 @@ class DefiLlamaProtocolAdmin(ReadOnlyAdmin):
         return obj.token_slug or "— unmapped —"
 
 
+@admin.register(DataSet)
+class DataSetAdmin(ReadOnlyAdmin):
+    """Which data set the database holds; changed only by loads, refreshes and clear_data."""
+
+    list_display = ["mode", "recorded_at"]
+
+
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "provider", "kind", "status", "rows_written", "pages", "retries", "finished_at"]
@@ -255,6 +265,10 @@ class SyncRunAdmin(ReadOnlyAdmin):
         from .tasks import REFRESH_TASKS
 
         kinds = sorted({kind for kind in queryset.values_list("kind", flat=True) if kind in REFRESH_TASKS})
+        refusal = data_set_refusal(offered=settings.ACCRUAL_DATA_MODE)
+        if kinds and refusal:  # the task would refuse too; say so now rather than queue it
+            self.message_user(request, f"Not refreshed. {refusal}", messages.ERROR)
+            return
         for kind in kinds:
             transaction.on_commit(REFRESH_TASKS[kind].delay)
         if kinds:

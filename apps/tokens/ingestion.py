@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from . import services, snapshots
-from .models import Source, SyncRun, Token
+from .data_set import DataSetConflict, data_set_claim, data_set_refusal
+from .models import DataSet, Source, SyncRun, Token
 from .providers.base import ProviderError
 from .providers.sample import SampleProvider
 
@@ -32,8 +33,12 @@ def sample_data_load(*, provider: SampleProvider | None = None, progress: Progre
     """Load the bundled sample data set. Idempotent: a second load leaves the same database.
 
     The whole load is one transaction, so a bad file leaves nothing half-written; the
-    failure is recorded on a SyncRun outside it.
+    failure is recorded on a SyncRun outside it. A database that holds live data is refused
+    (DataSetConflict) before anything is read or written: the two never mix.
     """
+    refusal = data_set_refusal(offered=DataSet.Mode.SAMPLE)
+    if refusal:
+        raise DataSetConflict(refusal)
     provider = provider or SampleProvider()
     as_of = provider.as_of()
     report = progress or (lambda stage, done, total: None)
@@ -48,6 +53,7 @@ def sample_data_load(*, provider: SampleProvider | None = None, progress: Progre
 
 
 def _load(provider: SampleProvider, as_of, report: Progress) -> LoadResult:
+    data_set_claim(mode=DataSet.Mode.SAMPLE)
     run = services.sync_run_start(provider=Source.SAMPLE, kind="sample-load", started_at=as_of)
     catalogue = provider.catalogue()
     rows = services.catalogue_upsert(catalogue=catalogue, source=Source.SAMPLE, fetched_at=as_of)

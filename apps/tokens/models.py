@@ -163,6 +163,26 @@ class SyncRun(models.Model):
         return f"{self.provider}/{self.kind} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
 
 
+class DataSet(models.Model):
+    """Which data set this database holds — the bundled sample (generated figures) or live
+    providers' data — so pages can say so and the two never mix. One row at most, written by
+    the first sample load or the first live refresh that writes; none in an empty database."""
+
+    class Mode(models.TextChoices):
+        SAMPLE = "sample", "Sample data"
+        LIVE = "live", "Live data"
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="data_set_one_row")]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} since {self.recorded_at:%Y-%m-%d %H:%M}"
+
+
 class FactProvenance(models.Model):
     source = models.CharField(max_length=32, choices=Source.choices)
     # Provenance, not identity: no database constraint, which would check every fact row

@@ -26,7 +26,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from . import services, snapshots
-from .models import PriceDay, RevenueDay, Source, SyncRun, Token
+from .data_set import DataSetConflict, data_set_claim, data_set_refusal
+from .models import DataSet, PriceDay, RevenueDay, Source, SyncRun, Token
 from .providers.base import MarketQuote, PricePoint, ProviderError, RevenuePoint
 from .providers.coingecko import CoinGeckoClient  # imported with the worker, not on its first refresh
 from .providers.defillama import DefiLlamaClient
@@ -66,6 +67,25 @@ def _source_of(provider: object) -> str:
     return getattr(provider, "source", None) or getattr(provider, "name", Source.SAMPLE)
 
 
+def data_set_of(provider: object) -> str:
+    """The data set a provider's rows belong to: the sample provider's are sample data, every
+    other provider's live data."""
+    return DataSet.Mode.SAMPLE if _source_of(provider) == Source.SAMPLE else DataSet.Mode.LIVE
+
+
+def _refused(provider: object, kind: str) -> RefreshResult | None:
+    """A refresh offered to a database that holds the other data set writes nothing but a
+    failed run that says why and names the command that clears it (so a task neither raises
+    nor retries, and the admin's list of runs shows the reason)."""
+    reason = data_set_refusal(offered=data_set_of(provider))
+    if not reason:
+        return None
+    logger.warning("%s refresh from %s refused: %s", kind, _source_of(provider), reason)
+    return _finish(
+        RefreshResult(run=services.sync_run_start(provider=_source_of(provider), kind=kind)), provider, 0, 0, reason
+    )
+
+
 def _http_stats(provider: object) -> tuple[int, int]:
     stats = getattr(getattr(provider, "http", None), "stats", None)
     return (getattr(stats, "requests", 0), getattr(stats, "retries", 0)) if stats else (0, 0)
@@ -92,6 +112,8 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
     The prices are written as the pages arrive (``market_pages``, where the provider pages),
     so the database stores one page while the next is fetched; the snapshots follow. All of
     it is one transaction: a page that fails leaves nothing of the refresh written."""
+    if refused := _refused(provider, "markets"):
+        return refused
     source = _source_of(provider)
     run = services.sync_run_start(provider=source, kind="markets")
     result = RefreshResult(run=run)
@@ -109,6 +131,8 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
                 fetched_at=timezone.now(),
                 store_supplies=False,  # stored by the reprice, in the same rewrite of each token
             )
+            if written.rows:
+                data_set_claim(mode=data_set_of(provider))
             fetched = time.perf_counter()
             for day in sorted(written.days):
                 snapshots.snapshots_reprice(
@@ -118,6 +142,8 @@ def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None 
     except ProviderError as exc:  # nothing written
         logger.warning("market refresh from %s failed: %s", source, exc)
         return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
+    except DataSetConflict as exc:  # the other set arrived meanwhile: nothing written
+        return _finish(result, provider, 0, 0, error=str(exc))
     except DatabaseError as exc:  # nothing written; the run says why, and the task retries
         with contextlib.suppress(DatabaseError):  # (unless the database itself is gone)
             _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}"[:4000])
@@ -150,6 +176,8 @@ def _history_refresh(
     write the batch's facts and recompute its snapshots in one transaction — so a worker
     killed mid-run leaves every written token complete, and a batch costs a fixed number of
     queries whatever its size."""
+    if refused := _refused(provider, kind):
+        return refused
     source = _source_of(provider)
     result = RefreshResult(run=services.sync_run_start(provider=source, kind=kind))
     rows = 0
@@ -168,15 +196,19 @@ def _history_refresh(
             if points:
                 fetched[token_id] = points
         if fetched:
-            with transaction.atomic():
-                written = upsert_many(
-                    points_by_token=fetched, source=source, sync_run=result.run, fetched_at=timezone.now()
-                )
-                if written:
-                    since = min(p.date for token_id in written for p in fetched[token_id])
-                    snapshots.snapshots_recompute(token_ids=list(written), since=since)
-                    if after_write:
-                        after_write(set(written))
+            try:
+                with transaction.atomic():
+                    written = upsert_many(
+                        points_by_token=fetched, source=source, sync_run=result.run, fetched_at=timezone.now()
+                    )
+                    if written:
+                        data_set_claim(mode=data_set_of(provider))
+                        since = min(p.date for token_id in written for p in fetched[token_id])
+                        snapshots.snapshots_recompute(token_ids=list(written), since=since)
+                        if after_write:
+                            after_write(set(written))
+            except DataSetConflict as exc:  # the other set arrived meanwhile: this batch not written
+                return _finish(result, provider, rows, pages=len(tokens), error=str(exc))
             rows += sum(written.values())
             result.changed_tokens |= set(written)
         if progress:
@@ -226,6 +258,8 @@ def revenue_refresh(
     protocol), so a daily run first asks the overview — three calls for the whole universe —
     and takes yesterday's figures from it for every protocol it can vouch for (see
     ``_overview_points``); only the others are fetched one by one."""
+    if refused := _refused(provider, "revenue-history"):  # before the overview is asked
+        return refused
     tokens = Token.objects.exclude(defillama_slug=None).order_by("pk")
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
@@ -322,6 +356,8 @@ def mapping_refresh(*, provider: ProtocolProvider) -> RefreshResult:
     A token an editor has mapped by hand (``mapping_locked``) is never changed, and a
     protocol already mapped to another token is not taken twice.
     """
+    if refused := _refused(provider, "mapping"):
+        return refused
     source = _source_of(provider)
     run = services.sync_run_start(provider=source, kind="mapping")
     result = RefreshResult(run=run)
@@ -329,8 +365,14 @@ def mapping_refresh(*, provider: ProtocolProvider) -> RefreshResult:
         protocols = provider.protocols()
     except ProviderError as exc:
         return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
-    rows = services.protocols_upsert(protocols=protocols, seen_at=timezone.now())
-    result.changed_tokens = services.tokens_map_to_protocols()
+    try:
+        with transaction.atomic():
+            if protocols:
+                data_set_claim(mode=data_set_of(provider))
+            rows = services.protocols_upsert(protocols=protocols, seen_at=timezone.now())
+            result.changed_tokens = services.tokens_map_to_protocols()
+    except DataSetConflict as exc:  # the other set arrived meanwhile: nothing written
+        return _finish(result, provider, 0, 0, error=str(exc))
     return _finish(result, provider, rows + len(result.changed_tokens), pages=1)
 
 

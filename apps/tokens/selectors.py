@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Subquery, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from .models import (
     BOUGHT_KINDS,
     AccrualEvent,
     AccrualPolicy,
+    DataSet,
     MetricSnapshot,
     PriceDay,
     RevenueDay,
@@ -30,7 +31,7 @@ from .models import (
 
 @dataclass(frozen=True)
 class DataStatus:
-    mode: str
+    mode: str  # the data set the database holds: "sample", "live", or "" (nothing yet)
     as_of: dt.datetime | None
 
 
@@ -38,19 +39,18 @@ DATA_STATUS_CACHE_KEY = "tokens:data-status"
 
 
 def data_status() -> DataStatus:
-    """What the site shows: sample or live data, and as of when — the time of the newest
-    price any token shows (cached for a minute; cleared when a sync run finishes)."""
+    """What the site shows: the data set the database records holding (never guessed from
+    its figures), as of the newest price any token shows. Cached for a minute; cleared when
+    the record changes and when a sync run finishes."""
     status = cache.get(DATA_STATUS_CACHE_KEY)
     if status is None:
-        newest = (
-            Token.objects.filter(latest_snapshot__price_as_of__isnull=False)
-            .order_by("-latest_snapshot__price_as_of")
-            .values_list("latest_snapshot__price_as_of", "latest_snapshot__price_source")
-            .first()
-        )
-        as_of, source = newest if newest else (None, "")
-        sample = source == Source.SAMPLE or (not newest and settings.ACCRUAL_DATA_MODE == "sample")
-        status = DataStatus(mode="sample" if sample else "live", as_of=as_of)
+        newest = Token.objects.order_by(F("latest_snapshot__price_as_of").desc(nulls_last=True)).values(
+            "latest_snapshot__price_as_of"
+        )[:1]
+        held = DataSet.objects.values_list("mode", Subquery(newest)).first()  # one query where a set is held
+        if held is None:
+            held = ("", Token.objects.aggregate(as_of=Max("latest_snapshot__price_as_of"))["as_of"])
+        status = DataStatus(mode=held[0], as_of=held[1])
         cache.set(DATA_STATUS_CACHE_KEY, status, 60)
     return status
 

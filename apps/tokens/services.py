@@ -163,12 +163,15 @@ def catalogue_upsert(*, catalogue: Catalogue, source: str, fetched_at: dt.dateti
         batch_size=UPSERT_BATCH,
     )
     written += len(catalogue.events)
+    # A catalogue's statements are an editor's in a live database; the sample's are generated
+    # like the rest of it, and say so wherever their source is shown.
+    report_source = Source.SAMPLE if source == Source.SAMPLE else Source.EDITOR
     for report in catalogue.reports:
         RevenueReport.objects.update_or_create(
             token_id=token_id(report.token_slug, "report"),
             period=report.period,
             period_start=report.period_start,
-            source=source,
+            source=report_source,
             defaults={
                 "period_end": report.period_end,
                 "revenue_usd": report.revenue,

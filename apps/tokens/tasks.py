@@ -18,6 +18,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 
+from apps.ratings.tasks import RecomputeBusy
 from apps.ratings.tasks import recompute as ratings_recompute
 
 from . import refresh, snapshots
@@ -57,10 +58,26 @@ def single_flight(name: str, timeout: int = HARD_LIMIT) -> Callable:
     return decorator
 
 
-def _summary(result: refresh.RefreshResult) -> dict:
-    if result.changed_tokens:  # ratings follow the facts: rate the newest day again, once committed
-        changed = sorted(result.changed_tokens)
+def refresh_followup(*, changed_tokens: set[int], foreground: bool = False) -> dict | None:
+    """What follows every refresh, whichever way it ran, so both leave the same state: the
+    refresh services wrote the facts, snapshots and reports; the ratings follow the facts —
+    the newest day is rated again when a token changed. A worker queues that once its work
+    is committed; a command (``foreground``) runs it here and now and returns its summary."""
+    if not changed_tokens:
+        return None
+    changed = sorted(changed_tokens)
+    if not foreground:
         transaction.on_commit(lambda: ratings_recompute.delay(changed))
+        return None
+    try:
+        return ratings_recompute(changed)
+    except RecomputeBusy:  # a worker is rating right now: it waits its turn there instead
+        transaction.on_commit(lambda: ratings_recompute.delay(changed))
+        return {"queued": True}
+
+
+def _summary(result: refresh.RefreshResult) -> dict:
+    refresh_followup(changed_tokens=result.changed_tokens)
     run = result.run
     return {"run": run.pk, "status": run.status, "rows": run.rows_written, "tokens": len(result.changed_tokens)}
 

@@ -23,6 +23,7 @@ from apps.tokens.snapshots import snapshots_recompute
 from tests.factories import MetricSnapshotFactory, PriceDayFactory, TokenFactory
 from tests.ratings.builders import END, add_history
 from tests.ratings.html_tree import parse
+from tests.support.data_set import hold
 
 pytestmark = pytest.mark.django_db
 
@@ -415,6 +416,7 @@ def test_a_forward_window_not_over_yet_is_pending(client):
 def test_track_record_is_labelled_sample_data_while_sample_data_is_shown(client):
     track_universe()
     MetricSnapshotFactory(token=Token.objects.get(slug="alpha"), price_source=Source.SAMPLE)
+    hold("sample")
 
     html = client.get("/ratings/track-record/").content.decode()
 
@@ -424,6 +426,7 @@ def test_track_record_is_labelled_sample_data_while_sample_data_is_shown(client)
 def test_track_record_with_live_data_has_no_sample_label(client):
     track_universe()
     MetricSnapshotFactory(token=Token.objects.get(slug="alpha"), price_source=Source.COINGECKO)
+    hold("live")
 
     html = client.get("/ratings/track-record/").content.decode()
 

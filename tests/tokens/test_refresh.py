@@ -10,6 +10,7 @@ from apps.tokens.ingestion import sample_data_load
 from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, SyncRun, Token
 from apps.tokens.providers.base import ProviderDataError, RevenuePoint
 from apps.tokens.providers.sample import SampleProvider
+from tests.support.data_set import hold
 
 from .sample_builder import write_sample
 from .test_ingestion import database_state
@@ -26,6 +27,12 @@ def provider(tmp_path):
 def loaded(provider):
     sample_data_load(provider=provider)
     return provider
+
+
+@pytest.fixture
+def as_live(loaded):
+    """The loaded facts taken as live data, for the stand-ins of live providers to refresh."""
+    hold("live")
 
 
 class FailingRevenue:
@@ -94,7 +101,7 @@ def test_a_token_without_history_is_backfilled(provider):
     assert days.count() == 31  # 30 days back from the newest point, inclusive
 
 
-def test_a_failed_protocol_writes_nothing_for_it_and_is_recorded(loaded):
+def test_a_failed_protocol_writes_nothing_for_it_and_is_recorded(loaded, as_live):
     RevenueDay.objects.all().delete()
     result = refresh.revenue_refresh(provider=FailingRevenue({"alpha-llama"}, loaded), backfill=True)
     assert not RevenueDay.objects.filter(token__slug="alpha").exists()
@@ -103,7 +110,7 @@ def test_a_failed_protocol_writes_nothing_for_it_and_is_recorded(loaded):
     assert "alpha-llama" in run.error and "totalDataChart" in run.error
 
 
-def test_a_failed_market_call_keeps_the_last_good_data(loaded):
+def test_a_failed_market_call_keeps_the_last_good_data(loaded, as_live):
     class Down:
         source = "coingecko"
 
@@ -145,7 +152,7 @@ def test_a_database_failure_mid_write_writes_nothing_and_records_why(loaded, mon
     assert facts() == before
 
 
-def test_revised_revenue_updates_snapshots(loaded):
+def test_revised_revenue_updates_snapshots(loaded, as_live):
     class Revised:
         source = "defillama"
 
@@ -243,7 +250,7 @@ class Restated:
 @pytest.mark.parametrize(
     "days", [[dt.date(2026, 3, 1)], [dt.date(2026, 3, 1), dt.date(2026, 3, 2)]], ids=["one", "two"]
 )
-def test_new_supplies_are_stored_and_priced_by_the_same_refresh(loaded, days):
+def test_new_supplies_are_stored_and_priced_by_the_same_refresh(loaded, as_live, days):
     """The market refresh stores quoted supplies with the snapshots' pointers (one rewrite of
     each token); the figures use the new supplies, exactly as a full recompute does."""
     from apps.tokens.snapshots import SNAPSHOT_FIELDS, snapshots_recompute
@@ -270,7 +277,7 @@ def test_new_supplies_are_stored_and_priced_by_the_same_refresh(loaded, days):
     assert repriced == full
 
 
-def test_a_market_refresh_rewrites_each_quoted_token_once(loaded):
+def test_a_market_refresh_rewrites_each_quoted_token_once(loaded, as_live):
     """Supplies and the latest-snapshot pointer go into the same UPDATE of each token: two
     rewrites in one transaction would not both fit the page's free space, and the second
     would then add an entry to every index of the table (bench/README.md)."""

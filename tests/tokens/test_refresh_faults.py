@@ -14,6 +14,7 @@ from apps.tokens.providers.coingecko import CoinGeckoClient
 from apps.tokens.providers.defillama import DefiLlamaClient
 from apps.tokens.providers.http import Circuit
 from apps.tokens.providers.sample import SampleProvider
+from tests.support.data_set import hold
 
 from .test_ingestion import database_state
 
@@ -32,7 +33,9 @@ class FakeClock:
 
 @pytest.fixture
 def loaded(data_dir):
+    """The recorded data loaded, and taken as live data: the live clients refresh it."""
     sample_data_load(provider=SampleProvider(data_dir))
+    hold("live")
 
 
 @pytest.fixture

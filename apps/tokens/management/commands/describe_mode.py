@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
+
+from apps.tokens.data_set import data_set_refusal
+from apps.tokens.models import DataSet
 
 
 class Command(BaseCommand):
@@ -19,4 +23,12 @@ class Command(BaseCommand):
         tasks = "run eagerly in-process" if settings.CELERY_TASK_ALWAYS_EAGER else "sent to Celery workers"
         self.stdout.write(f"  tasks:    {tasks}")
         self.stdout.write(f"  email:    {settings.EMAIL_BACKEND.rsplit('.', 2)[-2]}")
-        self.stdout.write(f"  data:     {settings.ACCRUAL_DATA_MODE}")
+        self.stdout.write(f"  data:     {settings.ACCRUAL_DATA_MODE} providers")
+        try:
+            held, refusal = DataSet.objects.first(), data_set_refusal(offered=settings.ACCRUAL_DATA_MODE)
+        except DatabaseError:  # describing a configuration must not need a migrated database
+            self.stdout.write("  holds:    — (database not migrated yet)")
+            return
+        self.stdout.write(f"  holds:    {held}" if held else "  holds:    no data set yet")
+        if refusal:
+            self.stdout.write(self.style.WARNING(f"  {refusal}"))

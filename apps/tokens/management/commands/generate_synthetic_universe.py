@@ -16,7 +16,8 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from apps.tokens import services, snapshots
-from apps.tokens.models import Category, Source, Token
+from apps.tokens.data_set import DataSetConflict, data_set_claim
+from apps.tokens.models import Category, DataSet, Source, Token
 from apps.tokens.providers.base import Catalogue, PricePoint, RevenuePoint, TokenInfo
 
 SLUG_PREFIX = "synth-"
@@ -78,6 +79,10 @@ class Command(BaseCommand):
             return
         if tokens < 1 or days < 1:
             raise CommandError("--tokens and --days must be positive")
+        try:  # generated figures: a sample data set, never mixed into live data
+            data_set_claim(mode=DataSet.Mode.SAMPLE)
+        except DataSetConflict as exc:
+            raise CommandError(str(exc)) from exc
         end = end or (timezone.now().date() - dt.timedelta(days=1))
         dates = [end - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
         rng = random.Random(seed)

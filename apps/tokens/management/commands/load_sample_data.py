@@ -5,14 +5,15 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from apps.tokens.data_set import DataSetConflict, data_set_refusal
 from apps.tokens.ingestion import sample_data_load, sample_load_status
-from apps.tokens.models import SyncRun
+from apps.tokens.models import DataSet, SyncRun
 from apps.tokens.providers.base import ProviderError
 from apps.tokens.providers.sample import DEFAULT_DATA_DIR, SampleProvider
 
 
 class Command(BaseCommand):
-    help = "Load (or reload: it is idempotent) the bundled sample data set."
+    help = "Load (or reload: it is idempotent) the bundled sample data set. Refuses a database holding live data."
 
     def add_arguments(self, parser):
         parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="Folder of the sample data set")
@@ -20,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Reload even if this data set is already loaded")
 
     def handle(self, *args, data_dir: str, no_progress: bool, force: bool, **options):
+        refusal = data_set_refusal(offered=DataSet.Mode.SAMPLE)
+        if refusal:
+            raise CommandError(refusal)
         provider = SampleProvider(data_dir)
         try:
             as_of = provider.as_of()
@@ -44,6 +48,8 @@ class Command(BaseCommand):
 
         try:
             result = sample_data_load(provider=provider, progress=progress)
+        except DataSetConflict as exc:
+            raise CommandError(str(exc)) from exc
         except ProviderError as exc:
             raise CommandError(f"Sample data not loaded: {exc}") from exc
         self.stdout.write(

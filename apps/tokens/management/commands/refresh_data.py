@@ -1,12 +1,16 @@
-"""Run a refresh in the foreground, with a progress bar: the same services as the workers."""
+"""Run a refresh in the foreground, with a progress bar: the same services as the workers,
+and what follows them (the ratings of the changed tokens), so it leaves the state they do."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from apps.tokens import refresh
+from apps.tokens.data_set import data_set_refusal
 from apps.tokens.models import SyncRun, Token
+from apps.tokens.tasks import refresh_followup
 
 KINDS = ("markets", "prices", "revenue")
 
@@ -41,7 +45,12 @@ class Command(BaseCommand):
                 raise CommandError(f"Unknown token(s): {', '.join(missing)}")
             token_ids = list(found.values())
 
+        refusal = data_set_refusal(offered=settings.ACCRUAL_DATA_MODE)
+        if refusal:  # before any provider is asked (the services would refuse too, run by run)
+            raise CommandError(refusal)
+
         failed = False
+        changed: set[int] = set()
         for kind in what:
             bar = tqdm(desc=f"{kind:>8}", unit="token", file=self.stderr._out)
 
@@ -66,6 +75,7 @@ class Command(BaseCommand):
                     progress=progress,
                 )
             bar.close()
+            changed |= result.changed_tokens
             run = result.run
             line = f"{kind}: {run.get_status_display()}, {run.rows_written} rows, {len(result.changed_tokens)} tokens"
             if run.status == SyncRun.Status.FAILED or result.failures:
@@ -73,5 +83,16 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.WARNING(f"{line}; {run.error}"))
             else:
                 self.stdout.write(self.style.SUCCESS(line))
+        rated = refresh_followup(changed_tokens=changed, foreground=True)
+        if rated is None:
+            self.stdout.write("ratings: no token changed, nothing to rate again")
+        elif rated.get("queued"):
+            self.stdout.write(self.style.WARNING("ratings: another recompute is running; queued after it"))
+        elif rated.get("skipped"):
+            self.stdout.write(f"ratings: {rated['reason']}")
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(f"ratings: {rated['day']} rated again, {rated['written']} ratings written")
+            )
         if failed:
             raise CommandError("A refresh failed; see the messages above and the sync runs in the admin.")
