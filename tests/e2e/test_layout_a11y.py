@@ -38,14 +38,17 @@ def site_url(django_db_setup, django_db_blocker) -> Generator[str, None, None]:
     """The sample data, loaded once (about 20 s) and served by a live server of this module's own.
 
     pytest-django's ``live_server`` flushes the database after every test, which would mean a load
-    per page; here the module keeps one load and flushes once at its end, as a transactional
-    test would, so the tests after it start from an empty database. The ``django_db`` mark on
-    the tests is what makes pytest-django create the test database at all.
+    per page. Here the module loads once and, at its end, puts the database back as it found it
+    (what the migrations wrote, such as the Editors group), as a transactional test with
+    serialized rollback would: pytest-django runs these plain ``django_db`` tests (the mark is what
+    makes it create the test database) before the transactional ones, among tests that expect
+    that data.
     """
     with django_db_blocker.unblock():
         # Never load into, or flush, a database that is not the test database.
         name = str(connection.settings_dict["NAME"])
         assert name.startswith("test_") or "memorydb" in name, f"not a test database: {name}"
+        as_found = connection.creation.serialize_db_to_string()
         sample_data_load()
         server = LiveServer("localhost")
         server._live_server_modified_settings.enable()
@@ -54,7 +57,8 @@ def site_url(django_db_setup, django_db_blocker) -> Generator[str, None, None]:
         finally:
             server._live_server_modified_settings.disable()
             server.stop()
-            call_command("flush", interactive=False, verbosity=0)
+            call_command("flush", interactive=False, verbosity=0, reset_sequences=False, inhibit_post_migrate=True)
+            connection.creation.deserialize_db_from_string(as_found)
             # With Playwright's event loop running, this fixture has a connection of its own
             # (asgiref's context-local storage): close it, or the test database cannot be dropped.
             connection.close()
