@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Playwright, expect
 from pytest_django.live_server_helper import LiveServer
 
 from apps.tokens.ingestion import sample_data_load
@@ -167,12 +167,23 @@ SETTLED_JS = """() => document.querySelectorAll('.htmx-request, .htmx-swapping, 
   && [...document.querySelectorAll('.results, .comparison')].every(el => getComputedStyle(el).opacity === '1')"""
 
 
+@pytest.fixture(scope="module")
+def chromium(playwright: Playwright, browser_type_launch_args: dict) -> Generator[Browser, None, None]:
+    """Chromium launched here, not through pytest-playwright's ``browser``: that one is parametrised
+    by browser name, and pytest keeps tests sharing that parameter together, so these
+    non-transactional tests would pull the transactional browser tests (which flush the database)
+    ahead of every other non-transactional test."""
+    browser = playwright.chromium.launch(**browser_type_launch_args)
+    yield browser
+    browser.close()
+
+
 @pytest.fixture
-def page_at(browser: Browser) -> Generator[Callable[[int], Page], None, None]:
+def page_at(chromium: Browser) -> Generator[Callable[[int], Page], None, None]:
     contexts = []
 
     def open_page(width: int) -> Page:
-        context = browser.new_context(viewport={"width": width, "height": HEIGHT})
+        context = chromium.new_context(viewport={"width": width, "height": HEIGHT})
         contexts.append(context)
         return context.new_page()
 
