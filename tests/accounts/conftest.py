@@ -18,5 +18,6 @@ def alice(db):
     return make_reader()
 
 
-def log_in(client, email: str, password: str = PASSWORD, **extra):
-    return client.post("/account/login/", {"login": email, "password": password}, **extra)
+def log_in(client, email: str, password: str = PASSWORD, next: str | None = None):
+    data = {"login": email, "password": password} | ({"next": next} if next else {})
+    return client.post("/account/login/", data)
