@@ -134,3 +134,14 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client, url):
     response = client.get(url)
     assert response.status_code == 302
     assert response["Location"].startswith("/account/login/?next=")
+
+
+def test_a_superuser_from_createsuperuser_confirms_the_address_at_first_login(client):
+    """createsuperuser records no email address: the first login mails a link, as the README says."""
+    User.objects.create_superuser("Root@Example.com", PASSWORD)
+    response = log_in(client, "root@example.com")
+    assert response["Location"] == "/account/confirm-email/"
+    assert SESSION_KEY not in client.session
+    client.post(confirmation_link(mail.outbox[-1]))
+    log_in(client, "root@example.com")
+    assert client.get("/admin/").status_code == 200
