@@ -263,6 +263,10 @@ ACCOUNT_RATE_LIMITS = {
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Accrual"
+# allauth would stop readers with 2FA from changing their email, against someone signing up with
+# another's unverified address and locking it with 2FA. Here verification is mandatory before
+# any login, and a changed address replaces the old one only once verified.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
 # Staff must have an authenticator app to enter the admin; in development it is offered only.
 ACCRUAL_ADMIN_REQUIRES_2FA = env_bool("ACCRUAL_ADMIN_REQUIRES_2FA", PRODUCTION)
 

@@ -145,3 +145,20 @@ def test_a_superuser_from_createsuperuser_confirms_the_address_at_first_login(cl
     client.post(confirmation_link(mail.outbox[-1]))
     log_in(client, "root@example.com")
     assert client.get("/admin/").status_code == 200
+
+
+def test_a_reader_with_2fa_can_change_their_email_and_the_new_one_counts_once_confirmed(client, alice):
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    TOTP.activate(alice, generate_totp_secret())
+    client.force_login(alice)
+    client.post("/account/reauthenticate/", {"password": PASSWORD})
+    client.post("/account/email/", {"action_add": "", "email": "new@example.com"})
+    assert EmailAddress.objects.get(user=alice, email="new@example.com").verified is False
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com"  # the old address stays until the new one is confirmed
+
+    client.post(confirmation_link(mail.outbox[-1]))
+    alice.refresh_from_db()
+    assert alice.email == "new@example.com"
+    assert list(EmailAddress.objects.filter(user=alice).values_list("email", flat=True)) == ["new@example.com"]
