@@ -162,3 +162,16 @@ def test_a_reader_with_2fa_can_change_their_email_and_the_new_one_counts_once_co
     alice.refresh_from_db()
     assert alice.email == "new@example.com"
     assert list(EmailAddress.objects.filter(user=alice).values_list("email", flat=True)) == ["new@example.com"]
+
+
+def test_password_reset_mails_a_link_to_a_known_address_only_and_answers_the_same(client, alice):
+    known = client.post("/account/password/reset/", {"email": "ALICE@example.com"})
+    unknown = client.post("/account/password/reset/", {"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"] == "/account/password/reset/done/"
+    assert [m.to for m in mail.outbox] == [["alice@example.com"]]
+
+    link = re.search(r"https?://[^/\s]+(/account/password/reset/key/\S+/)", mail.outbox[0].body).group(1)
+    form_url = client.get(link)["Location"]  # allauth moves the key out of the URL first
+    client.post(form_url, {"password1": "a fresh pass phrase 7", "password2": "a fresh pass phrase 7"})
+    assert log_in(client, "alice@example.com", "a fresh pass phrase 7")["Location"] == "/account/"

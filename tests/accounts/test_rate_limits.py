@@ -52,3 +52,15 @@ def test_login_is_refused_when_the_rate_limit_store_is_down(alice, caplog):
     assert b"Temporarily unavailable" in response.content
     assert SESSION_KEY not in client.session
     assert "cache unreachable" in caplog.text
+
+
+def test_sign_ups_from_one_ip_are_limited_to_twenty_a_minute():
+    client = Client(REMOTE_ADDR=ATTACKER)
+    answers = [
+        client.post("/account/signup/", {"email": f"bulk{n}@example.com", "password1": PASSWORD}).status_code
+        for n in range(21)
+    ]
+    assert answers[:20] == [302] * 20
+    assert answers[20] == 429
+    elsewhere = Client(REMOTE_ADDR=OWNER).post("/account/signup/", {"email": "me@example.com", "password1": PASSWORD})
+    assert elsewhere.status_code == 302
