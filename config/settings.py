@@ -77,7 +77,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "l
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with Accrual's site: its login is the accounts login (rate limits, 2FA).
+    "apps.accounts.admin_apps.AccrualAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -90,6 +91,9 @@ INSTALLED_APPS = [
     "csp",
     "rest_framework",
     "django_filters",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "apps.accounts",
     "apps.tokens",
     "apps.ratings",
@@ -106,6 +110,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "apps.accounts.middleware.CacheOutageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -219,6 +225,51 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "accounts:overview"
+
+# django-allauth: email is the login, verified before the first sign-in; no usernames.
+ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+ACCOUNT_LOGIN_BY_CODE_ENABLED = False
+ACCOUNT_LOGOUT_ON_GET = False
+# allauth keeps the current session (update_session_auth_hash); every other session of the
+# user fails Django's session hash check on its next request.
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Accrual] "
+# Failed logins are counted per IP and per (IP, email) — see AccountAdapter — so an attacker
+# is slowed without locking the account's owner out from anywhere else.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+}
+# Behind a proxy the client IP (the rate limits' key) is the last untrusted X-Forwarded-For hop.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Accrual"
+# allauth would stop readers with 2FA from changing their email, against someone signing up with
+# another's unverified address and locking it with 2FA. Here verification is mandatory before
+# any login, and a changed address replaces the old one only once verified.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+# Staff must have an authenticator app to enter the admin; in development it is offered only.
+ACCRUAL_ADMIN_REQUIRES_2FA = env_bool("ACCRUAL_ADMIN_REQUIRES_2FA", PRODUCTION)
+
 if DJANGO_ENV == "test":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -1,11 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
-admin.site.site_header = "Accrual editors"
-admin.site.site_title = "Accrual admin"
-
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("account/", include("apps.accounts.urls")),
+    path("account/", include("allauth.urls")),
     path("ratings/", include("apps.ratings.urls")),
     path("", include("apps.tokens.urls")),
 ]

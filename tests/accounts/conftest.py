@@ -1,0 +1,23 @@
+import pytest
+from allauth.account.models import EmailAddress
+
+from tests.factories import UserFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_reader(email: str = "alice@example.com", **extra):
+    """A reader who has confirmed their email, as after a completed sign-up."""
+    user = UserFactory(email=email, password=PASSWORD, **extra)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def alice(db):
+    return make_reader()
+
+
+def log_in(client, email: str, password: str = PASSWORD, next: str | None = None):
+    data = {"login": email, "password": password} | ({"next": next} if next else {})
+    return client.post("/account/login/", data)
