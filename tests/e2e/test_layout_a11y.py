@@ -71,7 +71,7 @@ class PageState:
 
     name: str
     path: str
-    heading: str | None  # text of the page's h1 (Django's admin login has none)
+    heading: str | None  # text of the page's h1
     proof: str = "main"
     act: Callable[[Page], None] | None = None
     status: int = 200
@@ -128,7 +128,10 @@ PAGES = [
         ".form-errors",
     ),
     PageState("not-found", "/tokens/no-such-token/", "Not found", status=404),
-    PageState("admin-login", "/admin/login/", None, "#login-form"),
+    # The admin's login is the accounts login (same rate limits and 2FA).
+    PageState("admin-login", "/admin/login/", "Sign In", 'form.account-form[action="/account/login/"]'),
+    PageState("sign-up", "/account/signup/", "Sign Up", 'form.account-form[action="/account/signup/"]'),
+    PageState("password-reset", "/account/password/reset/", "Password Reset", "form.account-form"),
 ]
 
 # Elements reaching past the layout viewport, outermost first, skipping those a scrolling (or
