@@ -116,13 +116,18 @@ def _fetched(chunks: list[list[tuple[int, str]]], start: dt.date, end: dt.date) 
             yield _fetch(chunk, start, end)
         return
     results = [Future() for _ in chunks]
-    room = threading.Semaphore(PREFETCH)
+    # Chunk i may be fetched once fewer than PREFETCH chunks before it wait unconsumed. A
+    # shared semaphore let one thread run a stride ahead and take the permit the chunk the
+    # consumer waited for needed: a deadlock. Waiting on the chunk's own index cannot.
+    consumed = [0]
+    turn = threading.Condition()
     stop = threading.Event()
 
     def work(first: int) -> None:
         try:
             for index in range(first, len(chunks), PREFETCH):
-                room.acquire()
+                with turn:
+                    turn.wait_for(lambda index=index: stop.is_set() or index < consumed[0] + PREFETCH)
                 if stop.is_set():
                     return
                 try:
@@ -140,11 +145,13 @@ def _fetched(chunks: list[list[tuple[int, str]]], start: dt.date, end: dt.date) 
         for index, result in enumerate(results):
             yield result.result()
             results[index] = None  # a chunk computed is not kept
-            room.release()
+            with turn:
+                consumed[0] += 1
+                turn.notify_all()
     finally:
         stop.set()
-        for _ in threads:
-            room.release()
+        with turn:
+            turn.notify_all()
         for thread in threads:
             thread.join()
 

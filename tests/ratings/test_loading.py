@@ -93,3 +93,28 @@ def test_every_input_is_loaded_from_exactly_one_place():
     places = [*loading.SNAPSHOT_INPUTS, *loading.DERIVED_INPUTS, "burned_share"]
     assert sorted(places) == sorted(METHODOLOGY.input_keys)
     assert [i.key for i in METHODOLOGY.inputs if i.source == "burns"] == ["burned_share"]
+
+
+def test_chunks_fetched_ahead_come_back_in_order_without_deadlock(monkeypatch):
+    """A fetch thread that runs ahead must not take the turn of the chunk the consumer is
+    waiting for (a shared semaphore let it: the suite hung there now and then)."""
+    import threading
+    import time
+
+    def fetch(chunk, start, end):
+        index = chunk[0][0]
+        if index % 2 == 0:
+            time.sleep(0.02)  # the even chunks' thread lags behind the odd chunks' one
+        return index
+
+    monkeypatch.setattr(loading, "prefetch_possible", lambda: True)
+    monkeypatch.setattr(loading, "_fetch", fetch)
+    chunks = [[(index, "x")] for index in range(40)]
+    got: list[int] = []
+    consumer = threading.Thread(target=lambda: got.extend(loading._fetched(chunks, None, None)), daemon=True)
+
+    consumer.start()
+    consumer.join(timeout=20)
+
+    assert not consumer.is_alive(), f"stuck after {len(got)} of {len(chunks)} chunks"
+    assert got == list(range(40))
