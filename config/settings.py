@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.tokens",
     "apps.ratings",
+    "apps.watchlists",
 ]
 
 MIDDLEWARE = [

@@ -7,5 +7,6 @@ admin.site.site_title = "Accrual admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("ratings/", include("apps.ratings.urls")),
+    path("watchlists/", include("apps.watchlists.urls")),
     path("", include("apps.tokens.urls")),
 ]
