@@ -68,7 +68,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(default=timezone.now)
     # None: the default plan, so changing which plan is the default moves everyone on it.
     plan = models.ForeignKey(
-        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="users", help_text="Empty: the default plan."
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="users",
+        help_text="Empty: the default plan.",
     )
 
     objects = UserManager()

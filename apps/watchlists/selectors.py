@@ -45,9 +45,9 @@ def starred_token_ids(*, user: User, token_ids: Iterable[int]) -> set[int]:
     if not user.is_authenticated or not ids:
         return set()
     return set(
-        WatchlistItem.objects.filter(
-            watchlist__user=user, watchlist__is_default=True, token_id__in=ids
-        ).values_list("token_id", flat=True)
+        WatchlistItem.objects.filter(watchlist__user=user, watchlist__is_default=True, token_id__in=ids).values_list(
+            "token_id", flat=True
+        )
     )
 
 

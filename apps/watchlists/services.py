@@ -60,7 +60,8 @@ def watchlist_create(*, user: User, name: str) -> Watchlist:
     plan = plan_for(user)
     held = Watchlist.objects.filter(user=user).count()
     if held >= plan.max_watchlists:
-        raise LimitReached(_limit_message(user, f"{plan.max_watchlists} watchlist{'s' if plan.max_watchlists != 1 else ''}"))
+        lists = f"{plan.max_watchlists} watchlist{'s' if plan.max_watchlists != 1 else ''}"
+        raise LimitReached(_limit_message(user, lists))
     return Watchlist.objects.create(user=user, name=name, is_default=held == 0)
 
 
