@@ -13,6 +13,17 @@ from tests.factories import TokenFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
+def limits(plan: Plan) -> tuple[int, ...]:
+    return (
+        plan.max_watchlists,
+        plan.max_tokens_per_watchlist,
+        plan.max_alert_rules,
+        plan.max_webhooks,
+        plan.api_requests_per_minute,
+        plan.api_requests_per_day,
+    )
+
+
 def test_the_migration_creates_free_as_default_and_pro():
     free, pro = Plan.objects.get(slug="free"), Plan.objects.get(slug="pro")
     assert free.is_default and not pro.is_default
