@@ -13,37 +13,6 @@ from tests.factories import TokenFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def limits(plan: Plan) -> tuple[int, ...]:
-    return (
-        plan.max_watchlists,
-        plan.max_tokens_per_watchlist,
-        plan.max_alert_rules,
-        plan.max_webhooks,
-        plan.api_requests_per_minute,
-        plan.api_requests_per_day,
-    )
-
-
-def test_the_migration_creates_free_as_default_and_pro():
-    free, pro = Plan.objects.get(slug="free"), Plan.objects.get(slug="pro")
-    assert free.is_default and not pro.is_default
-    assert (free.max_watchlists, free.max_tokens_per_watchlist, free.max_alert_rules, free.max_webhooks) == (
-        3,
-        50,
-        10,
-        0,
-    )
-    assert (free.api_requests_per_minute, free.api_requests_per_day) == (30, 1_000)
-    assert (pro.max_watchlists, pro.max_tokens_per_watchlist, pro.max_alert_rules, pro.max_webhooks) == (
-        20,
-        200,
-        200,
-        5,
-    )
-    assert (pro.api_requests_per_minute, pro.api_requests_per_day) == (300, 50_000)
-    assert "hello@accrual.invalid" in free.how_to_upgrade
-
-
 def test_a_reader_without_a_plan_has_the_default_plan():
     assert plan_for(UserFactory()).slug == "free"
 
