@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.accounts.selectors import usage_for
+from apps.accounts.selectors import plan_for, usage_for
 from apps.tokens.models import Token
 
 from . import selectors, services
@@ -108,7 +108,7 @@ def _detail(
         "page": selectors.watchlist_page(watchlist),
         "watchlist": watchlist,
         "rename_form": rename_form or WatchlistNameForm(initial={"name": watchlist.name}),
-        "plan_limit": usage_for(request.user).plan.max_tokens_per_watchlist,
+        "plan_limit": plan_for(request.user).max_tokens_per_watchlist,
     }
     return render(request, "watchlists/detail.html", context, status=status)
 
