@@ -71,3 +71,18 @@ def test_a_full_watchlist_says_so_beside_the_star(live_server, page, console_err
     expect(page.get_by_role("button", name="Add BETA to watchlist")).to_have_attribute("aria-pressed", "false")
     # The browser logs the 422 response as an error; nothing else may appear.
     assert [e for e in console_errors if "422" not in e] == []
+
+
+def test_the_star_works_without_javascript(live_server, browser):
+    ensure_plans()
+    priced_token("alpha")
+    context = browser.new_context(java_script_enabled=False)
+    log_in(context, live_server, UserFactory())
+    page = context.new_page()
+    page.goto(f"{live_server.url}/tokens/?q=alp")
+
+    page.get_by_role("button", name="Add ALPHA to watchlist").click()
+
+    page.wait_for_url("**/tokens/?q=alp")
+    expect(page.get_by_role("button", name="Remove ALPHA from watchlist")).to_have_attribute("aria-pressed", "true")
+    context.close()
