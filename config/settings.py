@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.tokens",
     "apps.ratings",
+    "apps.watchlists",
 ]
 
 MIDDLEWARE = [

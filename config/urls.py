@@ -6,5 +6,6 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("account/", include("allauth.urls")),
     path("ratings/", include("apps.ratings.urls")),
+    path("watchlists/", include("apps.watchlists.urls")),
     path("", include("apps.tokens.urls")),
 ]

@@ -10,13 +10,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts.forms import AccountDeleteForm
-from apps.accounts.selectors import account_overview
+from apps.accounts.selectors import account_overview, usage_for
 from apps.accounts.services import account_delete
 
 
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/overview.html", {"overview": account_overview(user=request.user)})
+    context = {"overview": account_overview(user=request.user), "usage": usage_for(request.user)}
+    return render(request, "accounts/overview.html", context)
 
 
 @login_required

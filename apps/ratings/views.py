@@ -10,6 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from apps.tokens.selectors import data_status
+from apps.watchlists.selectors import starred_token_ids
 
 from . import selectors
 from .forms import CompareForm, LeaderboardForm
@@ -40,6 +41,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "ratings": page.object_list,
+        "starred_ids": starred_token_ids(user=request.user, token_ids=[r.token_id for r in page.object_list]),
         "sort": kwargs["sort"],
         "direction": kwargs["direction"],
         "grade": kwargs["grade"],

@@ -10,6 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from apps.ratings.selectors import token_rating_panel
+from apps.watchlists.selectors import starred_token_ids
 
 from . import selectors
 from .forms import RANGE_FILTERS, ScreenerForm
@@ -36,6 +37,7 @@ def screener(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "tokens": page.object_list,
+        "starred_ids": starred_token_ids(user=request.user, token_ids=[t.pk for t in page.object_list]),
         "sort": kwargs["sort"],
         "direction": kwargs["direction"],
         "range_filters": RANGE_FILTERS,
@@ -61,6 +63,7 @@ def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "s": page.snapshot,
             "has_chart": selectors.chart_has_data(page.chart),
             "rating_panel": token_rating_panel(page.token),
+            "starred_ids": starred_token_ids(user=request.user, token_ids=[page.token.pk]),
             "min_median_tokens": selectors.MIN_MEDIAN_TOKENS,
         },
     )

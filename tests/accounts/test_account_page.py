@@ -31,7 +31,22 @@ def test_the_account_page_shows_email_password_2fa_plan_and_delete(client, alice
     assert "alice@example.com" in page and "Verified" in page
     for link in ("/account/email/", "/account/password/change/", "/account/2fa/totp/activate/", "/account/delete/"):
         assert f'href="{link}"' in page
-    assert "Plan and usage" in page
+    assert "Your plan: Free" in page and 'data-usage="watchlists">0 of 3<' in page
+
+
+def test_the_account_page_shows_an_assigned_plan_and_its_use(client, alice):
+    from apps.accounts.models import Plan
+    from apps.watchlists.services import watchlist_create
+
+    alice.plan = Plan.objects.get(slug="pro")
+    alice.save(update_fields=["plan"])
+    watchlist_create(user=alice, name="Revenue leaders")
+    client.force_login(alice)
+
+    page = client.get("/account/").content.decode()
+
+    pro = alice.plan
+    assert "Your plan: Pro" in page and f'data-usage="watchlists">1 of {pro.max_watchlists}<' in page
 
 
 def test_the_header_offers_log_in_and_sign_up_to_visitors_and_a_logout_form_to_readers(client, alice):

@@ -74,7 +74,7 @@ def test_screener_works_without_javascript(live_server, browser, tokens):
     page = context.new_page()
     page.goto(f"{live_server.url}/tokens/")
     page.locator("#id_category").select_option("lending")
-    page.locator("button[type=submit]").click()
+    page.locator("#screener-form button[type=submit]").click()
 
     page.wait_for_url("**/tokens/?*category=lending*")
     expect(page.locator("#results tbody tr")).to_have_count(2)
