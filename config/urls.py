@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("ratings/", include("apps.ratings.urls")),
     path("watchlists/", include("apps.watchlists.urls")),
+    path("", include("apps.watchlists.alert_urls")),
     path("", include("apps.tokens.urls")),
 ]
