@@ -25,7 +25,9 @@ class AlertRuleForm(forms.Form):
         decimal_places=4,
         help_text="% for revenue and price moves, a ratio for P/S and P/HR, USD for buybacks and burns",
     )
-    direction = forms.ChoiceField(label="Direction", choices=AlertDirection.choices, initial=AlertDirection.ANY)
+    direction = forms.ChoiceField(
+        label="Direction", choices=AlertDirection.choices, initial=AlertDirection.ANY, required=False
+    )
     delivery = forms.ChoiceField(label="Tell me by", choices=AlertDelivery.choices, initial=AlertDelivery.IN_APP)
 
     def __init__(self, *args, user, **kwargs) -> None:
@@ -47,6 +49,9 @@ class AlertRuleForm(forms.Form):
     def clean_watchlist(self) -> Watchlist | None:
         pk = self.cleaned_data.get("watchlist")
         return self.lists.get(pk) if pk is not None else None
+
+    def clean_direction(self) -> str:
+        return self.cleaned_data.get("direction") or AlertDirection.ANY
 
     def clean(self) -> dict:
         data = super().clean()
