@@ -23,7 +23,7 @@ from apps.tokens.models import AccrualEvent, MetricSnapshot, Token
 
 from .models import AlertDelivery, AlertDirection, AlertKind, AlertRule, Notification, WatchlistItem
 
-# A better grade ranks higher; not rated ranks below E.
+# A better grade ranks higher; not rated ("" or "NR" in a rating change) ranks below E.
 GRADE_RANK = {"A": 5, "B": 4, "C": 3, "D": 2, "E": 1, "": 0}
 # Bearish < neutral < bullish; no signal counts as neutral.
 SIGNAL_RANK = {"bearish": 0, "neutral": 1, "": 1, "bullish": 2}
@@ -93,7 +93,7 @@ def _band_matches(day: dt.date, kind: str) -> list[Match]:
     for rule_id, user_id, direction, delivery, token_id, before, after in _rows(sql, params):
         if not _direction_ok(direction, GRADE_RANK.get(before, 0), GRADE_RANK.get(after, 0)):
             continue
-        was, now = before or "not rated", after or "not rated"
+        was, now = (grade if grade in GRADE_RANK and grade else "not rated" for grade in (before, after))
         matches.append(
             Match(
                 rule_id,
