@@ -170,3 +170,28 @@ def test_a_ratings_recompute_queues_the_evaluation_of_its_day(django_capture_on_
     ):
         ratings_tasks.recompute.apply(kwargs={"token_ids": [1], "day": DAY.isoformat()}).get()
     evaluate.assert_called_once_with(DAY.isoformat())
+
+
+def test_the_evaluate_alerts_command_fires_and_sends(reader):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    token = token_with_history("alpha")
+    band_change(token)
+    rule(reader, token=token, kind="investor_band", delivery="immediate")
+    rule(reader, token=token, kind="trader_band", delivery="digest")
+    band_change(token, subject="trader", before="C", after="D")
+    out = StringIO()
+    call_command("evaluate_alerts", "--digest", stdout=out)
+    assert "2026-12-05: 2 matches (each fires once); 1 immediate emails sent; 1 digest emails sent" in out.getvalue()
+    assert len(mail.outbox) == 2
+    call_command("evaluate_alerts", "--day", "2026-12-05", stdout=out)
+    assert Notification.objects.count() == 2 and len(mail.outbox) == 2
+
+
+def test_the_evaluate_alerts_command_without_data_says_so():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No snapshot yet"):
+        call_command("evaluate_alerts")
