@@ -216,6 +216,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=1, minute=15),
         "options": {"expires": 23 * 3600},
     },
+    # After the day's revenue and ratings: one email per reader with their digest alerts.
+    "alerts-digest-daily": {
+        "task": "alerts.send_digest",
+        "schedule": crontab(hour=7, minute=0),
+        "options": {"expires": 23 * 3600},
+    },
 }
 
 # --- Auth ----------------------------------------------------------------------

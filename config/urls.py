@@ -7,5 +7,6 @@ urlpatterns = [
     path("account/", include("allauth.urls")),
     path("ratings/", include("apps.ratings.urls")),
     path("watchlists/", include("apps.watchlists.urls")),
+    path("", include("apps.watchlists.alert_urls")),
     path("", include("apps.tokens.urls")),
 ]

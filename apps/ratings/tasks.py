@@ -61,6 +61,10 @@ def recompute(self, token_ids: list[int] | None = None, day: str | None = None) 
         if cache.get(LOCK_KEY) == holder:
             cache.delete(LOCK_KEY)
     logger.info("ratings for %s: %s", when, result)
+    # Grade and signal alerts read the changes just written (on commit: after they are visible).
+    from apps.watchlists.tasks import queue_evaluation  # watchlists imports ratings
+
+    queue_evaluation(when)
     return {"day": when.isoformat(), "rated": result.rated, "written": result.written, "changes": result.changes}
 
 

@@ -20,6 +20,7 @@ from django.db import DatabaseError, transaction
 
 from apps.ratings.tasks import RecomputeBusy
 from apps.ratings.tasks import recompute as ratings_recompute
+from apps.watchlists.tasks import queue_evaluation as queue_alerts
 
 from . import refresh, snapshots
 
@@ -66,6 +67,8 @@ def refresh_followup(*, changed_tokens: set[int], foreground: bool = False) -> d
     if not changed_tokens:
         return None
     changed = sorted(changed_tokens)
+    # Price and revenue alerts read the new snapshots; grade alerts wait for the ratings.
+    queue_alerts()
     if not foreground:
         transaction.on_commit(lambda: ratings_recompute.delay(changed))
         return None

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Watchlist, WatchlistItem
+from .models import AlertRule, Notification, Watchlist, WatchlistItem
 
 
 class WatchlistItemInline(admin.TabularInline):
@@ -17,3 +17,17 @@ class WatchlistAdmin(admin.ModelAdmin):
     search_fields = ["name", "user__email"]
     raw_id_fields = ["user"]
     inlines = [WatchlistItemInline]
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "token", "watchlist", "threshold", "direction", "delivery", "is_active")
+    list_filter = ("kind", "delivery", "is_active")
+    raw_id_fields = ("user", "token", "watchlist")
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("user", "message", "created_at", "read_at", "emailed_at")
+    list_filter = ("delivery",)
+    raw_id_fields = ("user", "rule", "token")

@@ -118,7 +118,8 @@ def test_ratings_follow_a_data_refresh(tmp_path, monkeypatch, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         token_tasks.refresh_revenue.delay(backfill=True).get()
 
-    assert len(callbacks) == 1
+    # The recompute, and the alerts' evaluation after the refresh and after the recompute.
+    assert len(callbacks) == 3
     newest = Rating.objects.order_by("-date").values_list("date", flat=True).first()
     assert newest == dt.date(2026, 3, 1)
     assert Rating.objects.filter(date=newest).count() == 3

@@ -1,0 +1,77 @@
+"""Celery tasks for alerts: thin wrappers taking plain parameters.
+
+``alerts.evaluate`` is queued on commit after every refresh and every ratings recompute;
+it is idempotent (each (rule, event) fires once), so a redelivered or repeated run adds
+nothing. Acks are late (settings), so a worker that dies mid-run has its message redelivered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError, transaction
+
+from . import alerts, evaluation
+
+logger = logging.getLogger(__name__)
+
+SOFT_LIMIT = 5 * 60
+HARD_LIMIT = SOFT_LIMIT + 60
+DIGEST_EXPIRES = 23 * 3600  # the digest runs daily: a backlog never sends two
+TRANSIENT = (DatabaseError, ConnectionError)
+
+
+@shared_task(
+    name="alerts.evaluate",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+def evaluate(day: str | None = None) -> dict:
+    """Fires the rules matched by ``day``'s facts (ISO date; default: the newest snapshot day)
+    and queues the immediate emails."""
+    when = dt.date.fromisoformat(day) if day else evaluation.newest_day()
+    if when is None:
+        return {"skipped": True, "reason": "no snapshot yet"}
+    result = evaluation.alerts_evaluate(day=when)
+    if result.immediate:
+        transaction.on_commit(send_immediate.delay)
+    logger.info("alerts for %s: %s matches", when, result.matched)
+    return {"day": when.isoformat(), "matched": result.matched, "immediate": result.immediate}
+
+
+def queue_evaluation(day: dt.date | None = None) -> None:
+    """Queues ``alerts.evaluate`` once the caller's transaction commits."""
+    transaction.on_commit(lambda: evaluate.delay(day.isoformat() if day else None))
+
+
+@shared_task(
+    name="alerts.send_immediate",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+def send_immediate() -> int:
+    return alerts.alerts_send_immediate()
+
+
+@shared_task(
+    name="alerts.send_digest",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT * 2,
+    time_limit=SOFT_LIMIT * 2 + 60,
+)
+def send_digest() -> int:
+    return alerts.alerts_send_digest()
