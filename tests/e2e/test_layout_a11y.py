@@ -1,5 +1,6 @@
-"""Every public page, with the bundled sample data, fits the window at 1400 and 390 px (wide tables
-scroll inside their card, never the page) and passes axe-core's WCAG 2.1 AA rules in Chromium.
+"""Every page, public and a signed-in reader's, with the bundled sample data, fits the window at
+1400 and 390 px (wide tables scroll inside their card, never the page) and passes axe-core's
+WCAG 2.1 AA rules in Chromium.
 
 axe-core is vendored (tests/e2e/vendor/) and injected with ``page.evaluate``: that runs through the
 DevTools protocol, which the site's CSP does not govern, so the pages are checked with their CSP
@@ -22,6 +23,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect
 from pytest_django.live_server_helper import LiveServer
 
 from apps.tokens.ingestion import sample_data_load
+from tests.support.plans import ensure_plans
 
 # Plain django_db (not transactional): each test only reads what the module fixture committed.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
@@ -31,6 +33,41 @@ WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 WIDTHS = [1400, 390]
 HEIGHT = 900
 MAX_ELEMENTS_SHOWN = 10  # per axe rule; the rest are named in one line
+
+
+READER_SESSION: dict[str, str] = {}
+
+
+def _reader_with_lists_and_alerts() -> str:
+    """A reader with a watchlist, alert rules and an unread notification; their session key."""
+    from importlib import import_module
+
+    from allauth.account.models import EmailAddress
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    from apps.tokens.models import Token
+    from apps.watchlists.alerts import alert_rule_create
+    from apps.watchlists.models import AlertKind, Notification
+    from apps.watchlists.services import watchlist_add
+    from tests.factories import UserFactory
+
+    reader = UserFactory(email="reader@example.com")
+    EmailAddress.objects.create(user=reader, email=reader.email, verified=True, primary=True)
+    tokens = list(Token.objects.filter(slug__in=["hyperliquid", "aave", "geodnet", "chainlink"]))
+    for token in tokens:
+        watchlist_add(user=reader, token=token)
+    rule = alert_rule_create(user=reader, kind=AlertKind.INVESTOR_BAND, token=tokens[0])
+    alert_rule_create(user=reader, kind=AlertKind.PS_CROSS, token=tokens[1], threshold=10)
+    Notification.objects.create(
+        user=reader, rule=rule, event_key="band:layout-test", token=tokens[0], message="Investor grade moved B → A"
+    )
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(reader.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = reader.get_session_auth_hash()
+    session.save()
+    return session.session_key
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +87,8 @@ def site_url(django_db_setup, django_db_blocker) -> Generator[str, None, None]:
         assert name.startswith("test_") or "memorydb" in name, f"not a test database: {name}"
         as_found = connection.creation.serialize_db_to_string()
         sample_data_load()
+        ensure_plans()
+        READER_SESSION["key"] = _reader_with_lists_and_alerts()
         server = LiveServer("localhost")
         server._live_server_modified_settings.enable()
         try:
@@ -75,6 +114,7 @@ class PageState:
     proof: str = "main"
     act: Callable[[Page], None] | None = None
     status: int = 200
+    reader: bool = False  # seen by a signed-in reader (their lists, alerts, account)
 
 
 def sort_screener_by_ps(page: Page) -> None:
@@ -87,6 +127,11 @@ def sort_leaderboard_by_name(page: Page) -> None:
 
 def open_every_component(page: Page) -> None:
     page.locator("details.component").evaluate_all("ds => ds.forEach(d => { d.open = true; })")
+
+
+def open_the_first_watchlist(page: Page) -> None:
+    page.locator(".watchlists-table a").first.click()
+    page.wait_for_url("**/watchlists/*/")
 
 
 def compare_from_the_first_rating(page: Page) -> None:
@@ -132,6 +177,14 @@ PAGES = [
     PageState("admin-login", "/admin/login/", "Sign In", 'form.account-form[action="/account/login/"]'),
     PageState("sign-up", "/account/signup/", "Sign Up", 'form.account-form[action="/account/signup/"]'),
     PageState("password-reset", "/account/password/reset/", "Password Reset", "form.account-form"),
+    # A signed-in reader's pages, and a public page with the reader's header and stars.
+    PageState("reader-screener", "/tokens/", "Screener", ".star", reader=True),
+    PageState("reader-token", "/tokens/hyperliquid/", "Hyperliquid", ".star", reader=True),
+    PageState("reader-watchlists", "/watchlists/", "Your watchlists", ".plan-usage", reader=True),
+    PageState("reader-watchlist", "/watchlists/", None, ".watchlist-table", open_the_first_watchlist, reader=True),
+    PageState("reader-alerts", "/alerts/", "Your alerts", "form", reader=True),
+    PageState("reader-notifications", "/notifications/", "Notifications", "main", reader=True),
+    PageState("reader-account", "/account/", "Your account", "#plan", reader=True),
 ]
 
 # Elements reaching past the layout viewport, outermost first, skipping those a scrolling (or
@@ -258,6 +311,12 @@ def axe_problems(page: Page) -> list[str]:
 @pytest.mark.parametrize("state", PAGES, ids=lambda s: s.name)
 def test_page_fits_the_window_and_has_no_wcag_violation(site_url, page_at, state, width):
     page = page_at(width)
+    if state.reader:
+        from django.conf import settings
+
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": READER_SESSION["key"], "url": site_url}]
+        )
     response = page.goto(f"{site_url}{state.path}", wait_until="networkidle")
     assert response.status == state.status
     if state.heading:
