@@ -288,18 +288,22 @@ def _post(webhook: Webhook, delivery: WebhookDelivery, now: dt.datetime) -> Post
         # Connect to the address just checked; the Host header and TLS name stay the host's.
         headers["Host"] = url.netloc.decode("ascii")
         if url.scheme == "https":
-            extensions["sni_hostname"] = url.host
+            extensions["sni_hostname"] = url.raw_host.decode("ascii")
         url = url.copy_with(host=address)
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
-            response = client.post(url, content=body, headers=headers, extensions=extensions)
+        with (
+            httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client,
+            # Streamed and closed unread: only the status matters, however large the body.
+            client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response,
+        ):
+            status = response.status_code
     except httpx.TimeoutException:
         return PostResult(False, None, "Timed out.")
     except httpx.HTTPError as exc:
         return PostResult(False, None, f"Could not connect: {type(exc).__name__}.")
-    if 200 <= response.status_code < 300:
-        return PostResult(True, response.status_code, "")
-    return PostResult(False, response.status_code, f"HTTP {response.status_code}.")
+    if 200 <= status < 300:
+        return PostResult(True, status, "")
+    return PostResult(False, status, f"HTTP {status}.")
 
 
 def _claim(delivery: WebhookDelivery, now: dt.datetime) -> bool:
@@ -311,6 +315,7 @@ def _claim(delivery: WebhookDelivery, now: dt.datetime) -> bool:
             status=WebhookDeliveryStatus.PENDING,
             attempts=delivery.attempts,
             next_attempt_at__lte=now,
+            webhook__is_active=True,  # not if the endpoint was paused since the batch was read
         ).update(attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
     )
 

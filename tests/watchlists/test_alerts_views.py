@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.shortcuts import resolve_url
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -102,7 +103,7 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client, alert, notification, met
     before = _state(alert, notification)
     response = getattr(client, method)(_url(url, alert, notification))
     assert response.status_code == 302
-    assert response["Location"].startswith(settings.LOGIN_URL)
+    assert response["Location"].startswith(resolve_url(settings.LOGIN_URL))
     assert _state(alert, notification) == before
 
 

@@ -172,6 +172,15 @@ def test_a_claimed_delivery_is_not_sent_by_a_second_worker(webhook, notification
     assert receiver.requests == []
 
 
+def test_a_delivery_read_before_its_endpoint_was_paused_is_not_claimed(webhook, notification, receiver):
+    """A run's batch is read first; a pause during the run stops the endpoint's other posts."""
+    webhooks.webhooks_enqueue()
+    delivery = WebhookDelivery.objects.get()
+    Webhook.objects.filter(pk=webhook.pk).update(is_active=False, paused_at=timezone.now())
+    assert webhooks._claim(delivery, timezone.now()) is False
+    assert receiver.requests == []
+
+
 def test_repeated_failure_pauses_the_endpoint_and_emails_its_owner_once(webhook, notification, receiver, pro):
     receiver.status = 503
     webhooks.webhooks_enqueue()

@@ -9,6 +9,7 @@ import socket
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.shortcuts import resolve_url
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -75,7 +76,7 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client, webhook, method, url, st
     before = _state(webhook)
     response = getattr(client, method)(url.format(pk=webhook.pk), {"url": URL} if url.endswith("new/") else None)
     assert response.status_code == 302
-    assert response["Location"].startswith("/account/login/?next=")
+    assert response["Location"].startswith(resolve_url(settings.LOGIN_URL) + "?next=")
     assert _state(webhook) == before
     assert Webhook.objects.count() == 1
 
