@@ -354,9 +354,9 @@ def _attempt(delivery: WebhookDelivery, now: dt.datetime) -> bool:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDeliveryStatus.FAILED, next_attempt_at=None, **update
         )
-        webhook.refresh_from_db(fields=["consecutive_failures"])
-        # Paused only if nothing got through while this delivery was failing.
-        if webhook.consecutive_failures >= MAX_ATTEMPTS:
+        failures = Webhook.objects.filter(pk=webhook.pk).values_list("consecutive_failures", flat=True).first()
+        # Paused only if nothing got through while this delivery was failing (None: deleted meanwhile).
+        if failures is not None and failures >= MAX_ATTEMPTS:
             _pause(webhook, done)
     else:
         wait = backoff(attempts).total_seconds() * random.uniform(1 - JITTER, 1 + JITTER)
