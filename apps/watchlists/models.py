@@ -234,9 +234,10 @@ class WebhookDelivery(models.Model):
     update, so two workers never post the same attempt."""
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
-    # Null for a test delivery; kept as null if the notification goes.
+    # Null for a test delivery. Goes with its notification (which goes with its token), so
+    # clearing the data set (TRUNCATE of the token tables) takes the alert deliveries too.
     notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_deliveries"
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
     )
     event = models.CharField(max_length=40)
     payload = models.JSONField(default=dict)
