@@ -222,7 +222,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=7, minute=0),
         "options": {"expires": 23 * 3600},
     },
+    # Webhooks: queue new notifications and post the deliveries that are due.
+    "webhooks-every-minute": {
+        "task": "webhooks.deliver",
+        "schedule": 60,
+        "options": {"expires": 55},
+    },
 }
+# Webhook URLs must be https and resolve to public addresses, checked when added and again
+# before each post (DNS can change). Development and tests may post to http://127.0.0.1.
+ACCRUAL_WEBHOOKS_ALLOW_PRIVATE = env_bool("ACCRUAL_WEBHOOKS_ALLOW_PRIVATE", not PRODUCTION)
 
 # --- Auth ----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -189,3 +189,77 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.message}"
+
+
+# --- Webhooks ----------------------------------------------------------------------------
+
+
+class Webhook(models.Model):
+    """A Pro reader's HTTPS endpoint that receives their notifications as signed JSON posts.
+
+    During a rotation's grace period ``previous_secret`` stays valid: each post carries a
+    signature with both secrets, so a receiver can switch at its own pace. ``is_active`` is
+    False while the endpoint is paused (``paused_at``: when repeated failure paused it)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Failed attempts since the last success, across deliveries; a success resets it.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user", "created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.url}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("webhooks:detail", kwargs={"pk": self.pk})
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: a notification (once per webhook, by the constraint) or a
+    test. A sender claims a due row by moving ``next_attempt_at`` forward with a conditional
+    update, so two workers never post the same attempt."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    # Null for a test delivery. Goes with its notification (which goes with its token), so
+    # clearing the data set (TRUNCATE of the token tables) takes the alert deliveries too.
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    event = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=12, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["webhook", "-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["webhook", "notification"], name="webhook_delivery_once_per_notification")
+        ]
+        # The sender looks for pending rows that are due.
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_pending_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id}: {self.event} ({self.status})"

@@ -13,7 +13,7 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError, transaction
 
-from . import alerts, evaluation
+from . import alerts, evaluation, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ def evaluate(day: str | None = None) -> dict:
     result = evaluation.alerts_evaluate(day=when)
     if result.immediate:
         transaction.on_commit(send_immediate.delay)
+    if result.matched:
+        transaction.on_commit(deliver_webhooks.delay)
     logger.info("alerts for %s: %s matches", when, result.matched)
     return {"day": when.isoformat(), "matched": result.matched, "immediate": result.immediate}
 
@@ -75,3 +77,20 @@ def send_immediate() -> int:
 )
 def send_digest() -> int:
     return alerts.alerts_send_digest()
+
+
+@shared_task(
+    name="webhooks.deliver",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+def deliver_webhooks() -> dict:
+    """Queues new notifications for their owners' webhooks and posts the due deliveries
+    (every minute from beat, and after an evaluation that fired)."""
+    added = webhooks.webhooks_enqueue()
+    delivered = webhooks.webhooks_send_due()
+    return {"queued": added, "delivered": delivered}
