@@ -46,10 +46,12 @@ def _reader_with_lists_and_alerts() -> str:
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
+    from apps.accounts.models import Plan
     from apps.tokens.models import Token
     from apps.watchlists.alerts import alert_rule_create
     from apps.watchlists.models import AlertKind, Notification
     from apps.watchlists.services import watchlist_add
+    from apps.watchlists.webhooks import webhook_create, webhook_send_test
     from tests.factories import UserFactory
 
     reader = UserFactory(email="reader@example.com")
@@ -62,6 +64,9 @@ def _reader_with_lists_and_alerts() -> str:
     Notification.objects.create(
         user=reader, rule=rule, event_key="band:layout-test", token=tokens[0], message="Investor grade moved B → A"
     )
+    reader.plan = Plan.objects.get(slug="pro")  # webhooks are Pro's
+    reader.save(update_fields=["plan"])
+    webhook_send_test(webhook=webhook_create(user=reader, url="http://127.0.0.1:9/accrual-hook"))
     session = import_module(settings.SESSION_ENGINE).SessionStore()
     session[SESSION_KEY] = str(reader.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
@@ -134,6 +139,11 @@ def open_the_first_watchlist(page: Page) -> None:
     page.wait_for_url("**/watchlists/*/")
 
 
+def open_the_first_webhook(page: Page) -> None:
+    page.locator("main th a[href^='/webhooks/']").first.click()
+    page.wait_for_url("**/webhooks/*/")
+
+
 def compare_from_the_first_rating(page: Page) -> None:
     start = page.locator("#compare-start")
     start.fill(start.get_attribute("min"))
@@ -183,6 +193,8 @@ PAGES = [
     PageState("reader-watchlists", "/watchlists/", "Your watchlists", ".plan-usage", reader=True),
     PageState("reader-watchlist", "/watchlists/", None, ".watchlist-table", open_the_first_watchlist, reader=True),
     PageState("reader-alerts", "/alerts/", "Your alerts", "form", reader=True),
+    PageState("reader-webhooks", "/webhooks/", "Your webhooks", "form", reader=True),
+    PageState("reader-webhook", "/webhooks/", None, "#secret-h", open_the_first_webhook, reader=True),
     PageState("reader-notifications", "/notifications/", "Notifications", "main", reader=True),
     PageState("reader-account", "/account/", "Your account", "#plan", reader=True),
 ]
