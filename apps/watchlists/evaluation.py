@@ -82,54 +82,44 @@ def _direction_ok(direction: str, before: int, after: int) -> bool:
     return after != before
 
 
-def _band_matches(day: dt.date, kind: str) -> list[Match]:
-    subject = "investor" if kind == AlertKind.INVESTOR_BAND else "trader"
+def _rating_change_matches(day: dt.date, kind: str) -> list[Match]:
+    """Band changes (investor or trader) and signal flips: the day's RatingChange rows of that
+    kind, in the rule's direction."""
+    if kind == AlertKind.SIGNAL_FLIP:
+        change, subject, ranks, unranked = RatingChange.Kind.SIGNAL_FLIP.value, None, SIGNAL_RANK, 1
+    else:
+        subject = "investor" if kind == AlertKind.INVESTOR_BAND else "trader"
+        change, ranks, unranked = RatingChange.Kind.BAND_CHANGE.value, GRADE_RANK, 0
     sql = f"""{_targets_sql()}
         SELECT t.rule_id, t.user_id, t.direction, t.delivery, t.token_id, c.before, c.after
         FROM targets t JOIN {RatingChange._meta.db_table} c ON c.token_id = t.token_id
-        WHERE c.date = %s AND c.kind = %s AND c.subject = %s AND c.methodology_version = %s"""
-    params = [kind, kind, day, RatingChange.Kind.BAND_CHANGE.value, subject, METHODOLOGY.version]
+        WHERE c.date = %s AND c.kind = %s AND c.methodology_version = %s
+        {"AND c.subject = %s" if subject else ""}"""
+    params = [kind, kind, day, change, METHODOLOGY.version, *([subject] if subject else [])]
     matches = []
     for rule_id, user_id, direction, delivery, token_id, before, after in _rows(sql, params):
-        if not _direction_ok(direction, GRADE_RANK.get(before, 0), GRADE_RANK.get(after, 0)):
+        if not _direction_ok(direction, ranks.get(before, unranked), ranks.get(after, unranked)):
             continue
-        was, now = (grade if grade in GRADE_RANK and grade else "not rated" for grade in (before, after))
-        matches.append(
-            Match(
-                rule_id,
-                user_id,
-                token_id,
-                delivery,
-                f"band:{subject}:{token_id}:{day}:{before or '-'}->{after or '-'}",
-                f"{{symbol}}: {subject} grade {was} → {now} on {day}",
-                {"kind": kind, "day": str(day), "before": before, "after": after},
-            )
-        )
+        moved = f"{before or '-'}->{after or '-'}"
+        if subject:
+            was, now = (grade if grade in GRADE_RANK and grade else "not rated" for grade in (before, after))
+            key, message = f"band:{subject}:{token_id}:{day}:{moved}", f"{subject} grade {was} → {now}"
+        else:
+            key, message = f"signal:{token_id}:{day}:{moved}", f"signal {before or 'none'} → {after or 'none'}"
+        data = {"kind": kind, "day": str(day), "before": before, "after": after}
+        matches.append(Match(rule_id, user_id, token_id, delivery, key, f"{{symbol}}: {message} on {day}", data))
     return matches
 
 
-def _signal_matches(day: dt.date, kind: str) -> list[Match]:
-    sql = f"""{_targets_sql()}
-        SELECT t.rule_id, t.user_id, t.direction, t.delivery, t.token_id, c.before, c.after
-        FROM targets t JOIN {RatingChange._meta.db_table} c ON c.token_id = t.token_id
-        WHERE c.date = %s AND c.kind = %s AND c.methodology_version = %s"""
-    params = [kind, kind, day, RatingChange.Kind.SIGNAL_FLIP.value, METHODOLOGY.version]
-    matches = []
-    for rule_id, user_id, direction, delivery, token_id, before, after in _rows(sql, params):
-        if not _direction_ok(direction, SIGNAL_RANK.get(before, 1), SIGNAL_RANK.get(after, 1)):
-            continue
-        matches.append(
-            Match(
-                rule_id,
-                user_id,
-                token_id,
-                delivery,
-                f"signal:{token_id}:{day}:{before or '-'}->{after or '-'}",
-                f"{{symbol}}: signal {before or 'none'} → {after or 'none'} on {day}",
-                {"kind": kind, "day": str(day), "before": before, "after": after},
-            )
-        )
-    return matches
+def _two_days_sql(column: str, condition: str) -> str:
+    """Targets with ``column`` on ``day`` (s0) and on an earlier day (s1) meeting ``condition``."""
+    snapshot = MetricSnapshot._meta.db_table
+    return f"""{_targets_sql()}
+        SELECT t.rule_id, t.user_id, t.delivery, t.token_id, t.threshold, s0.{column}, s1.{column}
+        FROM targets t
+        JOIN {snapshot} s0 ON s0.token_id = t.token_id AND s0.date = %s
+        JOIN {snapshot} s1 ON s1.token_id = t.token_id AND s1.date = %s
+        WHERE s0.{column} IS NOT NULL AND {condition}"""
 
 
 # Percentage moves: (column, days back, what the message calls it, event key prefix).
@@ -148,17 +138,14 @@ MOVES = {
 
 def _move_matches(day: dt.date, kind: str) -> list[Match]:
     column, days_back, label, prefix, period = MOVES[AlertKind(kind)]
-    snapshot = MetricSnapshot._meta.db_table
     # Only moves past the threshold come back: the comparison is done on the database.
-    sql = f"""{_targets_sql()}
-        SELECT t.rule_id, t.user_id, t.delivery, t.token_id, t.threshold, s0.{column}, s1.{column}
-        FROM targets t
-        JOIN {snapshot} s0 ON s0.token_id = t.token_id AND s0.date = %s
-        JOIN {snapshot} s1 ON s1.token_id = t.token_id AND s1.date = %s
-        WHERE s0.{column} IS NOT NULL AND s1.{column} > 0 AND (
+    sql = _two_days_sql(
+        column,
+        f"""s1.{column} > 0 AND (
             (t.direction IN ('up', 'any') AND (s0.{column} - s1.{column}) * 100 >= t.threshold * s1.{column})
             OR (t.direction IN ('down', 'any') AND (s1.{column} - s0.{column}) * 100 >= t.threshold * s1.{column})
-        )"""
+        )""",
+    )
     params = [kind, kind, day, day - dt.timedelta(days=days_back)]
     matches = []
     for rule_id, user_id, delivery, token_id, threshold, now, then in _rows(sql, params):
@@ -184,16 +171,13 @@ CROSSES = {AlertKind.PS_CROSS: ("ps", "P/S", "ps-cross"), AlertKind.PHR_CROSS: (
 
 def _cross_matches(day: dt.date, kind: str) -> list[Match]:
     column, label, prefix = CROSSES[AlertKind(kind)]
-    snapshot = MetricSnapshot._meta.db_table
-    sql = f"""{_targets_sql()}
-        SELECT t.rule_id, t.user_id, t.delivery, t.token_id, t.threshold, s0.{column}, s1.{column}
-        FROM targets t
-        JOIN {snapshot} s0 ON s0.token_id = t.token_id AND s0.date = %s
-        JOIN {snapshot} s1 ON s1.token_id = t.token_id AND s1.date = %s
-        WHERE s0.{column} IS NOT NULL AND s1.{column} IS NOT NULL AND (
+    sql = _two_days_sql(
+        column,
+        f"""s1.{column} IS NOT NULL AND (
             (t.direction IN ('up', 'any') AND s1.{column} < t.threshold AND s0.{column} >= t.threshold)
             OR (t.direction IN ('down', 'any') AND s1.{column} >= t.threshold AND s0.{column} < t.threshold)
-        )"""
+        )""",
+    )
     params = [kind, kind, day, day - dt.timedelta(days=1)]
     matches = []
     for rule_id, user_id, delivery, token_id, threshold, now, then in _rows(sql, params):
@@ -239,9 +223,9 @@ def _accrual_matches(day: dt.date, kind: str) -> list[Match]:
 
 
 MATCHERS = {
-    AlertKind.INVESTOR_BAND: _band_matches,
-    AlertKind.TRADER_BAND: _band_matches,
-    AlertKind.SIGNAL_FLIP: _signal_matches,
+    AlertKind.INVESTOR_BAND: _rating_change_matches,
+    AlertKind.TRADER_BAND: _rating_change_matches,
+    AlertKind.SIGNAL_FLIP: _rating_change_matches,
     AlertKind.REVENUE_WOW: _move_matches,
     AlertKind.HOLDERS_REVENUE_WOW: _move_matches,
     AlertKind.PRICE_MOVE: _move_matches,

@@ -18,21 +18,26 @@ from . import alerts, evaluation, webhooks
 logger = logging.getLogger(__name__)
 
 SOFT_LIMIT = 5 * 60
-HARD_LIMIT = SOFT_LIMIT + 60
 DIGEST_EXPIRES = 23 * 3600  # the digest runs daily: a backlog never sends two
 TRANSIENT = (DatabaseError, ConnectionError)
 
 
-@shared_task(
-    name="alerts.evaluate",
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=3,
-    soft_time_limit=SOFT_LIMIT,
-    time_limit=HARD_LIMIT,
-)
+def alerts_task(name: str, *, soft_limit: int = SOFT_LIMIT):
+    """A task that acks late, retries database and connection hiccups with jittered backoff,
+    and has soft and hard time limits (the hard one a minute later)."""
+    return shared_task(
+        name=name,
+        acks_late=True,
+        autoretry_for=TRANSIENT,
+        retry_backoff=True,
+        retry_jitter=True,
+        max_retries=3,
+        soft_time_limit=soft_limit,
+        time_limit=soft_limit + 60,
+    )
+
+
+@alerts_task("alerts.evaluate")
 def evaluate(day: str | None = None) -> dict:
     """Fires the rules matched by ``day``'s facts (ISO date; default: the newest snapshot day)
     and queues the immediate emails."""
@@ -53,41 +58,17 @@ def queue_evaluation(day: dt.date | None = None) -> None:
     transaction.on_commit(lambda: evaluate.delay(day.isoformat() if day else None))
 
 
-@shared_task(
-    name="alerts.send_immediate",
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=SOFT_LIMIT,
-    time_limit=HARD_LIMIT,
-)
+@alerts_task("alerts.send_immediate")
 def send_immediate() -> int:
     return alerts.alerts_send_immediate()
 
 
-@shared_task(
-    name="alerts.send_digest",
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=SOFT_LIMIT * 2,
-    time_limit=SOFT_LIMIT * 2 + 60,
-)
+@alerts_task("alerts.send_digest", soft_limit=SOFT_LIMIT * 2)
 def send_digest() -> int:
     return alerts.alerts_send_digest()
 
 
-@shared_task(
-    name="webhooks.deliver",
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=SOFT_LIMIT,
-    time_limit=HARD_LIMIT,
-)
+@alerts_task("webhooks.deliver")
 def deliver_webhooks() -> dict:
     """Queues new notifications for their owners' webhooks and posts the due deliveries
     (every minute from beat, and after an evaluation that fired)."""
