@@ -5,22 +5,10 @@
 (function () {
   "use strict";
 
-  var NONCE = document.currentScript ? document.currentScript.nonce : "";
   var COLORS = {
     A: "#0d7a4a", B: "#6f9a1f", C: "#7d8797", D: "#c77700", E: "#c0392b", all: "#16202e",
     text: "#4a5568", grid: "#eef1f6", border: "#dfe3ea", zero: "#b8c0cc",
   };
-
-  function withLibrary(container, callback) {
-    if (typeof LightweightCharts !== "undefined") return callback();
-    var src = container.getAttribute("data-lib");
-    if (!src) return;
-    var script = document.createElement("script");
-    script.src = src;
-    if (NONCE) script.nonce = NONCE;
-    script.onload = callback;
-    document.head.appendChild(script);
-  }
 
   function pct(value) { return (value > 0 ? "+" : value < 0 ? "\u2212" : "") + Math.abs(value).toFixed(1) + "%"; }
 
@@ -59,9 +47,6 @@
     if (first) first.createPriceLine({ price: 0, color: COLORS.zero, lineWidth: 1, lineStyle: 1, axisLabelVisible: false });
     chart.timeScale().fitContent();
 
-    var info = document.createElement("div");
-    info.className = "chart-readout";
-    container.parentNode.insertBefore(info, container);
     var times = (data.lines[0] || { points: [] }).points.map(function (p) { return p.time; });
     function describe(time) {
       return time + " · " + data.lines.map(function (line) {
@@ -69,19 +54,7 @@
         return label(line.key) + " " + (point ? pct(point.value) : "—");
       }).join(" · ");
     }
-    var last = times[times.length - 1];
-    info.textContent = last ? describe(last) : "";
-    chart.subscribeCrosshairMove(function (param) {
-      info.textContent = param.time ? describe(toIso(param.time)) : (last ? describe(last) : "");
-    });
-  }
-
-  function toIso(time) {
-    if (typeof time === "string") return time;
-    if (time && typeof time === "object") {
-      return time.year + "-" + String(time.month).padStart(2, "0") + "-" + String(time.day).padStart(2, "0");
-    }
-    return new Date(time * 1000).toISOString().slice(0, 10);
+    AccrualCharts.readout(chart, container, times[times.length - 1], describe);
   }
 
   function init() {
@@ -90,7 +63,7 @@
     if (!source || !container) return;
     var data = JSON.parse(source.textContent);
     if (!(data.lines || []).length) return;
-    withLibrary(container, function () { draw(container, data); });
+    AccrualCharts.withLibrary(container, function () { draw(container, data); });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
