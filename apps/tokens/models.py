@@ -66,6 +66,25 @@ class Chain(models.Model):
         return self.name
 
 
+class Listing(models.TextChoices):
+    ACTIVE = "active", "Listed"
+    DELISTED = "delisted", "Delisted"
+
+
+class EditorChoice(models.TextChoices):
+    AUTOMATIC = "auto", "Automatic"
+    INCLUDE = "include", "Always track"
+    EXCLUDE = "exclude", "Never track"
+
+
+class TokenQuerySet(models.QuerySet):
+    def tracked(self) -> TokenQuerySet:
+        """The tokens refreshes fetch: an editor's choice wins; otherwise those still listed."""
+        return self.exclude(editor_choice=EditorChoice.EXCLUDE).filter(
+            Q(editor_choice=EditorChoice.INCLUDE) | Q(listing=Listing.ACTIVE)
+        )
+
+
 # The fields of a token that every market quote restates (a refresh updates them).
 SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
 
@@ -84,6 +103,26 @@ class Token(models.Model):
     circulating_supply = quantity_field()
     total_supply = quantity_field()
     max_supply = quantity_field()
+    # The universe (apps/tokens/universe.py): discovery marks a token active or delisted; an
+    # editor's choice (always or never track) wins over both.
+    listing = models.CharField(max_length=16, choices=Listing.choices, default=Listing.ACTIVE)
+    delisted_at = models.DateTimeField(null=True, blank=True)
+    editor_choice = models.CharField(
+        max_length=16,
+        choices=EditorChoice.choices,
+        default=EditorChoice.AUTOMATIC,
+        help_text="Always track keeps a token its providers no longer list; never track drops it from every refresh.",
+    )
+    market_cap_rank = models.PositiveIntegerField(null=True, blank=True, help_text="CoinGecko's rank at discovery")
+    # Refresh bookkeeping (apps/tokens/budget.py and refresh.py): when each kind of data was
+    # last fetched for the token, so a job resumes where it stopped and none is starved.
+    quoted_at = models.DateTimeField(null=True, blank=True)
+    price_history_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last price-history fetch; empty until its year is backfilled"
+    )
+    revenue_history_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last revenue-history fetch; empty until backfilled"
+    )
     mapping_locked = models.BooleanField(
         default=False,
         help_text="Set when an editor fixes the CoinGecko id or DefiLlama slug: automatic mapping then leaves them.",
@@ -106,6 +145,8 @@ class Token(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -135,6 +176,24 @@ class DefiLlamaProtocol(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.slug})"
+
+
+class CategoryMapping(models.Model):
+    """A provider's category name and the Accrual category it maps to. Discovery records every
+    name it meets; one nobody has mapped yet maps to Other and is listed for editors."""
+
+    provider = models.CharField(max_length=32, choices=Source.choices)
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.OTHER)
+    mapped_by_editor = models.BooleanField(default=False)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["provider", "name"]
+        constraints = [models.UniqueConstraint(fields=["provider", "name"], name="category_mapping_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()}: {self.name} → {self.get_category_display()}"
 
 
 class SyncRun(models.Model):
