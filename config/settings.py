@@ -200,6 +200,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": MARKETS_REFRESH_SECONDS,
         "options": {"expires": MARKETS_REFRESH_SECONDS * 14 // 15},
     },
+    # Before the day's history jobs, so a coin that joined overnight gets its history.
+    "universe-daily": {
+        "task": "tokens.refresh_universe",
+        "schedule": crontab(hour=0, minute=5),
+        "options": {"expires": 23 * 3600},
+    },
     "price-history-daily": {
         "task": "tokens.refresh_price_history",
         "schedule": crontab(hour=0, minute=20),
@@ -367,6 +373,11 @@ LOGGING = {
 ACCRUAL_DATA_MODE = env_str("ACCRUAL_DATA_MODE", "sample")
 if ACCRUAL_DATA_MODE not in {"sample", "live"}:
     raise ImproperlyConfigured("ACCRUAL_DATA_MODE must be sample or live")
+# Live mode's universe: the N largest coins by market cap (250 a CoinGecko call, so N/250
+# calls a day), plus every DefiLlama protocol with fees data and a CoinGecko id.
+ACCRUAL_UNIVERSE_SIZE = env_int("ACCRUAL_UNIVERSE_SIZE", 1000)
+if not 1 <= ACCRUAL_UNIVERSE_SIZE <= 50_000:
+    raise ImproperlyConfigured("ACCRUAL_UNIVERSE_SIZE must be between 1 and 50000")
 COINGECKO_API_KEY = env_str("COINGECKO_API_KEY")
 COINGECKO_BASE_URL = env_str("COINGECKO_BASE_URL", "https://api.coingecko.com/api/v3")
 # CoinGecko's demo plan: 100 calls a minute today, 30 on older pages.

@@ -127,6 +127,10 @@ class Token(models.Model):
         default=False,
         help_text="Set when an editor fixes the CoinGecko id or DefiLlama slug: automatic mapping then leaves them.",
     )
+    category_locked = models.BooleanField(
+        default=False,
+        help_text="Set when an editor picks the category: the provider's category mapping then leaves it.",
+    )
     # The newest snapshot, kept here so any list reads every figure in one join. It moves for
     # every token on each day's first market refresh, so it has no index: with free space on
     # the table's pages (fillfactor, migration 0004) PostgreSQL then rewrites the row in

@@ -224,7 +224,7 @@ def price_history_refresh(
     progress: Progress | None = None,
 ) -> RefreshResult:
     """Daily prices: a token with no history is backfilled; others fetch only new days."""
-    tokens = Token.objects.exclude(coingecko_id=None).order_by("pk")
+    tokens = Token.objects.tracked().exclude(coingecko_id=None).order_by("pk")
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
     today = timezone.now().date()
@@ -260,7 +260,7 @@ def revenue_refresh(
     ``_overview_points``); only the others are fetched one by one."""
     if refused := _refused(provider, "revenue-history"):  # before the overview is asked
         return refused
-    tokens = Token.objects.exclude(defillama_slug=None).order_by("pk")
+    tokens = Token.objects.tracked().exclude(defillama_slug=None).order_by("pk")
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
     pairs = list(tokens.values_list("pk", "defillama_slug"))

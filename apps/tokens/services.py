@@ -231,8 +231,9 @@ def quoted_tokens(
     token_ids: Iterable[int] | None = None, coingecko_ids: Iterable[str] | None = None
 ) -> dict[str, tuple]:
     """The tokens a market refresh asks quotes for: coingecko_id → (pk, *SUPPLY_FIELDS), every
-    token with a CoinGecko id, or those of ``token_ids`` or of ``coingecko_ids``."""
-    quoted = Token.objects.exclude(coingecko_id=None)
+    tracked token with a CoinGecko id (``Token.objects.tracked()``: an editor's choice, else
+    still listed), or those of ``token_ids`` or of ``coingecko_ids``."""
+    quoted = Token.objects.tracked().exclude(coingecko_id=None)
     if token_ids is not None:
         quoted = quoted.filter(pk__in=list(token_ids))
     if coingecko_ids is not None:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 
@@ -22,7 +23,7 @@ from apps.ratings.tasks import RecomputeBusy
 from apps.ratings.tasks import recompute as ratings_recompute
 from apps.watchlists.tasks import queue_evaluation as queue_alerts
 
-from . import refresh, snapshots
+from . import refresh, snapshots, universe
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,18 @@ def refresh_mapping(self) -> dict:
     return _summary(refresh.mapping_refresh(provider=refresh.revenue_provider()))
 
 
+@refresh_task("refresh_universe")
+def refresh_universe(self, size: int | None = None) -> dict:
+    if settings.ACCRUAL_DATA_MODE != "live":  # the sample's universe is its catalogue
+        logger.info("universe refresh skipped: %s", universe.SAMPLE_REFUSAL)
+        return {"skipped": True, "reason": universe.SAMPLE_REFUSAL}
+    return _summary(
+        universe.universe_refresh(
+            market_provider=refresh.market_provider(), revenue_provider=refresh.revenue_provider(), size=size
+        )
+    )
+
+
 @shared_task(
     name="tokens.recompute_snapshots",
     autoretry_for=TRANSIENT,
@@ -148,4 +161,5 @@ REFRESH_TASKS = {
     "markets": refresh_markets,
     "price-history": refresh_price_history,
     "revenue-history": refresh_revenue,
+    "universe": refresh_universe,
 }

@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
@@ -62,6 +62,26 @@ _ZERO_IS_UNKNOWN = frozenset(
 def _known(value: Decimal | None) -> Decimal | None:
     """A figure CoinGecko gives as 0 when it does not know it: None for 0."""
     return None if value is None or value == 0 else value
+
+
+class RankedQuote(NamedTuple):
+    """A row of the discovery listing (``/coins/markets`` without ids): the quote and the
+    coin's ``market_cap_rank`` (null for a coin whose market cap CoinGecko does not know)."""
+
+    quote: MarketQuote
+    rank: int | None
+
+
+def parse_ranked_markets(payload: Any) -> list[RankedQuote]:
+    """``parse_markets`` plus each row's ``market_cap_rank`` (a positive integer or null)."""
+    quotes = parse_markets(payload)
+    ranked = []
+    for index, (row, quote) in enumerate(zip(payload, quotes, strict=True)):
+        rank = row.get("market_cap_rank")
+        if rank is not None and (type(rank) is not int or rank < 1):
+            raise ProviderDataError(f"coins/markets[{index}]: field 'market_cap_rank' must be a positive integer")
+        ranked.append(RankedQuote(quote, rank))
+    return ranked
 
 
 def _plain_quote(row: Any, times: dict[str, dt.datetime]) -> MarketQuote | None:
@@ -306,6 +326,29 @@ class CoinGeckoClient:
                 page += 1
                 if page > max_pages:
                     raise ProviderDataError(f"coins/markets: more pages than {len(chunk)} ids can fill")
+
+    def top_market_pages(self, limit: int) -> Iterator[list[RankedQuote]]:
+        """The ``limit`` largest coins by market cap, a page of ``per_page`` at a time
+        (``/coins/markets`` without ids, PROVIDERS.md): ceil(limit / per_page) calls at most,
+        fewer when a short page ends the listing. A coin that moves up a page between two
+        calls comes once (its first row); one that moves down may be missed until the next run."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        seen: set[str] = set()
+        for page in range(1, -(-limit // self.per_page) + 1):
+            payload = self.http.get_json(
+                "/coins/markets",
+                params={"vs_currency": "usd", "order": "market_cap_desc", "per_page": self.per_page, "page": page},
+            )
+            rows = parse_ranked_markets(payload)
+            if len(rows) > self.per_page:
+                raise ProviderDataError(f"coins/markets page {page}: {len(rows)} rows for per_page={self.per_page}")
+            new = [row for row in rows if row.quote.coingecko_id not in seen]
+            new = new[: limit - len(seen)]
+            seen.update(row.quote.coingecko_id for row in new)
+            yield new
+            if len(rows) < self.per_page or len(seen) >= limit:
+                break
 
     def market_chart(self, coingecko_id: str, days: int) -> list[PricePoint]:
         """``/coins/{id}/market_chart?vs_currency=usd&days=N&interval=daily``: one point per

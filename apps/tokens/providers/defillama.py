@@ -43,6 +43,7 @@ class ProtocolInfo:
     symbol: str
     gecko_id: str | None
     category: str
+    chains: tuple[str, ...] = ()
 
 
 def parse_daily_series(slug: str, data_type: str, payload: Any, since: dt.date | None = None) -> dict[dt.date, Decimal]:
@@ -110,9 +111,20 @@ def parse_protocols(payload: Any) -> list[ProtocolInfo]:
                 symbol=optional_str(row, "symbol", where),
                 gecko_id=optional_str(row, "gecko_id", where) or None,
                 category=optional_str(row, "category", where),
+                chains=_chain_names(row.get("chains"), f"{where}.chains"),
             )
         )
     return protocols
+
+
+def _chain_names(value: Any, where: str) -> tuple[str, ...]:
+    """A protocol's ``chains``: chain names (DefiLlama's own, "Ethereum", "BSC"); may be absent."""
+    if value is None:
+        return ()
+    names = require_list(value, where)
+    if not all(isinstance(name, str) for name in names):
+        raise ProviderDataError(f"{where}: expected chain names")
+    return tuple(name for name in names if name)
 
 
 @dataclass(frozen=True, slots=True)
