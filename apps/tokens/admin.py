@@ -18,9 +18,12 @@ from .data_set import data_set_refusal
 from .models import (
     AccrualEvent,
     AccrualPolicy,
+    Category,
+    CategoryMapping,
     Chain,
     DataSet,
     DefiLlamaProtocol,
+    EditorChoice,
     MetricSnapshot,
     PriceDay,
     RevenueDay,
@@ -30,6 +33,7 @@ from .models import (
     Token,
 )
 from .templatetags.accrual_format import usd
+from .universe import category_mapping_apply
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -77,16 +81,28 @@ class MappingFilter(admin.SimpleListFilter):
 
 @admin.register(Token)
 class TokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "symbol", "category", "market_cap", "revenue_annualised", "snapshot_date", "updated_at"]
+    list_display = [
+        "name",
+        "symbol",
+        "category",
+        "market_cap_rank",
+        "listing",
+        "editor_choice",
+        "market_cap",
+        "revenue_annualised",
+        "snapshot_date",
+    ]
     list_select_related = ["latest_snapshot"]
-    list_filter = ["category", MappingFilter, "chains"]
+    list_filter = ["editor_choice", "listing", "category", MappingFilter, "chains"]
     search_fields = ["name", "symbol", "slug", "coingecko_id", "defillama_slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["chains"]
-    readonly_fields = ["latest_snapshot", "created_at", "updated_at"]
+    readonly_fields = ["listing", "delisted_at", "market_cap_rank", "latest_snapshot", "created_at", "updated_at"]
     inlines = [AccrualPolicyInline]
+    actions = ["track_always", "track_never", "track_automatically"]
     fieldsets = [
-        (None, {"fields": ["name", "symbol", "slug", "category", "chains"]}),
+        (None, {"fields": ["name", "symbol", "slug", ("category", "category_locked"), "chains"]}),
+        ("Universe", {"fields": ["editor_choice", ("listing", "delisted_at"), "market_cap_rank"]}),
         ("Sources", {"fields": ["coingecko_id", "defillama_slug", "mapping_locked"]}),
         ("About", {"fields": ["website", "image_url", "description"]}),
         ("Supply", {"fields": ["circulating_supply", "total_supply", "max_supply"]}),
@@ -97,7 +113,29 @@ class TokenAdmin(admin.ModelAdmin):
         # An editor's mapping is an override: automatic mapping must not undo it.
         if {"coingecko_id", "defillama_slug"} & set(form.changed_data):
             obj.mapping_locked = True
+        # Likewise a category an editor picks: the providers' category mappings leave it.
+        if "category" in form.changed_data:
+            obj.category_locked = True
+        # A token an editor adds is one they want tracked, whatever the providers list.
+        if not change and obj.editor_choice == EditorChoice.AUTOMATIC:
+            obj.editor_choice = EditorChoice.INCLUDE
         super().save_model(request, obj, form, change)
+
+    def _choose(self, request: HttpRequest, queryset, choice: str) -> None:
+        count = queryset.update(editor_choice=choice)
+        self.message_user(request, f"{count} token(s) set to “{EditorChoice(choice).label}”.", messages.SUCCESS)
+
+    @admin.action(description="Always track (even when the providers drop them)", permissions=["change"])
+    def track_always(self, request: HttpRequest, queryset) -> None:
+        self._choose(request, queryset, EditorChoice.INCLUDE)
+
+    @admin.action(description="Never track (leave out of every refresh)", permissions=["change"])
+    def track_never(self, request: HttpRequest, queryset) -> None:
+        self._choose(request, queryset, EditorChoice.EXCLUDE)
+
+    @admin.action(description="Track automatically (as the providers list them)", permissions=["change"])
+    def track_automatically(self, request: HttpRequest, queryset) -> None:
+        self._choose(request, queryset, EditorChoice.AUTOMATIC)
 
     @admin.display(description="Market cap", ordering="latest_snapshot__market_cap_usd")
     def market_cap(self, obj: Token) -> str:
@@ -246,6 +284,45 @@ class DefiLlamaProtocolAdmin(ReadOnlyAdmin):
     @admin.display(description="Token", ordering="token_slug")
     def token(self, obj) -> str:
         return obj.token_slug or "— unmapped —"
+
+
+class NeedsMappingFilter(admin.SimpleListFilter):
+    title = "needs an editor"
+    parameter_name = "unmapped"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Not mapped yet (Other)"), ("no", "Mapped")]
+
+    def queryset(self, request, queryset):
+        unmapped = {"category": Category.OTHER, "mapped_by_editor": False}
+        if self.value() == "yes":
+            return queryset.filter(**unmapped)
+        if self.value() == "no":
+            return queryset.exclude(**unmapped)
+        return queryset
+
+
+@admin.register(CategoryMapping)
+class CategoryMappingAdmin(admin.ModelAdmin):
+    """Provider category names met by discovery and the Accrual category each maps to. A
+    name nobody mapped maps to Other and is listed under "needs an editor". Saving a mapping
+    re-categorises its tokens at once (but those whose category an editor picked)."""
+
+    list_display = ["name", "provider", "category", "mapped_by_editor", "first_seen_at"]
+    list_editable = ["category"]
+    list_filter = [NeedsMappingFilter, "provider", "category"]
+    search_fields = ["name"]
+    readonly_fields = ["provider", "name", "mapped_by_editor", "first_seen_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # names come from the providers
+
+    def save_model(self, request: HttpRequest, obj: CategoryMapping, form, change: bool) -> None:
+        obj.mapped_by_editor = True
+        super().save_model(request, obj, form, change)
+        count = category_mapping_apply(mapping=obj)
+        if count:
+            self.message_user(request, f"{obj.name}: {count} token(s) re-categorised.", messages.INFO)
 
 
 @admin.register(DataSet)

@@ -106,12 +106,24 @@ def catalogue_upsert(*, catalogue: Catalogue, source: str, fetched_at: dt.dateti
                 website=info.website,
                 description=info.description,
                 image_url=info.image_url,
+                # An imported catalogue's categories are an editor's (the sample's are its own
+                # universe): the providers' category mappings leave them (apps/tokens/universe.py).
+                category_locked=source != Source.SAMPLE,
             )
             for info in catalogue.tokens
         ],
         update_conflicts=True,
         unique_fields=["slug"],
-        update_fields=["symbol", "name", "category", "coingecko_id", "defillama_slug", "website", "description"],
+        update_fields=[
+            "symbol",
+            "name",
+            "category",
+            "category_locked",
+            "coingecko_id",
+            "defillama_slug",
+            "website",
+            "description",
+        ],
         batch_size=UPSERT_BATCH,
     )
     token_ids = dict(Token.objects.filter(slug__in=[t.slug for t in catalogue.tokens]).values_list("slug", "id"))

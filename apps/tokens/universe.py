@@ -275,7 +275,7 @@ def universe_write(*, discovered: Discovered, now) -> UniverseWritten:
         if after != (pk, listing, delisted_at, rank, row[3], category):
             updates.append(after)
 
-    for pk, _, _, llama, listing, delisted_at, rank, category, *_ in stored:
+    for pk, _, _, llama, listing, _, _, category, *_ in stored:
         if pk not in seen and listing == Listing.ACTIVE:
             updates.append((pk, Listing.DELISTED, now, None, llama, category))
             written.delisted += 1

@@ -47,6 +47,22 @@ class RecordedData:
     def slugs(self) -> list[str]:
         return sorted(p.name for p in (self.root / "defillama" / "summary_fees").iterdir() if p.is_dir())
 
+    def coins_list(self) -> list[dict]:
+        """``/coins/list?include_platform=true``: the recorded coins, on the chains the
+        catalogue gives them (no contract addresses are recorded)."""
+        path = self.root / "catalogue.json"
+        catalogue = json.loads(path.read_text()) if path.exists() else {"tokens": []}
+        chains = {t["coingecko_id"]: t.get("chains", []) for t in catalogue["tokens"] if t.get("coingecko_id")}
+        return [
+            {
+                "id": row["id"],
+                "symbol": row["symbol"],
+                "name": row["name"],
+                "platforms": dict.fromkeys(chains.get(row["id"], [])),
+            }
+            for row in self.markets()
+        ]
+
 
 def overview_body(data: RecordedData | SyntheticData, data_type: str) -> bytes:
     """``/overview/fees?dataType=…`` with the excluded charts, built from the data's own
@@ -192,6 +208,7 @@ class ProviderServer:
         path = parts.path
         routes: list[tuple[str, Callable]] = [
             ("/cg/coins/markets", self._markets),
+            ("/cg/coins/list", lambda p, q: (200, json.dumps(self.data.coins_list()).encode(), "application/json")),
             ("/cg/coins/", self._market_chart),
             ("/llama/summary/fees/", self._summary),
             ("/llama/overview/fees", self._overview),
@@ -207,10 +224,24 @@ class ProviderServer:
         if query.get("ids"):
             wanted = set(query["ids"].split(","))
             rows = [r for r in rows if r["id"] in wanted]
+        else:  # discovery: every coin, largest market cap first, ranked by position
+            rows = self._by_market_cap()
         per_page = int(query.get("per_page", 100))
         page = int(query.get("page", 1))
         chunk = rows[(page - 1) * per_page : page * per_page]
         return 200, json.dumps(chunk).encode(), "application/json"
+
+    def _by_market_cap(self) -> list[dict]:
+        """The listing without ids, as CoinGecko orders it (``market_cap_desc``); a coin whose
+        market cap is unknown (0 or null) comes last, with a null rank. Built once."""
+        listing = self.__dict__.get("_listing")
+        if listing is None:
+            rows = sorted(self.data.markets(), key=lambda r: (-(r.get("market_cap") or 0), r["id"]))
+            listing = self.__dict__["_listing"] = [
+                {**row, "market_cap_rank": position if row.get("market_cap") else None}
+                for position, row in enumerate(rows, start=1)
+            ]
+        return listing
 
     def _market_chart(self, path: str, query: dict) -> tuple[int, bytes, str]:
         coin_id = path.removeprefix("/cg/coins/").removesuffix("/market_chart")
@@ -496,6 +527,28 @@ class SyntheticData:
 
     def slugs(self) -> list[str]:
         return [self.llama_slug(i) for i in range(1, self.protocols_count + 1)]
+
+    # CoinGecko's platform ids for CHAINS, as /coins/list names them.
+    PLATFORMS = {
+        "Ethereum": "ethereum",
+        "Solana": "solana",
+        "Arbitrum": "arbitrum-one",
+        "Base": "base",
+        "BSC": "binance-smart-chain",
+    }
+
+    def coins_list(self) -> list[dict]:
+        """``/coins/list?include_platform=true``: every token, with a contract on one chain
+        (token *i* on ``CHAINS[i % 5]``, as protocol *i* is)."""
+        return [
+            {
+                "id": self.coingecko_id(i),
+                "symbol": f"s{i:05d}",
+                "name": f"Synthetic {i:05d}",
+                "platforms": {self.PLATFORMS[self.CHAINS[i % len(self.CHAINS)]]: f"0x{i:040x}"},
+            }
+            for i in range(1, self.tokens + 1)
+        ]
 
     def warm(self) -> None:
         """Build every market row and every /summary/fees body now."""

@@ -76,11 +76,11 @@ def parse_ranked_markets(payload: Any) -> list[RankedQuote]:
     """``parse_markets`` plus each row's ``market_cap_rank`` (a positive integer or null)."""
     quotes = parse_markets(payload)
     ranked = []
-    for index, (row, quote) in enumerate(zip(payload, quotes, strict=True)):
+    for index, (row, parsed) in enumerate(zip(payload, quotes, strict=True)):
         rank = row.get("market_cap_rank")
         if rank is not None and (type(rank) is not int or rank < 1):
             raise ProviderDataError(f"coins/markets[{index}]: field 'market_cap_rank' must be a positive integer")
-        ranked.append(RankedQuote(quote, rank))
+        ranked.append(RankedQuote(parsed, rank))
     return ranked
 
 

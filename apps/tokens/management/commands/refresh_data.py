@@ -7,12 +7,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from apps.tokens import refresh
+from apps.tokens import refresh, universe
 from apps.tokens.data_set import data_set_refusal
 from apps.tokens.models import SyncRun, Token
 from apps.tokens.tasks import refresh_followup
 
-KINDS = ("markets", "prices", "revenue")
+KINDS = ("universe", "markets", "prices", "revenue")
 
 
 class Command(BaseCommand):
@@ -22,7 +22,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "what",
             nargs="*",
-            help="What to refresh: markets, prices, revenue (default: all three)",
+            help=(
+                "What to refresh: universe (live mode: which tokens to track), markets, prices, revenue "
+                "(default: all, in that order; the universe only in live mode)"
+            ),
         )
         parser.add_argument("--tokens", help="Comma-separated token slugs (default: every tracked token)")
         parser.add_argument(
@@ -30,7 +33,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, what: list[str] | None, tokens: str | None, backfill_days: int | None, **options):
-        what = what or list(KINDS)
+        live = settings.ACCRUAL_DATA_MODE == "live"
+        what = what or [kind for kind in KINDS if live or kind != "universe"]
         unknown = sorted(set(what) - set(KINDS))
         if unknown:
             raise CommandError(f"Unknown refresh {', '.join(unknown)}; choose from {', '.join(KINDS)}")
@@ -58,7 +62,18 @@ class Command(BaseCommand):
                 bar.total = total
                 bar.update(done - bar.n)
 
-            if kind == "markets":
+            if kind == "universe":
+                if not live:  # the sample's universe is its catalogue: nothing to discover
+                    bar.close()
+                    self.stdout.write(f"universe: skipped. {universe.SAMPLE_REFUSAL}")
+                    continue
+                bar.unit = "call"
+                result = universe.universe_refresh(
+                    market_provider=refresh.market_provider(),
+                    revenue_provider=refresh.revenue_provider(),
+                    progress=progress,
+                )
+            elif kind == "markets":
                 result = refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids)
             elif kind == "prices":
                 result = refresh.price_history_refresh(
