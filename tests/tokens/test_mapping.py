@@ -88,6 +88,7 @@ def test_an_editor_changing_the_mapping_in_the_admin_locks_it(client):
         "symbol": "AAVE",
         "slug": "aave",
         "category": token.category,
+        "editor_choice": token.editor_choice,
         "coingecko_id": token.coingecko_id or "",
         "defillama_slug": "aave-v3",
         "website": "",
