@@ -114,27 +114,30 @@ def universe_size() -> int:
 
 def universe_discover(*, market_provider, revenue_provider, size: int, progress: Progress | None = None) -> Discovered:
     """Every call discovery makes, and nothing else: no database, so no transaction is open
-    while the providers are asked. Raises ProviderError when any call fails."""
-    pages = -(-size // getattr(market_provider, "per_page", 250))
-    listed: dict[str, Listed] = {}
-    for done, page in enumerate(market_provider.top_market_pages(size), start=1):
-        for quote, rank in page:
-            listed[quote.coingecko_id] = Listed(
-                quote.coingecko_id, quote.name, quote.symbol, quote.image_url, rank=rank
-            )
-        if progress:
-            progress(done, pages + 3)
-    coins = {coin.id: coin for coin in market_provider.coins_list()}
-    protocols = revenue_provider.protocols()
-    with_fees = {row.slug for row in revenue_provider.overview_rows("dailyFees")}
-    if progress:
-        progress(pages + 3, pages + 3)
+    while the providers are asked. Raises ProviderError when any call fails. ``progress``
+    follows the calls: the listing's pages, then the coin list, protocols and fees overview."""
+    calls = -(-size // getattr(market_provider, "per_page", 250)) + 3
+    done = 0
 
-    for coin_id, entry in listed.items():
-        coin = coins.get(coin_id)
-        for platform in coin.platforms if coin else ():
-            slug, name = _chain(platform)
-            entry.chains.setdefault(slug, name)
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(min(done, calls), calls)
+
+    listed: dict[str, Listed] = {}
+    for page in market_provider.top_market_pages(size):
+        for quote, rank in page:
+            listed[quote.coingecko_id] = Listed(quote.coingecko_id, quote.name, quote.symbol, quote.image_url, rank)
+        step()
+    done = calls - 3  # a short listing ends early
+    coins = {coin.id: coin for coin in market_provider.coins_list()}
+    step()
+    protocols = revenue_provider.protocols()
+    step()
+    with_fees = {row.slug for row in revenue_provider.overview_rows("dailyFees")}
+    step()
+
     # A parent protocol and its child may share a CoinGecko id: the first slug (sorted) wins,
     # as in the protocol mapping. A gecko_id CoinGecko does not list could never be quoted.
     for protocol in sorted(protocols, key=lambda p: p.slug):
@@ -144,14 +147,13 @@ def universe_discover(*, market_provider, revenue_provider, size: int, progress:
         if entry is None:
             coin = coins[protocol.gecko_id]
             entry = listed[protocol.gecko_id] = Listed(protocol.gecko_id, coin.name, coin.symbol)
-            for platform in coin.platforms:
-                slug, name = _chain(platform)
-                entry.chains.setdefault(slug, name)
         if entry.defillama_slug is None:
             entry.defillama_slug = protocol.slug
             for chain_name in protocol.chains:
-                slug, name = _chain(chain_name, chain_name)
-                entry.chains.setdefault(slug, name)
+                entry.chains.setdefault(*_chain(chain_name, chain_name))
+    for coin_id, entry in listed.items():
+        for platform in coins[coin_id].platforms if coin_id in coins else ():
+            entry.chains.setdefault(*_chain(platform))
     return Discovered(listed=listed, protocols=protocols)
 
 
@@ -226,20 +228,20 @@ def universe_write(*, discovered: Discovered, now) -> UniverseWritten:
     stored = list(
         Token.objects.values_list(
             "pk", "slug", "coingecko_id", "defillama_slug", "listing", "delisted_at", "market_cap_rank", "category",
-            "category_locked", "mapping_locked",
+            "category_locked", "mapping_locked", named=True,
         )
     )  # fmt: skip
-    by_gecko = {row[2]: row for row in stored if row[2]}
-    by_llama = {row[3]: row for row in stored if row[3]}
-    slugs = {row[1] for row in stored}
+    by_gecko = {row.coingecko_id: row for row in stored if row.coingecko_id}
+    by_llama = {row.defillama_slug: row for row in stored if row.defillama_slug}
+    slugs = {row.slug for row in stored}
     llama_taken = set(by_llama)
     seen: set[int] = set()
-    updates: list[tuple] = []
+    updates: list[tuple] = []  # in _UPDATED order
     new: list[tuple[Token, Listed]] = []
     chains_of: dict[int, dict[str, str]] = {}
 
     for entry in discovered.listed.values():
-        row = by_gecko.get(entry.coingecko_id) or (by_llama.get(entry.defillama_slug) if entry.defillama_slug else None)
+        row = by_gecko.get(entry.coingecko_id) or by_llama.get(entry.defillama_slug)
         if row is None:
             llama = entry.defillama_slug if entry.defillama_slug not in llama_taken else None
             if llama:
@@ -257,27 +259,27 @@ def universe_write(*, discovered: Discovered, now) -> UniverseWritten:
             )
             new.append((token, entry))
             continue
-        pk, _, _, llama, listing, delisted_at, rank, category, category_locked, mapping_locked = row
-        if pk in seen:  # two entries found one token (an editor's mapping): the first counts
+        if row.pk in seen:  # two entries found one token (an editor's mapping): the first counts
             continue
-        seen.add(pk)
-        chains_of[pk] = entry.chains
-        if llama is None and entry.defillama_slug and not mapping_locked and entry.defillama_slug not in llama_taken:
-            llama = entry.defillama_slug
+        seen.add(row.pk)
+        chains_of[row.pk] = entry.chains
+        llama = row.defillama_slug
+        offered = entry.defillama_slug
+        if llama is None and offered and offered not in llama_taken and not row.mapping_locked:
+            llama = offered
             llama_taken.add(llama)
-        wanted = mapped(llama)
-        new_category = wanted if wanted and not category_locked else category
-        if new_category != category:
-            written.recategorised.add(pk)
-        if listing != Listing.ACTIVE:
+        category = mapped(llama) if mapped(llama) and not row.category_locked else row.category
+        if category != row.category:
+            written.recategorised.add(row.pk)
+        if row.listing != Listing.ACTIVE:
             written.returned += 1
-        after = (pk, Listing.ACTIVE, None, entry.rank, llama, new_category)
-        if after != (pk, listing, delisted_at, rank, row[3], category):
+        after = (row.pk, Listing.ACTIVE, None, entry.rank, llama, category)
+        if after != (row.pk, row.listing, row.delisted_at, row.market_cap_rank, row.defillama_slug, row.category):
             updates.append(after)
 
-    for pk, _, _, llama, listing, _, _, category, *_ in stored:
-        if pk not in seen and listing == Listing.ACTIVE:
-            updates.append((pk, Listing.DELISTED, now, None, llama, category))
+    for row in stored:
+        if row.pk not in seen and row.listing == Listing.ACTIVE:
+            updates.append((row.pk, Listing.DELISTED, now, None, row.defillama_slug, row.category))
             written.delisted += 1
 
     chains = {slug: name for entry in discovered.listed.values() for slug, name in entry.chains.items()}
