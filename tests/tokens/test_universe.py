@@ -363,3 +363,35 @@ def test_admin_actions_set_the_editors_choice_and_an_added_token_is_tracked(clie
     # Never tracked: out of every refresh, though listed.
     Token.objects.filter(pk=added.pk).update(editor_choice=EditorChoice.EXCLUDE, listing=Listing.ACTIVE)
     assert "hand-made" not in services.quoted_tokens()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_is_open_while_the_providers_are_asked(stand_in):
+    providers = clients(stand_in)
+    open_during_calls = []
+    for provider in providers.values():
+        get_json = provider.http.get_json
+
+        def asked(path, params=None, get_json=get_json):
+            open_during_calls.append((path, connection.in_atomic_block))
+            return get_json(path, params)
+
+        provider.http.get_json = asked
+
+    universe_refresh(**providers, size=300)
+
+    assert len(open_during_calls) == 5  # two listing pages, the coin list, protocols, fees overview
+    assert not any(in_transaction for _, in_transaction in open_during_calls), open_during_calls
+    assert Token.objects.filter(listing=Listing.ACTIVE).count() >= 300
+
+
+def test_a_discovery_response_of_the_wrong_shape_writes_nothing(stand_in, data):
+    discover(stand_in, size=100)
+    before = sorted(Token.objects.values_list("slug", "listing", "market_cap_rank", "category"))
+    page = [dict(row, market_cap_rank="1") for row in data.markets()[:250]]  # a rank as a string
+    stand_in.inject("/cg/coins/markets", None, ("body", json.dumps(page).encode()))
+
+    result = universe_refresh(**clients(stand_in), size=500)
+
+    assert result.run.status == SyncRun.Status.FAILED and "market_cap_rank" in result.run.error
+    assert sorted(Token.objects.values_list("slug", "listing", "market_cap_rank", "category")) == before
