@@ -75,9 +75,9 @@ def test_a_token_added_then_quoted_gets_its_year_from_the_history_job():
     assert refresh.market_refresh(provider=provider).run.status == SyncRun.Status.SUCCEEDED
     assert price_days(added) == {TODAY}
     result = refresh.price_history_refresh(provider=provider)
-    assert result.run.status == SyncRun.Status.SUCCEEDED and result.remaining == 0
     assert provider.calls == [("newcoin-cg", refresh.DEFAULT_BACKFILL_DAYS)]
     assert price_days(added) == {TODAY - dt.timedelta(days=n) for n in range(refresh.DEFAULT_BACKFILL_DAYS + 1)}
+    assert result.run.status == SyncRun.Status.SUCCEEDED and result.remaining == 0
     added.refresh_from_db()
     assert added.price_history_at is not None and added.quoted_at is not None
     assert added.latest_snapshot.date == TODAY
