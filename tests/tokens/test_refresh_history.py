@@ -207,3 +207,25 @@ def test_revenue_backfills_largest_first_within_a_budget_of_three_calls_a_protoc
     provider.calls.clear()
     refresh.revenue_refresh(provider=provider, max_calls=3)
     assert provider.calls == ["p0"]  # the backfill continues before the incremental fetches
+
+
+def test_a_loaded_sample_counts_as_backfilled(data_dir):
+    """Sample mode behaves as before: the history job asks no token for its year again."""
+    from apps.tokens.ingestion import sample_data_load
+    from apps.tokens.providers.sample import SampleProvider
+
+    class Recording(SampleProvider):
+        asked: list[int] = []
+
+        def price_history(self, coingecko_id, days=None):
+            self.asked.append(days)
+            return super().price_history(coingecko_id, days=days)
+
+    provider = Recording(data_dir)
+    sample_data_load(provider=provider)
+    assert not Token.objects.exclude(coingecko_id=None).filter(price_history_at=None).exists()
+    assert not Token.objects.exclude(defillama_slug=None).filter(revenue_history_at=None).exists()
+    provider.asked.clear()
+    result = refresh.price_history_refresh(provider=provider)
+    assert result.run.status == SyncRun.Status.SUCCEEDED
+    assert refresh.DEFAULT_BACKFILL_DAYS not in provider.asked
