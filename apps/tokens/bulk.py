@@ -38,13 +38,14 @@ def _quoted(names: Sequence[str]) -> str:
 
 def _scratch(cursor, model: type[models.Model], columns: Sequence[str]) -> str:
     """An empty scratch table shaped like those columns of the model's table; its name. The
-    table lives for the session and empties at each commit, so this must run inside a
-    transaction (as every caller's write does)."""
+    table is dropped at commit, so nothing outlives the transaction (PgBouncer's transaction
+    pooling may give the session to another client next); this must run inside one, as
+    every caller's write does (in autocommit the table would be gone before its first use)."""
     table = model._meta.db_table
     digest = hashlib.blake2s(",".join(columns).encode(), digest_size=4).hexdigest()
     scratch = f"scratch_{table}_{digest}"
     cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DELETE ROWS AS SELECT {_quoted(columns)} FROM {table}"
+        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS SELECT {_quoted(columns)} FROM {table}"
         " WITH NO DATA"
     )
     cursor.execute(f"TRUNCATE {scratch}")

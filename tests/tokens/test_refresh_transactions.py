@@ -1,6 +1,7 @@
 """No transaction is open while a refresh waits on the network: a slow, rate-limited
 stand-in provider holds each page, and another connection reads the refresh's session in
-pg_stat_activity meanwhile. (Not inside the test's own transaction: ``transaction=True``.)"""
+pg_stat_activity meanwhile. (Not inside the test's own transaction: ``transaction=True``.)
+Nor does any scratch table outlive the transaction that made it."""
 
 import threading
 
@@ -90,3 +91,8 @@ def test_no_transaction_is_open_while_market_pages_are_fetched(server, data_dir)
     assert len(watch.seen) == 1 + pages
     assert all(xact_start is None for _, xact_start in watch.seen), watch.seen
     assert {state for state, _ in watch.seen} == {"idle"}
+    # Nor does a scratch table outlive its transaction: under PgBouncer's transaction pooling
+    # the session may serve another client next.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relpersistence = 't'")
+        assert cursor.fetchall() == []
