@@ -442,7 +442,7 @@ def _overview_points(
     up (DefiLlama has closed yesterday, and has not revised the day before). One stored up
     to yesterday whose figures equal the overview's newer ones needs nothing (an empty
     list). Any other protocol — new, further behind, revised, all zero, or missing from the
-    overview — is left out, to be fetched in full; so is everyone if the overview fails.
+    overview — is left out, to be fetched one by one; so is everyone if the overview fails.
     None when no protocol could be vouched for, so the overview was not asked."""
     yesterday = today - dt.timedelta(days=1)
     wanted = {
