@@ -334,7 +334,17 @@ class DataSetAdmin(ReadOnlyAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
-    list_display = ["started_at", "provider", "kind", "status", "rows_written", "pages", "retries", "finished_at"]
+    list_display = [
+        "started_at",
+        "provider",
+        "kind",
+        "status",
+        "rows_written",
+        "pages",
+        "retries",
+        "remaining",
+        "finished_at",
+    ]
     actions = ["refresh_now"]
 
     @admin.action(description="Refresh now (the kinds of the selected runs)", permissions=["view"])

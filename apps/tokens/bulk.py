@@ -14,9 +14,8 @@ are read and compared in Python. Both give the same result (tests/tokens/test_bu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 import psycopg
 from django.db import connection, models, transaction
@@ -39,13 +38,14 @@ def _quoted(names: Sequence[str]) -> str:
 
 def _scratch(cursor, model: type[models.Model], columns: Sequence[str]) -> str:
     """An empty scratch table shaped like those columns of the model's table; its name. The
-    table lives for the session and empties at each commit, so this must run inside a
-    transaction (as every caller's write does)."""
+    table is dropped at commit, so nothing outlives the transaction (PgBouncer's transaction
+    pooling may give the session to another client next); this must run inside one, as
+    every caller's write does (in autocommit the table would be gone before its first use)."""
     table = model._meta.db_table
     digest = hashlib.blake2s(",".join(columns).encode(), digest_size=4).hexdigest()
     scratch = f"scratch_{table}_{digest}"
     cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DELETE ROWS AS SELECT {_quoted(columns)} FROM {table}"
+        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS SELECT {_quoted(columns)} FROM {table}"
         " WITH NO DATA"
     )
     cursor.execute(f"TRUNCATE {scratch}")
@@ -225,23 +225,9 @@ def insert_new(model: type[models.Model], fields: Sequence[str], rows: Sequence[
     bulk_create elsewhere); how many. A row that turns out to exist raises IntegrityError."""
     if not rows:
         return 0
-    with inserting(model, fields) as put:
-        for row in rows:
-            put(row)
-    return len(rows)
-
-
-@contextlib.contextmanager
-def inserting(model: type[models.Model], fields: Sequence[str]) -> Iterator[Callable[[tuple], None]]:
-    """``insert_new`` of rows given one at a time, as they are produced: a function taking a
-    row (a tuple in ``fields`` order). On PostgreSQL each row goes out at once in one COPY, so
-    the database stores rows while the caller makes the next ones; elsewhere they are
-    inserted at the end. An exception in the block sends nothing more and inserts nothing."""
     if connection.vendor != "postgresql":
-        rows: list[tuple] = []
-        yield rows.append
         model.objects.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=ORM_BATCH)
-        return
+        return len(rows)
     cols = _quoted(_columns(model, fields))
     types = _binary_types(model, fields)
     binary = " (FORMAT BINARY)" if types else ""
@@ -252,7 +238,9 @@ def inserting(model: type[models.Model], fields: Sequence[str]) -> Iterator[Call
     ):
         if types:
             copy.set_types(types)
-        yield copy.write_row
+        for row in rows:
+            copy.write_row(row)
+    return len(rows)
 
 
 # Column types whose Python values psycopg writes in PostgreSQL's binary format as they are

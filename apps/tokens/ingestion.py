@@ -83,6 +83,10 @@ def _load(provider: SampleProvider, as_of, report: Progress) -> LoadResult:
         quotes=provider.markets(), source=Source.SAMPLE, sync_run=run, fetched_at=as_of
     )
     report("markets", 1, 1)
+    # Their history is loaded whole: the history jobs treat them as backfilled, as a live
+    # refresh would have left them.
+    Token.objects.filter(pk__in=[t.pk for t in tokens if t.coingecko_id]).update(price_history_at=as_of)
+    Token.objects.filter(pk__in=[t.pk for t in tokens if t.defillama_slug]).update(revenue_history_at=as_of)
 
     reports = snapshots.revenue_reports_build(token_ids=[t.pk for t in tokens])
     done_tokens = 0

@@ -87,6 +87,8 @@ class TokenQuerySet(models.QuerySet):
 
 # The fields of a token that every market quote restates (a refresh updates them).
 SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
+# What a market refresh writes to each token it quoted: those, and when it was quoted.
+QUOTED_FIELDS = [*SUPPLY_FIELDS, "quoted_at"]
 
 
 class Token(models.Model):
@@ -123,6 +125,10 @@ class Token(models.Model):
     revenue_history_at = models.DateTimeField(
         null=True, blank=True, help_text="Last revenue-history fetch; empty until backfilled"
     )
+    # When the last history fetch failed (cleared by the next that succeeds): the token then
+    # goes behind the others in the next run's order, so one that always fails starves none.
+    price_history_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revenue_history_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
     mapping_locked = models.BooleanField(
         default=False,
         help_text="Set when an editor fixes the CoinGecko id or DefiLlama slug: automatic mapping then leaves them.",
@@ -217,6 +223,9 @@ class SyncRun(models.Model):
     pages = models.PositiveIntegerField(default=0)
     retries = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # A run that stopped on its call budget or deadline succeeded with work left: the next
+    # run continues with these tokens (each one written so far is complete).
+    remaining = models.PositiveIntegerField(default=0, help_text="Tokens left for the next run")
 
     class Meta:
         ordering = ["-started_at"]

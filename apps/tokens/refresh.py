@@ -1,10 +1,15 @@
 """Refreshing facts from a provider: market quotes, price history, revenue history.
 
-Each refresh is a service: it opens a SyncRun, asks the provider for normalised rows,
-writes them with the idempotent upserts, recomputes the snapshots of what changed, and
-records the outcome. A provider failure writes nothing from the failed response and is
-recorded with its reason on the run. Backfill once, then incremental: a token's history
-is fetched from its newest stored day (minus a few days that providers revise).
+Each refresh is a service: it opens a SyncRun, asks the provider for normalised rows
+outside any transaction, then writes them in short transactions with the idempotent
+upserts, each recomputing the snapshots of what it changed, and records the outcome. A
+provider failure writes nothing from the failed response and is recorded on the run.
+
+Each day's price comes from the market refresh's quotes; the history jobs fill only the
+gaps — a token's first year (``price_history_at`` empty), days the quotes missed — and
+revenue fetches only what DefiLlama's overview cannot vouch for. Their work is cut into
+chunks that commit with each token's ``*_history_at``, so a run stopped by its call
+budget, its deadline or a dead worker is continued by the next.
 """
 
 from __future__ import annotations
@@ -13,16 +18,16 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import chain
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Max
+from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import services, snapshots
@@ -30,7 +35,7 @@ from .data_set import DataSetConflict, data_set_claim, data_set_refusal
 from .models import DataSet, PriceDay, RevenueDay, Source, SyncRun, Token
 from .providers.base import MarketQuote, PricePoint, ProviderError, RevenuePoint
 from .providers.coingecko import CoinGeckoClient  # imported with the worker, not on its first refresh
-from .providers.defillama import DefiLlamaClient
+from .providers.defillama import DATA_TYPES, DefiLlamaClient
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +44,18 @@ REVISION_DAYS = 3
 DEFAULT_BACKFILL_DAYS = 365
 # Tokens fetched before their facts and snapshots are written together.
 HISTORY_BATCH = 100
+# Quotes written (prices, supplies, snapshots) per transaction.
+MARKET_BATCH = 2000
+# How far back a day the market refresh missed is still fetched from the price history.
+GAP_WINDOW_DAYS = 10
+# DefiLlama answers one series a call: a protocol's history, or the overview, is three.
+REVENUE_CALLS = len(DATA_TYPES)
+ONE_DAY = dt.timedelta(days=1)
 
 Progress = Callable[[int, int], None]
 
 
 class MarketProvider(Protocol):
-    """``market_pages(ids)`` too, where the provider pages (an iterator of lists of quotes):
-    market_refresh then writes each page as the next is fetched."""
-
     def markets(self, ids: Sequence[str]) -> list[MarketQuote]: ...
 
     def price_history(self, coingecko_id: str, days: int = ...) -> list[PricePoint]: ...
@@ -61,6 +70,17 @@ class RefreshResult:
     run: SyncRun
     changed_tokens: set[int] = field(default_factory=set)
     failures: dict[str, str] = field(default_factory=dict)
+    calls: int = 0  # provider calls the history jobs made (what max_calls bounds)
+    remaining: int = 0  # tokens due that a stopped run left for the next
+
+
+class Due(NamedTuple):
+    """A token a history job fetches: ``since`` is the first day wanted, None for its whole
+    history (a backfill)."""
+
+    token_id: int
+    key: str  # CoinGecko id or DefiLlama slug
+    since: dt.date | None
 
 
 def _source_of(provider: object) -> str:
@@ -96,7 +116,9 @@ def _finish(result: RefreshResult, provider: object, rows: int, pages: int, erro
     pages = requests or pages
     if result.failures and not error:
         error = "; ".join(f"{key}: {reason}" for key, reason in sorted(result.failures.items()))[:4000]
-    services.sync_run_finish(run=result.run, rows_written=rows, pages=pages, retries=retries, error=error)
+    services.sync_run_finish(
+        run=result.run, rows_written=rows, pages=pages, retries=retries, error=error, remaining=result.remaining
+    )
     return result
 
 
@@ -107,113 +129,193 @@ def _newest_days(model: type[PriceDay] | type[RevenueDay], tokens) -> dict[int, 
 
 
 def market_refresh(*, provider: MarketProvider, token_ids: Sequence[int] | None = None) -> RefreshResult:
-    """Current quotes for the tracked universe (one paged call), then today's snapshots.
+    """Current quotes for the tracked universe, then today's snapshots.
 
-    The prices are written as the pages arrive (``market_pages``, where the provider pages),
-    so the database stores one page while the next is fetched; the snapshots follow. All of
-    it is one transaction: a page that fails leaves nothing of the refresh written."""
+    Every page is fetched first, outside any transaction, so rate-limit waits and retries
+    hold neither locks nor a pooled connection's transaction; a page that fails writes
+    nothing. The quotes are then written MARKET_BATCH tokens at a time, each batch one short
+    transaction with its prices, supplies, ``quoted_at`` and snapshots: a failure part-way
+    leaves every token complete or untouched."""
     if refused := _refused(provider, "markets"):
         return refused
     source = _source_of(provider)
-    run = services.sync_run_start(provider=source, kind="markets")
-    result = RefreshResult(run=run)
+    result = RefreshResult(run=services.sync_run_start(provider=source, kind="markets"))
     tokens = services.quoted_tokens(token_ids)
     ids = sorted(tokens)
-    started = time.perf_counter()
     try:
-        with transaction.atomic():
-            pages = getattr(provider, "market_pages", None)
-            written = services.market_quotes_write(
-                quotes=chain.from_iterable(pages(ids)) if pages else provider.markets(ids),
-                tokens=tokens,
-                source=source,
-                sync_run=run,
-                fetched_at=timezone.now(),
-                store_supplies=False,  # stored by the reprice, in the same rewrite of each token
-            )
-            if written.rows:
-                data_set_claim(mode=data_set_of(provider))
-            fetched = time.perf_counter()
-            for day in sorted(written.days):
-                snapshots.snapshots_reprice(
-                    token_ids=None if token_ids is None else written.token_ids, day=day, supplies=written.supplies
-                )
-            repriced = time.perf_counter()
+        quotes = provider.markets(ids)
     except ProviderError as exc:  # nothing written
         logger.warning("market refresh from %s failed: %s", source, exc)
         return _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}")
-    except DataSetConflict as exc:  # the other set arrived meanwhile: nothing written
-        return _finish(result, provider, 0, 0, error=str(exc))
-    except DatabaseError as exc:  # nothing written; the run says why, and the task retries
+    first: dict[str, MarketQuote] = {}
+    for quote in quotes:
+        if quote.coingecko_id in tokens:
+            first.setdefault(quote.coingecko_id, quote)
+    known = list(first.values())
+    fetched_at = timezone.now()
+    rows = 0
+    try:
+        for start in range(0, len(known), MARKET_BATCH):
+            with transaction.atomic():
+                written = services.market_quotes_write(
+                    quotes=known[start : start + MARKET_BATCH],
+                    tokens=tokens,
+                    source=source,
+                    sync_run=result.run,
+                    fetched_at=fetched_at,
+                    store_supplies=False,  # stored by the reprice, in the same rewrite of each token
+                )
+                if written.rows:
+                    data_set_claim(mode=data_set_of(provider))
+                for day in sorted(written.days):
+                    snapshots.snapshots_reprice(token_ids=written.token_ids, day=day, supplies=written.supplies)
+            rows += written.rows
+            result.changed_tokens |= written.token_ids
+    except DataSetConflict as exc:  # the other set arrived meanwhile: this batch not written
+        return _finish(result, provider, rows, 0, error=str(exc))
+    except DatabaseError as exc:  # this batch not written; the run says why, and the task retries
         with contextlib.suppress(DatabaseError):  # (unless the database itself is gone)
-            _finish(result, provider, 0, 0, error=f"{type(exc).__name__}: {exc}"[:4000])
+            _finish(result, provider, rows, 0, error=f"{type(exc).__name__}: {exc}"[:4000])
         raise
-    result.changed_tokens = written.token_ids
-    logger.info(
-        "market refresh: %d quotes fetched and %d prices written in %.2f s, snapshots in %.2f s, commit %.2f s",
-        written.quotes,
-        written.rows,
-        fetched - started,
-        repriced - fetched,
-        time.perf_counter() - repriced,
+    logger.info("market refresh: %d quotes fetched, %d prices written", len(quotes), rows)
+    return _finish(result, provider, rows, pages=max(1, -(-len(ids) // 250)))
+
+
+def _fair_order(state: str) -> list:
+    """Least recently attempted first: a token whose fetch failed counts as attempted then."""
+    return [Coalesce(f"{state}_failed_at", f"{state}_at").asc(nulls_first=True), "pk"]
+
+
+def _backfills(tokens: QuerySet[Token], key: str, state: str) -> list[Due]:
+    """Tokens never backfilled (``<state>_at`` empty), largest market cap first; one whose
+    backfill failed goes behind the rest (it stays due, so is retried when they are done)."""
+    rows = (
+        tokens.filter(**{f"{state}_at": None})
+        .order_by(
+            F(f"{state}_failed_at").asc(nulls_first=True),
+            F("latest_snapshot__market_cap_usd").desc(nulls_last=True),
+            "pk",
+        )
+        .values_list("pk", key)
     )
-    return _finish(result, provider, written.rows, pages=max(1, -(-len(ids) // 250)))
+    return [Due(pk, value, None) for pk, value in rows]
+
+
+def _price_gaps(tokens: QuerySet[Token], today: dt.date) -> list[Due]:
+    """Backfilled tokens missing a day's price since their last history fetch, within
+    GAP_WINDOW_DAYS and after their first stored day, up to yesterday (today's price is the
+    market refresh's); ``since`` is the first day missing. A day asked for once and still
+    missing is not asked again (the provider had none)."""
+    yesterday, window = today - ONE_DAY, today - dt.timedelta(days=GAP_WINDOW_DAYS)
+    asked = tokens.filter(price_history_at__date__lt=today)
+    stored: dict[int, set[dt.date]] = defaultdict(set)
+    for token_id, day in (
+        PriceDay.objects.filter(token__in=asked, date__range=(window, yesterday))
+        .order_by()
+        .values_list("token_id", "date")
+    ):
+        stored[token_id].add(day)
+    first_day = PriceDay.objects.filter(token=OuterRef("pk")).order_by("date").values("date")[:1]
+    gaps = []
+    for pk, key, fetched_at, first in (
+        asked.annotate(first=Subquery(first_day))
+        .order_by(*_fair_order("price_history"))
+        .values_list("pk", "coingecko_id", "price_history_at", "first")
+    ):
+        if first is None:
+            continue
+        day = max(window, fetched_at.astimezone(dt.UTC).date(), first + ONE_DAY)
+        while day <= yesterday and day in stored[pk]:
+            day += ONE_DAY
+        if day <= yesterday:
+            gaps.append(Due(pk, key, day))
+    return gaps
 
 
 def _history_refresh(
     *,
     provider: object,
     kind: str,
-    tokens: list[tuple[int, str]],
-    newest: dict[int, dt.date],
-    fetch: Callable[[str, dt.date | None], list],
+    state: str,
+    due: list[Due],
+    fetch: Callable[[Due], list],
+    cost: Callable[[Due], int],
     upsert_many: Callable[..., Counter],
     after_write: Callable[[set[int]], None] | None = None,
     progress: Progress | None = None,
+    max_calls: int | None = None,
+    deadline: float | None = None,
+    calls: int = 0,
 ) -> RefreshResult:
-    """The loop both histories share. Per batch of tokens: fetch each (outside any
-    transaction), keep what is new (from the newest stored day less REVISION_DAYS), then
-    write the batch's facts and recompute its snapshots in one transaction — so a worker
-    killed mid-run leaves every written token complete, and a batch costs a fixed number of
-    queries whatever its size."""
-    if refused := _refused(provider, kind):
-        return refused
+    """The loop both histories share. Per chunk of HISTORY_BATCH tokens: fetch each (outside
+    any transaction) while the call budget and the deadline (``time.monotonic()``) allow,
+    then write the chunk's facts, its snapshots and each token's ``<state>_at`` (or
+    ``<state>_failed_at``, for a failed fetch) in one transaction. So a run that stops, or a
+    worker killed mid-run, leaves each token complete or untouched, and the next run's
+    ``due`` starts where it stopped; a chunk costs a fixed number of queries."""
     source = _source_of(provider)
-    result = RefreshResult(run=services.sync_run_start(provider=source, kind=kind))
-    rows = 0
-    for start in range(0, len(tokens), HISTORY_BATCH):
-        batch = tokens[start : start + HISTORY_BATCH]
+    result = RefreshResult(run=services.sync_run_start(provider=source, kind=kind), calls=calls)
+    rows = done = 0
+    for start in range(0, len(due), HISTORY_BATCH):
         fetched: dict[int, list] = {}
-        for token_id, key in batch:
-            last = newest.get(token_id)
+        failed: list[int] = []
+        stopped = False
+        for item in due[start : start + HISTORY_BATCH]:
+            over_budget = max_calls is not None and result.calls + cost(item) > max_calls
+            if over_budget or (deadline is not None and time.monotonic() >= deadline):
+                stopped = True
+                break
+            result.calls += cost(item)
             try:
-                points = fetch(key, last)
+                points = fetch(item)
             except ProviderError as exc:
-                result.failures[key] = f"{type(exc).__name__}: {exc}"
-                continue
-            if last is not None:
-                points = [p for p in points if p.date >= last - dt.timedelta(days=REVISION_DAYS)]
-            if points:
-                fetched[token_id] = points
-        if fetched:
-            try:
-                with transaction.atomic():
-                    written = upsert_many(
-                        points_by_token=fetched, source=source, sync_run=result.run, fetched_at=timezone.now()
-                    )
-                    if written:
-                        data_set_claim(mode=data_set_of(provider))
-                        since = min(p.date for token_id in written for p in fetched[token_id])
-                        snapshots.snapshots_recompute(token_ids=list(written), since=since)
-                        if after_write:
-                            after_write(set(written))
-            except DataSetConflict as exc:  # the other set arrived meanwhile: this batch not written
-                return _finish(result, provider, rows, pages=len(tokens), error=str(exc))
-            rows += sum(written.values())
-            result.changed_tokens |= set(written)
+                result.failures[item.key] = f"{type(exc).__name__}: {exc}"
+                failed.append(item.token_id)
+            else:
+                fetched[item.token_id] = [p for p in points if item.since is None or p.date >= item.since]
+            done += 1
+        try:
+            with transaction.atomic():
+                written = _history_write(provider, state, result.run, fetched, failed, upsert_many, after_write)
+        except DataSetConflict as exc:  # the other set arrived meanwhile: this chunk not written
+            result.remaining = len(due) - done + len(fetched) + len(failed)
+            return _finish(result, provider, rows, pages=result.calls, error=str(exc))
+        rows += sum(written.values())
+        result.changed_tokens |= set(written)
         if progress:
-            progress(start + len(batch), len(tokens))
-    return _finish(result, provider, rows, pages=len(tokens))
+            progress(done, len(due))
+        if stopped:
+            break
+    result.remaining = len(due) - done
+    return _finish(result, provider, rows, pages=result.calls)
+
+
+def _history_write(
+    provider: object,
+    state: str,
+    run: SyncRun,
+    fetched: dict[int, list],
+    failed: list[int],
+    upsert_many: Callable[..., Counter],
+    after_write: Callable[[set[int]], None] | None,
+) -> Counter:
+    """One chunk of a history job (inside its transaction): facts, snapshots, fetch times."""
+    now = timezone.now()
+    points = {token_id: found for token_id, found in fetched.items() if found}
+    written = Counter()
+    if points:
+        written = upsert_many(points_by_token=points, source=_source_of(provider), sync_run=run, fetched_at=now)
+    if written:
+        data_set_claim(mode=data_set_of(provider))
+        since = min(p.date for token_id in written for p in points[token_id])
+        snapshots.snapshots_recompute(token_ids=list(written), since=since)
+        if after_write:
+            after_write(set(written))
+    if fetched:
+        Token.objects.filter(pk__in=list(fetched)).update(**{f"{state}_at": now, f"{state}_failed_at": None})
+    if failed:
+        Token.objects.filter(pk__in=failed).update(**{f"{state}_failed_at": now})
+    return written
 
 
 def price_history_refresh(
@@ -221,26 +323,40 @@ def price_history_refresh(
     provider: MarketProvider,
     token_ids: Sequence[int] | None = None,
     backfill_days: int = DEFAULT_BACKFILL_DAYS,
+    max_calls: int | None = None,
+    deadline: float | None = None,
     progress: Progress | None = None,
+    today: dt.date | None = None,
 ) -> RefreshResult:
-    """Daily prices: a token with no history is backfilled; others fetch only new days."""
-    tokens = Token.objects.tracked().exclude(coingecko_id=None).order_by("pk")
+    """Daily prices where the market refresh's quotes leave gaps, one market_chart call a
+    token: a token never backfilled gets ``backfill_days`` of history (whatever the market
+    refresh stored first), the largest first; one missing recent days gets those days
+    (``_price_gaps``), the least recently fetched first. At most ``max_calls`` calls, none
+    started after ``deadline`` (a ``time.monotonic()`` value); the run's ``remaining``
+    counts the tokens left for the next run."""
+    if refused := _refused(provider, "price-history"):
+        return refused
+    today = today or timezone.now().date()
+    tokens = Token.objects.tracked().exclude(coingecko_id=None)
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
-    today = timezone.now().date()
+    due = _backfills(tokens, "coingecko_id", "price_history") + _price_gaps(tokens, today)
 
-    def fetch(coingecko_id: str, last: dt.date | None) -> list[PricePoint]:
-        days = backfill_days if last is None else max((today - last).days + REVISION_DAYS, 2)
-        return provider.price_history(coingecko_id, days=min(days, backfill_days))
+    def fetch(item: Due) -> list[PricePoint]:
+        days = backfill_days if item.since is None else (today - item.since).days + 1
+        return provider.price_history(item.key, days=min(days, backfill_days))
 
     return _history_refresh(
         provider=provider,
         kind="price-history",
-        tokens=list(tokens.values_list("pk", "coingecko_id")),
-        newest=_newest_days(PriceDay, tokens),
+        state="price_history",
+        due=due,
         fetch=fetch,
+        cost=lambda item: 1,
         upsert_many=services.prices_upsert_many,
         progress=progress,
+        max_calls=max_calls,
+        deadline=deadline,
     )
 
 
@@ -249,46 +365,75 @@ def revenue_refresh(
     provider: RevenueProvider,
     token_ids: Sequence[int] | None = None,
     backfill: bool = False,
+    max_calls: int | None = None,
+    deadline: float | None = None,
     progress: Progress | None = None,
     today: dt.date | None = None,
 ) -> RefreshResult:
-    """Daily fees, revenue and holders revenue per protocol; only new days unless backfilling.
+    """Daily fees, revenue and holders revenue per protocol (three calls a protocol).
 
-    DefiLlama returns a protocol's whole history in one call per series (three calls a
-    protocol), so a daily run first asks the overview — three calls for the whole universe —
-    and takes yesterday's figures from it for every protocol it can vouch for (see
-    ``_overview_points``); only the others are fetched one by one."""
+    DefiLlama returns a protocol's whole history in one call per series, so a run first
+    asks the overview — three calls for the whole universe — and takes yesterday's figures
+    from it for every protocol it can vouch for (see ``_overview_points``). Then, while
+    ``max_calls`` and ``deadline`` allow: protocols never backfilled (``revenue_history_at``
+    empty), in full, the largest first; then the others from their newest stored day (less
+    REVISION_DAYS), the least recently fetched first. ``backfill``: every protocol in full."""
     if refused := _refused(provider, "revenue-history"):  # before the overview is asked
         return refused
-    tokens = Token.objects.tracked().exclude(defillama_slug=None).order_by("pk")
+    today = today or timezone.now().date()
+    tokens = Token.objects.tracked().exclude(defillama_slug=None)
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
-    pairs = list(tokens.values_list("pk", "defillama_slug"))
-    newest = {} if backfill else _newest_days(RevenueDay, tokens)
     from_overview: dict[str, list[RevenuePoint]] = {}
-    if not backfill and hasattr(provider, "latest_totals"):
-        from_overview = _overview_points(provider, pairs, newest, today or timezone.now().date())
+    calls = 0
+    if backfill:
+        due = [
+            Due(pk, slug, None)
+            for pk, slug in tokens.order_by(*_fair_order("revenue_history")).values_list("pk", "defillama_slug")
+        ]
+    else:
+        backfilled = tokens.exclude(revenue_history_at=None).order_by(*_fair_order("revenue_history"))
+        pairs = list(backfilled.values_list("pk", "defillama_slug"))
+        newest = _newest_days(RevenueDay, backfilled)
+        in_time = deadline is None or time.monotonic() < deadline
+        if hasattr(provider, "latest_totals") and (max_calls is None or max_calls >= REVENUE_CALLS) and in_time:
+            overview = _overview_points(provider, pairs, newest, today)
+            if overview is not None:
+                from_overview, calls = overview, REVENUE_CALLS
+        due = [
+            *(Due(pk, slug, today - ONE_DAY) for pk, slug in pairs if slug in from_overview),  # free: first
+            *_backfills(tokens, "defillama_slug", "revenue_history"),
+            *(
+                Due(pk, slug, newest[pk] - dt.timedelta(days=REVISION_DAYS) if pk in newest else None)
+                for pk, slug in pairs
+                if slug not in from_overview
+            ),
+        ]
 
-    def fetch(slug: str, last: dt.date | None) -> list[RevenuePoint]:
-        if slug in from_overview:
-            return from_overview[slug]
-        return provider.revenue_history(slug, since=last - dt.timedelta(days=REVISION_DAYS) if last else None)
+    def fetch(item: Due) -> list[RevenuePoint]:
+        if item.key in from_overview:
+            return from_overview[item.key]
+        return provider.revenue_history(item.key, since=item.since)
 
     return _history_refresh(
         provider=provider,
         kind="revenue-history",
-        tokens=pairs,
-        newest=newest,
+        state="revenue_history",
+        due=due,
         fetch=fetch,
+        cost=lambda item: 0 if item.key in from_overview else REVENUE_CALLS,
         upsert_many=services.revenue_upsert_many,
         after_write=lambda token_ids: snapshots.revenue_reports_build(token_ids=token_ids),
         progress=progress,
+        max_calls=max_calls,
+        deadline=deadline,
+        calls=calls,
     )
 
 
 def _overview_points(
     provider: object, tokens: list[tuple[int, str]], newest: dict[int, dt.date], today: dt.date
-) -> dict[str, list[RevenuePoint]]:
+) -> dict[str, list[RevenuePoint]] | None:
     """Yesterday's figures from the overview, by slug, for the protocols it can vouch for.
 
     The overview gives each protocol's last closed day and the day before, without dates. A
@@ -297,7 +442,8 @@ def _overview_points(
     up (DefiLlama has closed yesterday, and has not revised the day before). One stored up
     to yesterday whose figures equal the overview's newer ones needs nothing (an empty
     list). Any other protocol — new, further behind, revised, all zero, or missing from the
-    overview — is left out, to be fetched in full; so is everyone if the overview fails."""
+    overview — is left out, to be fetched one by one; so is everyone if the overview fails.
+    None when no protocol could be vouched for, so the overview was not asked."""
     yesterday = today - dt.timedelta(days=1)
     wanted = {
         token_id: slug
@@ -305,7 +451,7 @@ def _overview_points(
         if newest.get(token_id) in (yesterday - dt.timedelta(days=1), yesterday)
     }
     if not wanted:
-        return {}
+        return None
     try:
         totals = provider.latest_totals()
     except ProviderError as exc:

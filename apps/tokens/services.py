@@ -3,7 +3,6 @@ database, so a job may repeat any of them safely."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from . import bulk
 from .models import (
+    QUOTED_FIELDS,
     SUPPLY_FIELDS,
     AccrualEvent,
     AccrualPolicy,
@@ -58,14 +58,18 @@ def sync_run_finish(
     retries: int = 0,
     error: str = "",
     finished_at: dt.datetime | None = None,
+    remaining: int = 0,
 ) -> SyncRun:
+    """Close a run: failed when there is an error; ``remaining``, the tokens a run that
+    stopped on its budget or deadline left for the next (it succeeded, partly)."""
     run.status = SyncRun.Status.FAILED if error else SyncRun.Status.SUCCEEDED
     run.rows_written = rows_written
     run.pages = pages
     run.retries = retries
     run.error = error
+    run.remaining = remaining
     run.finished_at = finished_at or timezone.now()
-    run.save(update_fields=["status", "rows_written", "pages", "retries", "error", "finished_at"])
+    run.save(update_fields=["status", "rows_written", "pages", "retries", "error", "remaining", "finished_at"])
     cache.delete(DATA_STATUS_CACHE_KEY)
     return run
 
@@ -259,7 +263,7 @@ class QuotesWritten:
     quotes: int  # quotes read
     token_ids: set[int] = field(default_factory=set)  # the known tokens quoted
     days: set[dt.date] = field(default_factory=set)  # the days they are quotes of
-    supplies: list[tuple] = field(default_factory=list)  # (id, *SUPPLY_FIELDS) that changed
+    supplies: list[tuple] = field(default_factory=list)  # (id, *QUOTED_FIELDS) of each token quoted
 
 
 @transaction.atomic
@@ -285,48 +289,33 @@ def market_quotes_write(
     fetched_at: dt.datetime,
     store_supplies: bool = True,
 ) -> QuotesWritten:
-    """``market_quotes_upsert`` of a stream of quotes (read once, as they come: a provider's
-    pages, fetched as they are consumed) for ``tokens`` (``quoted_tokens``; other quotes are
-    ignored, as is a token's second quote). When no token has a price for ``fetched_at``'s
-    day yet (its first refresh), that day's quotes go into the database as they are read,
-    by one COPY the database works through while the next page is fetched; the rest are
-    upserted at the end. A stream that raises leaves nothing written (one transaction).
-    ``store_supplies=False``: the supplies that changed are returned, not stored (the
-    market refresh stores them with the snapshots' pointers: ``snapshots_reprice``)."""
+    """``market_quotes_upsert`` for ``tokens`` (``quoted_tokens``; other quotes are ignored,
+    as is a token's second quote): each token's PriceDay for its quote's day, and its
+    supplies with ``quoted_at`` = ``fetched_at``. ``store_supplies=False``: those are
+    returned, not stored (the market refresh stores them with the snapshots' pointers:
+    ``snapshots_reprice``)."""
     round_supplies = _row_rounder(Token, SUPPLY_FIELDS)
-    round_prices = _row_rounder(PriceDay, PRICE_VALUES, offset=2)
     sync_run_id = sync_run.pk if sync_run else None
-    today = fetched_at.astimezone(dt.UTC).date()
-    fields = ["token_id", "date", *PRICE_VALUES, *PROVENANCE]
-    stream = not PriceDay.objects.filter(date=today).exists()  # nothing stored for today: all new
     result = QuotesWritten(rows=0, quotes=0)
-    later = []
-    with contextlib.ExitStack() as stack:
-        put = stack.enter_context(bulk.inserting(PriceDay, fields)) if stream else None
-        for quote in quotes:
-            result.quotes += 1
-            known = tokens.get(quote.coingecko_id)
-            if known is None or known[0] in result.token_ids:
-                continue
-            pk, *before = known
-            result.token_ids.add(pk)
-            supplies = round_supplies(
-                (quote.circulating_supply, quote.total_supply, quote.max_supply, quote.image_url or before[3])
-            )
-            if list(supplies) != before:
-                result.supplies.append((pk, *supplies))
-            day = quote.last_updated.date()
-            result.days.add(day)
-            values = (quote.price, quote.market_cap, quote.fdv, quote.volume, quote.last_updated)
-            row = (pk, day, *values, source, sync_run_id, fetched_at)
-            if put is not None and day == today:
-                put(round_prices(row))
-                result.rows += 1
-            else:
-                later.append(row)  # daily_upsert rounds
+    rows = []
+    for quote in quotes:
+        result.quotes += 1
+        known = tokens.get(quote.coingecko_id)
+        if known is None or known[0] in result.token_ids:
+            continue
+        pk, *before = known
+        result.token_ids.add(pk)
+        supplies = round_supplies(
+            (quote.circulating_supply, quote.total_supply, quote.max_supply, quote.image_url or before[3])
+        )
+        result.supplies.append((pk, *supplies, fetched_at))
+        day = quote.last_updated.date()
+        result.days.add(day)
+        values = (quote.price, quote.market_cap, quote.fdv, quote.volume, quote.last_updated)
+        rows.append((pk, day, *values, source, sync_run_id, fetched_at))
     if store_supplies:
-        bulk.update_rows(Token, ["id", *SUPPLY_FIELDS], result.supplies)
-    result.rows += len(daily_upsert(PriceDay, later, PRICE_VALUES))
+        bulk.update_rows(Token, ["id", *QUOTED_FIELDS], result.supplies)
+    result.rows = len(daily_upsert(PriceDay, rows, PRICE_VALUES))
     return result
 
 
@@ -346,7 +335,8 @@ def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list[tuple], va
         unique_fields=["token_id", "date"],
         compare_fields=value_fields,
         not_older="observed_at" if "observed_at" in value_fields else None,
-        scope={"date__in": {row[1] for row in rows}},  # days no token has yet go straight in
+        # Rows of tokens with nothing stored on their days (a day's first quotes, a backfill) go straight in.
+        scope={"token_id__in": {row[0] for row in rows}, "date__in": {row[1] for row in rows}},
     )
 
 

@@ -22,7 +22,7 @@ from . import bulk, metrics
 from .models import (
     BOUGHT_KINDS,
     BURNED_KINDS,
-    SUPPLY_FIELDS,
+    QUOTED_FIELDS,
     AccrualEvent,
     MetricSnapshot,
     PriceDay,
@@ -326,13 +326,14 @@ def snapshots_reprice(
     (on PostgreSQL one INSERT … SELECT computes them in the database: _reprice_sql);
     ``token_ids=None`` means every token quoted that day (and no id lists in the SQL).
 
-    ``supplies``: tokens' supplies as just quoted, rows (id, *SUPPLY_FIELDS) not yet stored.
-    They are stored, and the figures use them; on PostgreSQL in the same UPDATE that moves
-    the tokens' latest-snapshot pointers, so that each token is rewritten once, not twice."""
+    ``supplies``: the quoted tokens' supplies and ``quoted_at`` as just quoted, rows
+    (id, *QUOTED_FIELDS) not yet stored. They are stored, and the figures use them; on
+    PostgreSQL in the same UPDATE that moves the tokens' latest-snapshot pointers, so that
+    each token is rewritten once, not twice."""
     ids = None if token_ids is None else list(token_ids)
     now = computed_at or timezone.now()
     if connection.vendor != "postgresql":
-        bulk.update_rows(Token, ["id", *SUPPLY_FIELDS], supplies)
+        bulk.update_rows(Token, ["id", *QUOTED_FIELDS], supplies)
         return _reprice_in_python(ids, day, now)
     params = {
         "day": day,
@@ -349,7 +350,7 @@ def snapshots_reprice(
         quoted = None
         if supplies:
             with connection.cursor() as cursor:
-                quoted = bulk.copy_into_scratch(cursor, Token, ["id", *SUPPLY_FIELDS], supplies)
+                quoted = bulk.copy_into_scratch(cursor, Token, ["id", *QUOTED_FIELDS], supplies)
         written = bulk.upsert_changed_from_select(
             MetricSnapshot,
             SNAPSHOT_COLUMNS,
@@ -392,21 +393,21 @@ def _pointers_and_supplies(quoted: str | None) -> str:
     """The UPDATE run with the reprice's INSERT (``inserted``: the day's new snapshots). Each
     token repriced had its latest snapshot dated on or before the day, so a snapshot inserted
     for the day is now its latest (one updated already was); with ``quoted`` (a scratch table
-    of new supplies), a token's supplies are stored in the same rewrite of its row (only
-    where they differ from the stored ones: a second day's reprice finds them stored)."""
+    of supplies and ``quoted_at``), those are stored in the same rewrite of the token's row
+    (only where they differ from the stored ones: a second day's reprice finds them stored)."""
     table = Token._meta.db_table
     if quoted is None:
         return (
             f"UPDATE {table} AS tok SET latest_snapshot_id = inserted.id FROM inserted WHERE tok.id = inserted.token_id"
         )
-    sets = ", ".join(f"{f} = CASE WHEN u.quoted THEN u.{f} ELSE tok.{f} END" for f in SUPPLY_FIELDS)
-    stored = ", ".join(f"tok.{f}" for f in SUPPLY_FIELDS)
-    given = ", ".join(f"u.{f}" for f in SUPPLY_FIELDS)
+    sets = ", ".join(f"{f} = CASE WHEN u.quoted THEN u.{f} ELSE tok.{f} END" for f in QUOTED_FIELDS)
+    stored = ", ".join(f"tok.{f}" for f in QUOTED_FIELDS)
+    given = ", ".join(f"u.{f}" for f in QUOTED_FIELDS)
     return f"""UPDATE {table} AS tok
         SET latest_snapshot_id = coalesce(u.snapshot_id, tok.latest_snapshot_id), {sets}
         FROM (
             SELECT coalesce(inserted.token_id, q.id) AS token_id, inserted.id AS snapshot_id,
-                q.id IS NOT NULL AS quoted, {", ".join(f"q.{f}" for f in SUPPLY_FIELDS)}
+                q.id IS NOT NULL AS quoted, {", ".join(f"q.{f}" for f in QUOTED_FIELDS)}
             FROM inserted FULL JOIN {quoted} AS q ON q.id = inserted.token_id
         ) AS u
         WHERE tok.id = u.token_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable
 
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 SOFT_LIMIT = 15 * 60
 HARD_LIMIT = SOFT_LIMIT + 60
+# A provider call may take minutes with its retries and rate-limit waits (PROVIDERS.md).
+DEADLINE_MARGIN = 5 * 60
 TRANSIENT = (DatabaseError, ConnectionError)
 
 
@@ -81,9 +84,26 @@ def refresh_followup(*, changed_tokens: set[int], foreground: bool = False) -> d
 
 
 def _summary(result: refresh.RefreshResult) -> dict:
+    """The task's result; ``remaining``: tokens a run stopped by its budget or deadline left
+    for the next (its run succeeded, and records the same number)."""
     refresh_followup(changed_tokens=result.changed_tokens)
     run = result.run
-    return {"run": run.pk, "status": run.status, "rows": run.rows_written, "tokens": len(result.changed_tokens)}
+    return {
+        "run": run.pk,
+        "status": run.status,
+        "rows": run.rows_written,
+        "tokens": len(result.changed_tokens),
+        "calls": result.calls,
+        "remaining": result.remaining,
+    }
+
+
+def _deadline(task) -> float:
+    """When a history job stops starting fetches: early enough before the soft time limit
+    that the fetch under way (retries and rate-limit waits included) and its chunk's write
+    still finish, so the run ends cleanly instead of being cut off."""
+    soft_limit = task.soft_time_limit or SOFT_LIMIT
+    return time.monotonic() + soft_limit - min(DEADLINE_MARGIN, soft_limit / 3)
 
 
 def refresh_task(name: str, *, soft_limit: int = SOFT_LIMIT) -> Callable:
@@ -112,19 +132,33 @@ def refresh_markets(self, token_ids: list[int] | None = None) -> dict:
 
 @refresh_task("refresh_price_history", soft_limit=SOFT_LIMIT * 2)
 def refresh_price_history(
-    self, token_ids: list[int] | None = None, backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS
+    self,
+    token_ids: list[int] | None = None,
+    backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS,
+    max_calls: int | None = None,
 ) -> dict:
     result = refresh.price_history_refresh(
-        provider=refresh.market_provider(), token_ids=token_ids, backfill_days=backfill_days
+        provider=refresh.market_provider(),
+        token_ids=token_ids,
+        backfill_days=backfill_days,
+        max_calls=max_calls,
+        deadline=_deadline(self),
     )
     return _summary(result)
 
 
 @refresh_task("refresh_revenue", soft_limit=SOFT_LIMIT * 2)
-def refresh_revenue(self, token_ids: list[int] | None = None, backfill: bool = False) -> dict:
-    return _summary(
-        refresh.revenue_refresh(provider=refresh.revenue_provider(), token_ids=token_ids, backfill=backfill)
+def refresh_revenue(
+    self, token_ids: list[int] | None = None, backfill: bool = False, max_calls: int | None = None
+) -> dict:
+    result = refresh.revenue_refresh(
+        provider=refresh.revenue_provider(),
+        token_ids=token_ids,
+        backfill=backfill,
+        max_calls=max_calls,
+        deadline=_deadline(self),
     )
+    return _summary(result)
 
 
 @refresh_task("refresh_mapping")

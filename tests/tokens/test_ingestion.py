@@ -31,11 +31,17 @@ def sample_dir(tmp_path):
     return write_sample(tmp_path / "sample")
 
 
-def database_state() -> dict:
-    """Every row of every Accrual table, without surrogate ids that a reload may renumber."""
+# When each token was last asked for each kind of data: the per-token part of the log of runs.
+FETCH_TIMES = ("quoted_at", "price_history_at", "revenue_history_at")
+
+
+def database_state(without: tuple[str, ...] = ()) -> dict:
+    """Every row of every Accrual table, without surrogate ids that a reload may renumber
+    (nor the fields named in ``without``)."""
     state = {}
+    skipped = {"id", "updated_at", "created_at", *without}
     for model in django_apps.get_app_config("tokens").get_models():
-        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in {"id", "updated_at", "created_at"}]
+        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in skipped]
         state[model.__name__] = sorted(map(repr, model.objects.values_list(*fields)))
     return state
 

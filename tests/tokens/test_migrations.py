@@ -44,3 +44,35 @@ def test_the_samples_burns_become_buy_and_burns_and_an_editors_burn_stays():
         assert rows == {("burn", "sample:geodnet:burn:2026-11-01"), ("burn", "0xfee")}
     finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_tokens_already_holding_history_count_as_backfilled():
+    """An upgraded deployment is not backfilled all over again: a token with prices or revenue
+    stored gets its fetch time from them; one with none stays due for its backfill."""
+    before, after = [("tokens", "0012_universe_category_locked")], [("tokens", "0013_refresh_history_state")]
+    old = _migrate(before)
+    try:
+        tokens = old.get_model("tokens", "Token").objects
+        priced = tokens.create(slug="priced", symbol="P", name="Priced", coingecko_id="priced")
+        earning = tokens.create(slug="earning", symbol="E", name="Earning", defillama_slug="earning")
+        tokens.create(slug="new", symbol="N", name="New", coingecko_id="new", defillama_slug="new")
+        fetched = [dt.datetime(2026, 11, day, tzinfo=dt.UTC) for day in (1, 2)]
+        for at in fetched:
+            old.get_model("tokens", "PriceDay").objects.create(
+                token=priced, date=at.date(), price_usd=1, observed_at=at, source="coingecko", fetched_at=at
+            )
+        old.get_model("tokens", "RevenueDay").objects.create(
+            token=earning, date=fetched[0].date(), fees_usd=1, source="defillama", fetched_at=fetched[0]
+        )
+
+        new = _migrate(after)
+
+        state = {
+            slug: (price_at, revenue_at)
+            for slug, price_at, revenue_at in new.get_model("tokens", "Token").objects.values_list(
+                "slug", "price_history_at", "revenue_history_at"
+            )
+        }
+        assert state == {"priced": (fetched[1], None), "earning": (None, fetched[0]), "new": (None, None)}
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

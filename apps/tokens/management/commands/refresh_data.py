@@ -93,6 +93,8 @@ class Command(BaseCommand):
             changed |= result.changed_tokens
             run = result.run
             line = f"{kind}: {run.get_status_display()}, {run.rows_written} rows, {len(result.changed_tokens)} tokens"
+            if result.remaining:
+                line += f", {result.remaining} left for the next run"
             if run.status == SyncRun.Status.FAILED or result.failures:
                 failed = failed or run.status == SyncRun.Status.FAILED
                 self.stdout.write(self.style.WARNING(f"{line}; {run.error}"))
