@@ -1,5 +1,5 @@
-"""The one HTTP client every live provider uses: timeouts, retries, a shared circuit and a
-shared outbound rate limit.
+"""The one HTTP client every live provider uses: timeouts, retries, a shared circuit, a
+shared outbound rate limit and the plan's monthly quota.
 
 * Every call carries an explicit ``httpx.Timeout`` (connect and read).
 * Retryable: 408, 429, 5xx, timeouts, connection errors and resets, and HTML pages
@@ -9,10 +9,13 @@ shared outbound rate limit.
   sets a floor on the next wait. A ``Retry-After`` beyond ``retry_after_cap``, or a wait that
   would take the call past ``max_total_wait``, ends the call at once with
   ``ProviderRetryableError.retry_after`` set, so a task can reschedule itself instead of
-  holding a worker. All waiting goes through the injected ``sleep``.
-* ``Circuit`` and ``RateLimiter`` keep their state in Redis when given a URL, so every worker
-  of a provider shares them; without one they are per process. If Redis is unreachable both
-  fail open (the call goes ahead) and log a warning.
+  holding a worker. All waiting goes through the injected ``sleep``. (tenacity)
+* ``RateLimiter``: at most N requests in any rolling minute (limits' moving window).
+  ``MonthlyQuota``: the plan's calls a calendar month; a call past it raises
+  ``ProviderQuotaExhaustedError`` without a request.
+* ``Circuit``, ``RateLimiter`` and ``MonthlyQuota`` keep their state in Redis when given a URL,
+  so every worker of a provider shares them; without one they are per process. If Redis is
+  unreachable all three fail open (the call goes ahead) and log a warning.
 * API keys never reach a log record or an error message: header values and any registered
   secret (DefiLlama's key sits in the URL path) are redacted, including in httpx's own
   request log lines.
@@ -20,12 +23,12 @@ shared outbound rate limit.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import functools
 import json
 import logging
 import math
-import random
 import re
 import ssl
 import threading
@@ -33,12 +36,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import httpcore  # noqa: F401 (httpx imports it on its first client: a worker's first refresh would pay that)
 import httpx
+import tenacity
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 
-from .base import ProviderCircuitOpenError, ProviderDataError, ProviderFatalError, ProviderRetryableError
+from ..locks import redis_client
+from .base import (
+    ProviderCircuitOpenError,
+    ProviderDataError,
+    ProviderFatalError,
+    ProviderQuotaExhaustedError,
+    ProviderRetryableError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,23 +136,8 @@ def _register_credential_headers(headers: dict[str, str]) -> None:
 
 REDIS_RETRY_AFTER = 15.0  # seconds a failed Redis is left alone before it is tried again
 
-_redis_clients: dict[str, Any] = {}
 _redis_down_until: dict[str, float] = {}
-_redis_lock = threading.Lock()
 _last_warning: dict[str, float] = {}
-
-
-def _redis(url: str):
-    """One client (connection pool) per URL and process; short timeouts so a dead Redis
-    costs a second, not a refresh."""
-    with _redis_lock:
-        client = _redis_clients.get(url)
-        if client is None:
-            import redis
-
-            client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
-            _redis_clients[url] = client
-        return client
 
 
 def _redis_call(url: str, component: str, provider: str, operation: Callable[[Any], Any], default: Any) -> Any:
@@ -150,7 +149,7 @@ def _redis_call(url: str, component: str, provider: str, operation: Callable[[An
     if _redis_down_until.get(url, -math.inf) > time.monotonic():
         return default
     try:
-        return operation(_redis(url))
+        return operation(redis_client(url))
     except (redis.RedisError, OSError) as exc:
         now = time.monotonic()
         _redis_down_until[url] = now + REDIS_RETRY_AFTER
@@ -180,6 +179,12 @@ class Circuit:
     ``failure_window`` seconds without failures), ``open_until`` (unix time by ``clock``) and
     ``trial`` (the half-open lock, expires after ``trial_ttl`` seconds if its holder dies).
     Without ``redis_url`` the same state lives in this process (shared by its instances).
+
+    Hand-written rather than pybreaker's ``CircuitRedisStorage``: pybreaker half-opens with a
+    plain shared SET of the state, so every worker that looks after the timeout sends its own
+    trial (two workers, two trials) and the half-open state lets every later call through
+    until one finishes; it also reads ``datetime.now`` (no fake clock) and keeps failure counts
+    forever. This class holds the trial with ``SET NX``, so exactly one caller gets it.
     """
 
     def __init__(
@@ -321,16 +326,23 @@ class Circuit:
 
 # --- Rate limiter ----------------------------------------------------------------------
 
-_local_windows: dict[str, tuple[int, int]] = {}
+
+@functools.cache
+def _local_windows() -> MemoryStorage:
+    """limits' in-process storage, shared by every limiter of this process without Redis."""
+    return MemoryStorage()
 
 
 class RateLimiter:
-    """At most ``per_minute`` requests per fixed window for a provider, across all workers.
+    """At most ``per_minute`` requests in any rolling minute for a provider, across all workers.
 
-    With Redis the counter is ``<prefix>:ratelimit:<provider>:<window number>``, incremented
-    and given a TTL in one MULTI/EXEC; windows are aligned on unix time, so every process
-    agrees on them. When a window is full the caller waits (through ``sleep``) for the next.
-    Without ``redis_url`` the count is per process. If Redis fails the request goes ahead.
+    limits' moving window: request times in a Redis list (``<prefix>:ratelimit:…``), checked
+    and appended in one Lua call. Not a fixed window: windows aligned on unix time let twice the
+    limit through across a boundary, which a provider counting a rolling minute answers with
+    429s. When the window is full the caller waits (through ``sleep``) until its oldest request
+    leaves it. Without ``redis_url`` the window is per process (limits' memory storage); if Redis
+    fails the request goes ahead. limits reads ``time.time()`` itself: ``clock`` must be that
+    clock (tests that fake one swap both).
     """
 
     def __init__(
@@ -341,7 +353,6 @@ class RateLimiter:
         redis_url: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
-        window: float = 60.0,
         key_prefix: str = "accrual",
     ) -> None:
         if per_minute < 1:
@@ -351,39 +362,135 @@ class RateLimiter:
         self.redis_url = redis_url or None
         self.sleep = sleep
         self.clock = clock
-        self.window = float(window)
-        self.key_base = f"{key_prefix}:ratelimit:{provider}"
+        self.item = RateLimitItemPerMinute(per_minute)
+        if self.redis_url:
+            pool = redis_client(self.redis_url).connection_pool
+            storage = RedisStorage(self.redis_url, connection_pool=pool, key_prefix=f"{key_prefix}:ratelimit")
+        else:
+            storage = _local_windows()
+        self.window = MovingWindowRateLimiter(storage)
 
     def acquire(self) -> float:
-        """Take one slot, waiting for the next window while this one is full; returns the
-        seconds waited."""
+        """Take one slot, waiting while the rolling minute is full; returns the seconds waited."""
         waited = 0.0
-        while True:
-            now = self.clock()
-            window_no = int(now // self.window)
-            if self._take(window_no) <= self.per_minute:
-                return waited
-            wait = max((window_no + 1) * self.window - now, 0.001)
-            logger.info("rate limit for %s: window full, waiting %.2f s", self.provider, wait)
+        while not self._redis_or_local(lambda: self.window.hit(self.item, self.provider), True):
+            reset = self._redis_or_local(lambda: self.window.get_window_stats(self.item, self.provider).reset_time, 0)
+            # The oldest request leaves the window just after it is a full minute old.
+            wait = max(reset - self.clock(), 0.0) + 0.001
+            logger.info("rate limit for %s: rolling minute full, waiting %.2f s", self.provider, wait)
             self.sleep(wait)
             waited += wait
+        return waited
 
-    def _take(self, window_no: int) -> int:
+    def _redis_or_local(self, operation: Callable[[], Any], default: Any) -> Any:
         if self.redis_url:
-            key = f"{self.key_base}:{window_no}"
+            return _redis_call(self.redis_url, "rate limiter", self.provider, lambda _client: operation(), default)
+        return operation()
+
+
+# --- Monthly quota ---------------------------------------------------------------------
+
+_local_quota: dict[str, int] = {}  # without Redis: calls per quota key, in this process
+
+
+class MonthlyQuota:
+    """A provider plan's calls per calendar month (UTC), shared by every worker.
+
+    Every request sent counts (retries too: the provider bills each call, whatever it
+    returns). With Redis the count is ``<prefix>:quota:<provider>:<YYYY-MM>``, incremented
+    atomically and kept for a month after its own; without Redis it is per process. When the
+    month's ``limit`` is spent, ``spend`` raises ``ProviderQuotaExhaustedError`` and the request
+    is not sent. ``limit`` 0 means no quota (calls are still counted). If Redis fails the call
+    goes ahead (fail open, like the rate limit).
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        limit: int,
+        redis_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+        key_prefix: str = "accrual",
+    ) -> None:
+        if limit < 0:
+            raise ValueError("limit must be 0 (no quota) or more")
+        self.provider = provider
+        self.limit = int(limit)
+        self.redis_url = redis_url or None
+        self.clock = clock
+        self.key_base = f"{key_prefix}:quota:{provider}"
+
+    @classmethod
+    def from_settings(cls, provider: str, *, clock: Callable[[], float] = time.time) -> MonthlyQuota:
+        """``<PROVIDER>_MONTHLY_QUOTA`` (e.g. COINGECKO_MONTHLY_QUOTA; missing = 0) and REDIS_URL."""
+        from django.conf import settings
+
+        return cls(
+            provider,
+            limit=int(getattr(settings, f"{provider.upper()}_MONTHLY_QUOTA", 0) or 0),
+            redis_url=getattr(settings, "REDIS_URL", "") or None,
+            clock=clock,
+        )
+
+    def month(self) -> str:
+        """This month, ``YYYY-MM`` in UTC."""
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).strftime("%Y-%m")
+
+    def resets_at(self) -> dt.datetime:
+        """The start (UTC) of the next month, when the count starts again from 0."""
+        today = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        return dt.datetime(today.year + today.month // 12, today.month % 12 + 1, 1, tzinfo=dt.UTC)
+
+    def used(self, month: str | None = None) -> int:
+        """Calls counted in ``month`` (``YYYY-MM``; default: this month)."""
+        key = f"{self.key_base}:{month or self.month()}"
+        if self.redis_url:
+            raw = _redis_call(self.redis_url, "quota", self.provider, lambda r: r.get(key), None)
+            used = int(raw or 0)
+        else:
+            with _local_lock:
+                used = _local_quota.get(key, 0)
+        # A refused call's increment is undone a moment later: never report past the limit.
+        return min(used, self.limit) if self.limit else used
+
+    def remaining(self) -> int | None:
+        """Calls left this month; None when there is no quota."""
+        return max(self.limit - self.used(), 0) if self.limit else None
+
+    def spend(self) -> int:
+        """Count one call about to be sent and return this month's count; raise
+        ``ProviderQuotaExhaustedError`` (counting nothing) when the quota is spent."""
+        key = f"{self.key_base}:{self.month()}"
+        if self.redis_url:
+            # The key outlives its month by a month, so last month's count can still be read.
+            ttl = math.ceil(self.resets_at().timestamp() - self.clock()) + 31 * 86400
 
             def incr(client: Any) -> int:
                 pipe = client.pipeline(transaction=True)
                 pipe.incr(key)
-                pipe.expire(key, max(1, math.ceil(self.window * 2)))
-                return int(pipe.execute()[0])
+                pipe.expire(key, ttl)
+                used = int(pipe.execute()[0])
+                if self.limit and used > self.limit:
+                    client.decr(key)  # this call is not sent: it must not count
+                return used
 
-            return _redis_call(self.redis_url, "rate limiter", self.provider, incr, 0)
-        with _local_lock:
-            current, count = _local_windows.get(self.key_base, (window_no, 0))
-            count = count + 1 if current == window_no else 1
-            _local_windows[self.key_base] = (window_no, count)
-            return count
+            used = _redis_call(self.redis_url, "quota", self.provider, incr, 0)
+        else:
+            with _local_lock:
+                used = _local_quota.get(key, 0) + 1
+                if not self.limit or used <= self.limit:
+                    _local_quota[key] = used
+        if self.limit and used > self.limit:
+            raise ProviderQuotaExhaustedError(
+                self.provider, limit=self.limit, used=used - 1, month=self.month(), resets_at=self.resets_at()
+            )
+        return used
+
+
+def quota_used(provider: str, month: str | None = None) -> int:
+    """Calls to ``provider`` counted in ``month`` (``YYYY-MM``, UTC; default: this month)."""
+    return MonthlyQuota.from_settings(provider).used(month)
 
 
 # --- The client ------------------------------------------------------------------------
@@ -407,11 +514,14 @@ class HttpStats:
         return {**asdict(self), "pages": self.pages}
 
 
-@dataclass(frozen=True, slots=True)
-class _Retry:
-    reason: str
-    status: int | None = None
-    retry_after: float | None = None
+class _Retry(Exception):
+    """One attempt failed in a way worth retrying (internal: tenacity retries on it)."""
+
+    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
@@ -477,7 +587,8 @@ def _looks_like_html(body: bytes, content_type: str) -> bool:
 
 
 class ProviderHttpClient:
-    """Sync JSON client for one provider. See the module docstring for the policy."""
+    """Sync JSON client for one provider. See the module docstring for the policy; tenacity
+    runs the retries (full-jitter backoff, the Retry-After floor, the stops)."""
 
     def __init__(
         self,
@@ -494,25 +605,25 @@ class ProviderHttpClient:
         max_total_wait: float | None = None,
         circuit: Circuit | None = None,
         rate_limit: RateLimiter | None = None,
+        quota: MonthlyQuota | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
         secrets: Iterable[str] = (),
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.provider = provider
         self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        # Full jitter: uniform(0, min(cap, base × 2^n)) before the n-th retry (n from 0).
+        self.backoff = tenacity.wait_random_exponential(multiplier=backoff_base, max=backoff_cap)
         self.retry_after_cap = retry_after_cap
         self.max_total_wait = max_total_wait
         self.circuit = circuit if circuit is not None else Circuit(provider, clock=clock)
         self.rate_limit = rate_limit
+        self.quota = quota
         self.sleep = sleep
         self.clock = clock
-        self.rng = rng or random.Random()
         self.timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         )
@@ -554,61 +665,77 @@ class ProviderHttpClient:
 
     # Internals.
 
-    def backoff(self, retry_number: int) -> float:
-        """Full jitter: uniform(0, min(cap, base × 2^n)) for the n-th retry (n from 0)."""
-        return self.rng.uniform(0, min(self.backoff_cap, self.backoff_base * 2**retry_number))
-
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None) -> Any:
         self.stats.requests += 1
-        trial = self.circuit.before_request()
-        attempt = 0
-        waited = 0.0
-        while True:
-            attempt += 1
-            try:
-                outcome = self._attempt(method, path, params=params, json_body=json_body)
-            except (ProviderFatalError, ProviderDataError):
-                # The provider answered: it is up, whatever it thinks of this request.
-                self.circuit.record_success()
-                raise
-            if not isinstance(outcome, _Retry):
-                self.circuit.record_success()
-                return outcome.value
-            if trial or attempt >= self.max_attempts:
-                give_up, retry_after = "", outcome.retry_after
-                break
-            wait = self.backoff(attempt - 1)
-            if outcome.retry_after is not None:
-                wait = max(wait, outcome.retry_after)
-            if outcome.retry_after is not None and outcome.retry_after > self.retry_after_cap:
-                give_up = f"Retry-After {outcome.retry_after:.0f} s exceeds the {self.retry_after_cap:.0f} s cap"
-                retry_after = outcome.retry_after
-                break
-            if self.max_total_wait is not None and waited + wait > self.max_total_wait:
-                give_up = f"waiting {wait:.0f} s more would exceed the {self.max_total_wait:.0f} s budget"
-                retry_after = wait
-                break
+        call = _CallState(trial=self.circuit.before_request())
+
+        def attempt() -> Any:
+            if call.attempts:  # another worker may have opened the circuit while this one waited
+                call.trial = self.circuit.before_request()
+            call.attempts += 1
+            return self._attempt(method, path, params=params, json_body=json_body)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            failure = state.outcome.exception()
+            if call.trial or state.attempt_number >= self.max_attempts:
+                return True  # a half-open trial is a single attempt
+            if failure.retry_after is not None and failure.retry_after > self.retry_after_cap:
+                call.give_up = f"Retry-After {failure.retry_after:.0f} s exceeds the {self.retry_after_cap:.0f} s cap"
+                return True
+            if self.max_total_wait is not None and state.idle_for + state.upcoming_sleep > self.max_total_wait:
+                call.give_up = (
+                    f"waiting {state.upcoming_sleep:.0f} s more would exceed the {self.max_total_wait:.0f} s budget"
+                )
+                call.retry_after = state.upcoming_sleep
+                return True
+            return False
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
             logger.warning(
                 "%s %s %s: attempt %d/%d failed (%s); retrying in %.2f s",
                 self.provider,
                 method,
                 redact(path),
-                attempt,
+                state.attempt_number,
                 self.max_attempts,
-                outcome.reason,
-                wait,
+                state.outcome.exception().reason,
+                state.upcoming_sleep,
             )
             self.stats.retries += 1
-            self._wait(wait)
-            waited += wait
-            # Another worker may have opened the circuit while this one waited.
-            trial = self.circuit.before_request()
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retry),
+            wait=self._wait_before_retry,
+            stop=stop,
+            before_sleep=before_sleep,
+            sleep=self._wait,
+            retry_error_callback=lambda state: self._give_up(method, path, call, state.outcome.exception()),
+        )
+        try:
+            value = retrying(attempt)
+        except (ProviderFatalError, ProviderDataError):
+            # The provider answered: it is up, whatever it thinks of this request.
+            self.circuit.record_success()
+            raise
+        self.circuit.record_success()
+        return value
+
+    def _wait_before_retry(self, state: tenacity.RetryCallState) -> float:
+        """The jittered backoff, or the provider's Retry-After if that is longer."""
+        retry_after = state.outcome.exception().retry_after
+        return max(self.backoff(state), retry_after or 0.0)
+
+    def _give_up(self, method: str, path: str, call: _CallState, failure: _Retry) -> NoReturn:
         self.stats.failures += 1
-        self.circuit.record_failure(trial=trial)
-        reason = f"{method} {path}: {outcome.reason}" + (f"; {give_up}" if give_up else "")
+        self.circuit.record_failure(trial=call.trial)
+        reason = f"{method} {path}: {failure.reason}" + (f"; {call.give_up}" if call.give_up else "")
         logger.warning("%s %s", self.provider, redact(reason))
         raise ProviderRetryableError(
-            self.provider, redact(reason), status=outcome.status, attempts=attempt, retry_after=retry_after
+            self.provider,
+            redact(reason),
+            status=failure.status,
+            attempts=call.attempts,
+            retry_after=call.retry_after if call.retry_after is not None else failure.retry_after,
         )
 
     def _wait(self, seconds: float) -> None:
@@ -616,19 +743,21 @@ class ProviderHttpClient:
             self.stats.waited += seconds
             self.sleep(seconds)
 
-    def _attempt(self, method: str, path: str, *, params: dict[str, Any] | None, json_body: Any) -> _Retry | _Ok:
+    def _attempt(self, method: str, path: str, *, params: dict[str, Any] | None, json_body: Any) -> Any:
+        if self.quota is not None:
+            self.quota.spend()  # before the rate limit: a refused call must not take a slot
         if self.rate_limit is not None:
             self.stats.waited += self.rate_limit.acquire()
         self.stats.attempts += 1
         try:
             response = self._client.request(method, path, params=params, json=json_body, timeout=self.timeout)
         except httpx.TimeoutException as exc:
-            return _Retry(f"timeout ({type(exc).__name__})")
+            raise _Retry(f"timeout ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            return _Retry(f"connection error ({type(exc).__name__})")
+            raise _Retry(f"connection error ({type(exc).__name__})") from exc
         return self._classify(response, path)
 
-    def _classify(self, response: httpx.Response, path: str) -> _Retry | _Ok:
+    def _classify(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code
         content_type = response.headers.get("content-type", "")
         body = response.content
@@ -636,7 +765,7 @@ class ProviderHttpClient:
         if status in (408, 429) or status >= 500 or (html and (status < 400 or status == 403)):
             message, _code = error_summary(body, content_type)
             retry_after = parse_retry_after(response.headers.get("retry-after"), now=self.clock())
-            return _Retry(redact(f"HTTP {status}: {message}"), status=status, retry_after=retry_after)
+            raise _Retry(redact(f"HTTP {status}: {message}"), status=status, retry_after=retry_after)
         if status >= 300:
             message, code = error_summary(body, content_type)
             if status < 400:
@@ -645,11 +774,22 @@ class ProviderHttpClient:
         try:
             # Numbers with a fraction become Decimals straight from their text: exact, and
             # without a float (and its repr) in between.
-            return _Ok(json.loads(body, parse_float=Decimal))
+            return json.loads(body, parse_float=Decimal)
         except ValueError as exc:
             raise ProviderDataError(
                 f"{self.provider} {redact(path)}: truncated or invalid JSON ({len(body)} bytes)"
             ) from exc
+
+
+@dataclass
+class _CallState:
+    """What one logical call's retries share: whether it holds the half-open trial, its
+    attempts, and why it gave up early (if it did)."""
+
+    trial: bool
+    attempts: int = 0
+    give_up: str = ""
+    retry_after: float | None = None
 
 
 @functools.cache
@@ -663,11 +803,6 @@ def tls_context() -> ssl.SSLContext:
 tls_context()
 
 
-@dataclass(frozen=True, slots=True)
-class _Ok:
-    value: Any
-
-
 def provider_http_options(
     provider: str, *, rate_limit_setting: str | None = None, default_rpm: int | None = None
 ) -> dict[str, Any]:
@@ -676,8 +811,8 @@ def provider_http_options(
     PROVIDER_CONNECT_TIMEOUT, PROVIDER_READ_TIMEOUT, PROVIDER_MAX_ATTEMPTS,
     PROVIDER_BACKOFF_CAP, PROVIDER_RETRY_AFTER_CAP, PROVIDER_MAX_TOTAL_WAIT (per call, keeps a
     task inside its time limit), PROVIDER_CIRCUIT_FAILURES and PROVIDER_CIRCUIT_RESET_SECONDS
-    tune them; ``rate_limit_setting`` names the per-minute
-    limit (0 turns it off)."""
+    tune them; ``rate_limit_setting`` names the per-minute limit (0 turns it off) and
+    ``<PROVIDER>_MONTHLY_QUOTA`` the monthly quota (0 or missing: none, calls still counted)."""
     from django.conf import settings
 
     redis_url = getattr(settings, "REDIS_URL", "") or None
@@ -695,6 +830,7 @@ def provider_http_options(
             reset_timeout=float(getattr(settings, "PROVIDER_CIRCUIT_RESET_SECONDS", 300)),
         ),
         "rate_limit": None,
+        "quota": MonthlyQuota.from_settings(provider),
     }
     per_minute = getattr(settings, rate_limit_setting, default_rpm) if rate_limit_setting else default_rpm
     if per_minute:

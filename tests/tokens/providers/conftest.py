@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -53,8 +54,16 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock(monkeypatch) -> FakeClock:
+    """A fake clock, also the one limits reads (it calls ``time.time()`` itself, with no clock
+    to inject), so a rate limiter's waits move the window they wait on."""
+    import limits.storage.memory
+    import limits.storage.redis
+
+    fake = FakeClock()
+    for module in (limits.storage.memory, limits.storage.redis):
+        monkeypatch.setattr(module, "time", SimpleNamespace(time=fake.time))
+    return fake
 
 
 @pytest.fixture
@@ -65,11 +74,14 @@ def provider_name() -> str:
 
 @pytest.fixture(autouse=True)
 def _reset_in_process_state():
-    provider_http._local_circuits.clear()
-    provider_http._local_windows.clear()
+    def reset():
+        provider_http._local_circuits.clear()
+        provider_http._local_windows().reset()
+        provider_http._local_quota.clear()
+
+    reset()
     yield
-    provider_http._local_circuits.clear()
-    provider_http._local_windows.clear()
+    reset()
 
 
 @pytest.fixture

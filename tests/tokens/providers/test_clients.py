@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-import random
 from decimal import Decimal
 
 import pytest
@@ -35,7 +34,6 @@ def http_options(clock, provider_name):
         "circuit": Circuit(provider_name, clock=clock.time),
         "sleep": clock.sleep,
         "clock": clock.time,
-        "rng": random.Random(5),
         "connect_timeout": 1.0,
         "read_timeout": 2.0,
         "max_attempts": 3,

@@ -4,7 +4,6 @@ sleeping beyond sub-second read timeouts."""
 from __future__ import annotations
 
 import email.utils
-import random
 
 import pytest
 
@@ -24,7 +23,6 @@ def make_client(clock, provider_name):
             "circuit": Circuit(provider_name, clock=clock.time),
             "sleep": clock.sleep,
             "clock": clock.time,
-            "rng": random.Random(42),
             "connect_timeout": 1.0,
             "read_timeout": 2.0,
         }
