@@ -23,7 +23,7 @@ import pytest
 from apps.tokens.providers import http as provider_http
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-REDIS_URL_FOR_TESTS = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")
+REDIS_URL_FOR_TESTS = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/7")
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -99,7 +99,7 @@ class RedisTarget:
 
 @pytest.fixture
 def redis_target():
-    """The test Redis (env REDIS_URL_FOR_TESTS, default db 15) and a key prefix of this test's
+    """The test Redis (env REDIS_URL_FOR_TESTS, default db 7) and a key prefix of this test's
     own; only keys under that prefix are deleted afterwards."""
     import redis
 
