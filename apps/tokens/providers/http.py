@@ -740,8 +740,8 @@ class ProviderHttpClient:
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:
-            self.stats.waited += seconds
-            self.sleep(seconds)
+            self.stats.waited += float(seconds)
+            self.sleep(float(seconds))  # tenacity passes a float subclass
 
     def _attempt(self, method: str, path: str, *, params: dict[str, Any] | None, json_body: Any) -> Any:
         if self.quota is not None:
