@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from apps.tokens.providers import http as provider_http
+from apps.tokens.providers import shared_state
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REDIS_URL_FOR_TESTS = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/7")
@@ -75,9 +75,9 @@ def provider_name() -> str:
 @pytest.fixture(autouse=True)
 def _reset_in_process_state():
     def reset():
-        provider_http._local_circuits.clear()
-        provider_http._local_windows().reset()
-        provider_http._local_quota.clear()
+        shared_state._local_circuits.clear()
+        shared_state._local_windows().reset()
+        shared_state._local_quota.clear()
 
     reset()
     yield

@@ -14,7 +14,8 @@ import pytest
 from django.conf import settings
 
 from apps.tokens.providers.base import ProviderCircuitOpenError, ProviderRetryableError
-from apps.tokens.providers.http import Circuit, ProviderHttpClient, RateLimiter
+from apps.tokens.providers.http import ProviderHttpClient
+from apps.tokens.providers.shared_state import Circuit, RateLimiter
 
 from .conftest import fixture_bytes
 
@@ -82,11 +83,11 @@ def test_a_success_resets_the_failure_count(server, clock, provider_name, backen
 def test_a_healthy_provider_costs_one_redis_round_trip_a_request(
     server, clock, provider_name, redis_target, monkeypatch
 ):
-    from apps.tokens.providers import http
+    from apps.tokens.providers import shared_state
 
     calls = Counter()
-    real = http._redis_call
-    monkeypatch.setattr(http, "_redis_call", lambda *a, **k: calls.update([a[1]]) or real(*a, **k))
+    real = shared_state._redis_call
+    monkeypatch.setattr(shared_state, "_redis_call", lambda *a, **k: calls.update([a[1]]) or real(*a, **k))
     server.expect_request("/x").respond_with_json({})
     backend = {"redis_url": redis_target.url, "key_prefix": redis_target.prefix}
     worker = _worker(server.url_for("/"), provider_name, clock, backend, failure_threshold=2)
@@ -174,7 +175,7 @@ def test_circuit_state_is_seen_by_another_process(provider_name, redis_target):
     code = textwrap.dedent(
         f"""
         from apps.tokens.providers.base import ProviderCircuitOpenError
-        from apps.tokens.providers.http import Circuit
+        from apps.tokens.providers.shared_state import Circuit
         circuit = Circuit({provider_name!r}, redis_url={redis_target.url!r}, key_prefix={redis_target.prefix!r})
         try:
             circuit.before_request()
@@ -292,7 +293,7 @@ def test_client_requests_respect_the_shared_rate_limit(server, clock, provider_n
 
 
 def test_redis_down_fails_open_with_a_warning(server, clock, provider_name, caplog):
-    caplog.set_level(logging.WARNING, logger="apps.tokens.providers.http")
+    caplog.set_level(logging.WARNING, logger="apps.tokens.providers.shared_state")
     dead = "redis://127.0.0.1:1/0"
     server.expect_request("/x").respond_with_json({"ok": 1})
     client = ProviderHttpClient(

@@ -19,8 +19,9 @@ from apps.tokens.providers.base import (
 )
 from apps.tokens.providers.coingecko import CoinGeckoClient
 from apps.tokens.providers.defillama import DefiLlamaClient
-from apps.tokens.providers.http import Circuit, ProviderHttpClient, RateLimiter
+from apps.tokens.providers.http import ProviderHttpClient
 from apps.tokens.providers.sample import SampleProvider
+from apps.tokens.providers.shared_state import Circuit, RateLimiter
 
 from .conftest import fixture_bytes, fixture_json
 

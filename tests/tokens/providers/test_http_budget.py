@@ -17,7 +17,8 @@ from apps.tokens.providers.base import (
     ProviderFatalError,
     ProviderQuotaExhaustedError,
 )
-from apps.tokens.providers.http import Circuit, MonthlyQuota, ProviderHttpClient, RateLimiter, provider_http_options
+from apps.tokens.providers.http import ProviderHttpClient, provider_http_options
+from apps.tokens.providers.shared_state import Circuit, MonthlyQuota, RateLimiter
 
 from .test_circuit_and_rate_limit import most_in_a_rolling_minute
 
@@ -271,7 +272,7 @@ def test_quota_from_settings(settings, provider_name):
 
 
 def test_quota_used_reads_what_the_clients_counted(settings, server):
-    from apps.tokens.providers.http import quota_used
+    from apps.tokens.providers.shared_state import quota_used
 
     settings.REDIS_URL = ""
     settings.COINGECKO_MONTHLY_QUOTA = 100

@@ -8,7 +8,8 @@ import email.utils
 import pytest
 
 from apps.tokens.providers.base import ProviderDataError, ProviderFatalError, ProviderRetryableError
-from apps.tokens.providers.http import Circuit, ProviderHttpClient
+from apps.tokens.providers.http import ProviderHttpClient
+from apps.tokens.providers.shared_state import Circuit
 
 from .conftest import Action, fixture_bytes, fixture_json
 
