@@ -238,6 +238,8 @@ def test_from_settings_shares_state_through_redis(settings):
     try:
         assert client.http.circuit.redis_url == settings.REDIS_URL
         assert client.http.rate_limit.redis_url == settings.REDIS_URL
+        assert client.http.quota.redis_url == settings.REDIS_URL
+        assert client.http.quota.limit == settings.COINGECKO_MONTHLY_QUOTA
     finally:
         client.close()
 
