@@ -382,9 +382,12 @@ COINGECKO_API_KEY = env_str("COINGECKO_API_KEY")
 COINGECKO_BASE_URL = env_str("COINGECKO_BASE_URL", "https://api.coingecko.com/api/v3")
 # CoinGecko's demo plan: 100 calls a minute today, 30 on older pages.
 COINGECKO_RATE_LIMIT_PER_MINUTE = env_int("COINGECKO_RATE_LIMIT_PER_MINUTE", 30)
+# Calls a calendar month (UTC): the demo plan's 10,000; paid plans from about 500,000. 0 = none.
+COINGECKO_MONTHLY_QUOTA = env_int("COINGECKO_MONTHLY_QUOTA", 10_000)
 DEFILLAMA_BASE_URL = env_str("DEFILLAMA_BASE_URL", "https://api.llama.fi")
 DEFILLAMA_API_KEY = env_str("DEFILLAMA_API_KEY")
 DEFILLAMA_RATE_LIMIT_PER_MINUTE = env_int("DEFILLAMA_RATE_LIMIT_PER_MINUTE", 120)
+DEFILLAMA_MONTHLY_QUOTA = env_int("DEFILLAMA_MONTHLY_QUOTA", 0)  # the free API publishes none
 # Every outbound call: explicit timeouts, bounded retries, a circuit shared by all workers.
 PROVIDER_CONNECT_TIMEOUT = env_int("PROVIDER_CONNECT_TIMEOUT", 5)
 PROVIDER_READ_TIMEOUT = env_int("PROVIDER_READ_TIMEOUT", 20)

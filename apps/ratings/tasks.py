@@ -15,9 +15,9 @@ import logging
 import uuid
 
 from celery import shared_task
-from django.core.cache import cache
 from django.db import DatabaseError
 
+from apps.tokens.locks import single_flight_lock
 from apps.tokens.models import MetricSnapshot
 
 from .services import ratings_recompute
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 SOFT_LIMIT = 10 * 60
 HARD_LIMIT = SOFT_LIMIT + 60
-LOCK_KEY = "accrual:lock:ratings.recompute"
+LOCK_NAME = "ratings.recompute"
 RETRY_WHILE_LOCKED_SECONDS = 30
 
 
@@ -52,14 +52,10 @@ def recompute(self, token_ids: list[int] | None = None, day: str | None = None) 
     when = dt.date.fromisoformat(day) if day else _newest_snapshot_day()
     if when is None:
         return {"skipped": True, "reason": "no snapshot yet"}
-    holder = getattr(self.request, "id", None) or uuid.uuid4().hex
-    if not cache.add(LOCK_KEY, holder, HARD_LIMIT) and cache.get(LOCK_KEY) != holder:
-        raise RecomputeBusy(f"ratings for {when} wait for a recompute in progress")
-    try:
+    with single_flight_lock(LOCK_NAME, HARD_LIMIT, owner=getattr(self.request, "id", None) or uuid.uuid4().hex) as lock:
+        if not lock:
+            raise RecomputeBusy(f"ratings for {when} wait for a recompute in progress")
         result = ratings_recompute(day=when)
-    finally:
-        if cache.get(LOCK_KEY) == holder:
-            cache.delete(LOCK_KEY)
     logger.info("ratings for %s: %s", when, result)
     # Grade and signal alerts read the changes just written (on commit: after they are visible).
     from apps.watchlists.tasks import queue_evaluation  # watchlists imports ratings

@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers that take plain parameters and call the refresh services.
 
-A refresh never overlaps itself: each takes a lock in the shared cache (Redis in full
-mode) and skips if another worker holds it. Provider failures are recorded on the
+A refresh never overlaps itself: each takes its single-flight lock (``locks``; Redis in full
+mode) and skips if another worker, or ``refresh_data``, holds it. Provider failures are recorded on the
 SyncRun by the service and not retried here (the next scheduled run tries again);
 database hiccups are retried with backoff.
 """
@@ -14,10 +14,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError, transaction
 
 from apps.ratings.tasks import RecomputeBusy
@@ -25,6 +25,7 @@ from apps.ratings.tasks import recompute as ratings_recompute
 from apps.watchlists.tasks import queue_evaluation as queue_alerts
 
 from . import refresh, snapshots, universe
+from .locks import FlightLock, single_flight_lock
 
 logger = logging.getLogger(__name__)
 
@@ -35,28 +36,32 @@ DEADLINE_MARGIN = 5 * 60
 TRANSIENT = (DatabaseError, ConnectionError)
 
 
+LOCK_TTLS: dict[str, int] = {}  # refresh task name -> its lock's TTL (its hard time limit)
+
+
+def refresh_lock(name: str, *, owner: str | None = None) -> AbstractContextManager[FlightLock]:
+    """The single-flight lock of the refresh task ``name`` (``refresh_markets``, …): the task
+    takes it, and so does ``refresh_data`` before running the same refresh in the foreground."""
+    return single_flight_lock(name, LOCK_TTLS[name], owner=owner)
+
+
 def single_flight(name: str, timeout: int = HARD_LIMIT) -> Callable:
     """Run the wrapped (bound) task only if no other worker runs it now.
 
-    The lock holds the task id: when a worker is killed mid-task, the broker redelivers the
-    same message (same id) and the re-run may take over its own lock; any other run is
+    The lock's owner is the task id: when a worker is killed mid-task, the broker redelivers
+    the same message (same id) and the re-run takes over its own lock; any other run is
     skipped until the lock expires after ``timeout`` seconds (the hard time limit).
     """
+    LOCK_TTLS[name] = timeout
 
     def decorator(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(task, *args, **kwargs):
-            key = f"accrual:lock:{name}"
-            holder = getattr(task.request, "id", None) or uuid.uuid4().hex
-            if not cache.add(key, holder, timeout) and cache.get(key) != holder:
-                logger.info("%s is already running elsewhere; skipped", name)
-                return {"skipped": True}
-            cache.set(key, holder, timeout)
-            try:
+            with refresh_lock(name, owner=getattr(task.request, "id", None) or uuid.uuid4().hex) as lock:
+                if not lock:
+                    logger.info("%s is already running elsewhere; skipped", name)
+                    return {"skipped": True}
                 return func(task, *args, **kwargs)
-            finally:
-                if cache.get(key) == holder:
-                    cache.delete(key)
 
         return wrapper
 

@@ -79,6 +79,7 @@ class Worker:
             "DEFILLAMA_BASE_URL": f"{server.url}/llama",
             "COINGECKO_RATE_LIMIT_PER_MINUTE": "0",
             "DEFILLAMA_RATE_LIMIT_PER_MINUTE": "0",
+            "COINGECKO_MONTHLY_QUOTA": "0",  # a shared Redis: no month-long count of test calls
             "PROVIDER_READ_TIMEOUT": "60",
             "CELERY_VISIBILITY_TIMEOUT": "3",
             "CELERY_RESTORE_INTERVAL": "1",

@@ -8,7 +8,6 @@ import re
 
 import pytest
 from celery.exceptions import Retry
-from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -16,6 +15,7 @@ from apps.ratings import tasks
 from apps.ratings.models import LatestRating, Rating
 from apps.tokens import tasks as token_tasks
 from apps.tokens.ingestion import sample_data_load
+from apps.tokens.locks import FlightLock
 from apps.tokens.providers.sample import SampleProvider
 from config.celery import app
 from tests.factories import UserFactory
@@ -93,12 +93,14 @@ def test_recompute_task_with_nothing_changed_does_nothing(tokens):
     assert not Rating.objects.exists()
 
 
-def test_recompute_task_waits_for_one_in_progress(tokens):
-    cache.set(tasks.LOCK_KEY, "another-worker", 60)
+def test_recompute_task_waits_for_one_in_progress(tokens, settings):
+    settings.REDIS_URL = ""  # the process-local lock; tests/tokens/test_locks.py covers Redis's
+    another_worker = FlightLock(tasks.LOCK_NAME, 60, "another-worker", None)
+    assert another_worker.acquire()
     with pytest.raises((tasks.RecomputeBusy, Retry)):  # eagerly, the retry surfaces at once
         tasks.recompute.apply(args=[[tokens[0].pk]], throw=True).get()
     assert not Rating.objects.exists()
-    cache.delete(tasks.LOCK_KEY)
+    assert another_worker.release()
 
 
 def test_the_recompute_task_has_time_limits_and_retries_named_errors():

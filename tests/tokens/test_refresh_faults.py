@@ -12,8 +12,8 @@ from apps.tokens.ingestion import sample_data_load
 from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, SyncRun
 from apps.tokens.providers.coingecko import CoinGeckoClient
 from apps.tokens.providers.defillama import DefiLlamaClient
-from apps.tokens.providers.http import Circuit
 from apps.tokens.providers.sample import SampleProvider
+from apps.tokens.providers.shared_state import Circuit
 from tests.support.data_set import hold
 
 from .test_ingestion import database_state

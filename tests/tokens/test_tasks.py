@@ -5,10 +5,10 @@ import itertools
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 
 from apps.tokens import tasks
 from apps.tokens.ingestion import sample_data_load
+from apps.tokens.locks import FlightLock
 from apps.tokens.models import SyncRun
 from apps.tokens.providers.sample import SampleProvider
 from config.celery import app
@@ -35,17 +35,21 @@ def test_refresh_tasks_run_the_services_and_record_runs(sample):
     assert SyncRun.objects.filter(kind__in=["markets", "price-history", "revenue-history"]).count() == 3
 
 
-def test_a_refresh_already_running_elsewhere_is_skipped(sample):
-    cache.set("accrual:lock:refresh_revenue", "another-task-id", 60)
+def test_a_refresh_already_running_elsewhere_is_skipped(sample, lock_backend):
+    held = FlightLock("refresh_revenue", 60, "another-task-id", lock_backend)
+    assert held.acquire()
     assert tasks.refresh_revenue.delay().get() == {"skipped": True}
     assert not SyncRun.objects.filter(kind="revenue-history").exists()
+    assert held.release()  # still the other task's lock: the skipped run did not free it
 
 
-def test_a_redelivered_task_takes_over_its_own_lock(sample):
-    cache.set("accrual:lock:refresh_revenue", "the-same-id", 60)
+def test_a_redelivered_task_takes_over_its_own_lock(sample, lock_backend):
+    # The worker that ran "the-same-id" was killed holding the lock; the broker redelivers it.
+    assert FlightLock("refresh_revenue", 60, "the-same-id", lock_backend).acquire()
     result = tasks.refresh_revenue.apply(task_id="the-same-id").get()
     assert result["status"] == "succeeded"
-    assert cache.get("accrual:lock:refresh_revenue") is None
+    # Released when done: the next run of anyone gets it.
+    assert FlightLock("refresh_revenue", 60, "the-next-id", lock_backend).acquire()
 
 
 def test_a_run_cut_off_by_a_dead_worker_is_marked_failed_by_the_next(sample):

@@ -67,6 +67,22 @@ class ProviderCircuitOpenError(ProviderError):
         super().__init__(f"{provider}: circuit open, not calling the provider")
 
 
+class ProviderQuotaExhaustedError(ProviderError):
+    """The provider plan's calls for this calendar month (UTC) are spent: no request was sent,
+    and none will be until ``resets_at``. Not retried: waiting minutes cannot help."""
+
+    def __init__(self, provider: str, *, limit: int, used: int, month: str, resets_at: dt.datetime) -> None:
+        self.provider = provider
+        self.limit = limit
+        self.used = used
+        self.month = month
+        self.resets_at = resets_at
+        super().__init__(
+            f"{provider}: monthly quota of {limit} calls spent ({used} used in {month}); "
+            f"no calls until it resets at {resets_at:%Y-%m-%d %H:%M} UTC"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
     """Catalogue facts about a token (Accrual's own metadata plus the provider's)."""

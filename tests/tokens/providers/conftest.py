@@ -15,14 +15,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from apps.tokens.providers import http as provider_http
+from apps.tokens.providers import shared_state
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-REDIS_URL_FOR_TESTS = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")
+REDIS_URL_FOR_TESTS = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/7")
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -53,8 +54,16 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock(monkeypatch) -> FakeClock:
+    """A fake clock, also the one limits reads (it calls ``time.time()`` itself, with no clock
+    to inject), so a rate limiter's waits move the window they wait on."""
+    import limits.storage.memory
+    import limits.storage.redis
+
+    fake = FakeClock()
+    for module in (limits.storage.memory, limits.storage.redis):
+        monkeypatch.setattr(module, "time", SimpleNamespace(time=fake.time))
+    return fake
 
 
 @pytest.fixture
@@ -65,11 +74,14 @@ def provider_name() -> str:
 
 @pytest.fixture(autouse=True)
 def _reset_in_process_state():
-    provider_http._local_circuits.clear()
-    provider_http._local_windows.clear()
+    def reset():
+        shared_state._local_circuits.clear()
+        shared_state._local_windows().reset()
+        shared_state._local_quota.clear()
+
+    reset()
     yield
-    provider_http._local_circuits.clear()
-    provider_http._local_windows.clear()
+    reset()
 
 
 @pytest.fixture
@@ -87,7 +99,7 @@ class RedisTarget:
 
 @pytest.fixture
 def redis_target():
-    """The test Redis (env REDIS_URL_FOR_TESTS, default db 15) and a key prefix of this test's
+    """The test Redis (env REDIS_URL_FOR_TESTS, default db 7) and a key prefix of this test's
     own; only keys under that prefix are deleted afterwards."""
     import redis
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-import random
 from decimal import Decimal
 
 import pytest
@@ -20,8 +19,9 @@ from apps.tokens.providers.base import (
 )
 from apps.tokens.providers.coingecko import CoinGeckoClient
 from apps.tokens.providers.defillama import DefiLlamaClient
-from apps.tokens.providers.http import Circuit, ProviderHttpClient, RateLimiter
+from apps.tokens.providers.http import ProviderHttpClient
 from apps.tokens.providers.sample import SampleProvider
+from apps.tokens.providers.shared_state import Circuit, RateLimiter
 
 from .conftest import fixture_bytes, fixture_json
 
@@ -35,7 +35,6 @@ def http_options(clock, provider_name):
         "circuit": Circuit(provider_name, clock=clock.time),
         "sleep": clock.sleep,
         "clock": clock.time,
-        "rng": random.Random(5),
         "connect_timeout": 1.0,
         "read_timeout": 2.0,
         "max_attempts": 3,
@@ -239,6 +238,8 @@ def test_from_settings_shares_state_through_redis(settings):
     try:
         assert client.http.circuit.redis_url == settings.REDIS_URL
         assert client.http.rate_limit.redis_url == settings.REDIS_URL
+        assert client.http.quota.redis_url == settings.REDIS_URL
+        assert client.http.quota.limit == settings.COINGECKO_MONTHLY_QUOTA
     finally:
         client.close()
 

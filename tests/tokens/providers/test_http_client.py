@@ -4,12 +4,12 @@ sleeping beyond sub-second read timeouts."""
 from __future__ import annotations
 
 import email.utils
-import random
 
 import pytest
 
 from apps.tokens.providers.base import ProviderDataError, ProviderFatalError, ProviderRetryableError
-from apps.tokens.providers.http import Circuit, ProviderHttpClient
+from apps.tokens.providers.http import ProviderHttpClient
+from apps.tokens.providers.shared_state import Circuit
 
 from .conftest import Action, fixture_bytes, fixture_json
 
@@ -24,7 +24,6 @@ def make_client(clock, provider_name):
             "circuit": Circuit(provider_name, clock=clock.time),
             "sleep": clock.sleep,
             "clock": clock.time,
-            "rng": random.Random(42),
             "connect_timeout": 1.0,
             "read_timeout": 2.0,
         }

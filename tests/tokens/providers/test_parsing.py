@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import random
 from decimal import Decimal
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -432,9 +432,16 @@ def test_timeouts_are_explicit_on_every_call(provider_name):
 
 
 def test_backoff_is_full_jitter_and_capped(provider_name):
-    client = _client(_respond(200, body=b"{}"), provider_name, backoff_base=1.0, backoff_cap=8.0, rng=random.Random(3))
+    """The client's backoff is tenacity's full jitter, uniform(0, min(cap, base × 2^n)) before
+    the n-th retry; it reads the retry's attempt number (1 for the first attempt)."""
+    client = _client(_respond(200, body=b"{}"), provider_name, backoff_base=1.0, backoff_cap=8.0)
+
+    def before_retry(n):
+        return client.backoff(SimpleNamespace(attempt_number=n + 1))
+
     for retry in range(12):
         bound = min(8.0, 2**retry)
-        samples = [client.backoff(retry) for _ in range(50)]
+        samples = [before_retry(retry) for _ in range(50)]
         assert all(0 <= s <= bound for s in samples)
-    assert len({round(client.backoff(5), 6) for _ in range(20)}) > 1  # jittered, not fixed
+        assert max(samples) > bound / 2  # the whole range is used, not a fixed fraction
+    assert len({round(before_retry(5), 6) for _ in range(20)}) > 1  # jittered, not fixed

@@ -1,7 +1,14 @@
 """Run a refresh in the foreground, with a progress bar: the same services as the workers,
-and what follows them (the ratings of the changed tokens), so it leaves the state they do."""
+and what follows them (the ratings of the changed tokens), so it leaves the state they do.
+
+It holds the same single-flight locks as the workers' refresh tasks: while a worker runs one
+of the requested refreshes it refuses (exit status 75, "try again later") before touching
+anything, so it never marks that worker's running SyncRun as interrupted.
+"""
 
 from __future__ import annotations
+
+from contextlib import ExitStack
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -10,9 +17,17 @@ from tqdm import tqdm
 from apps.tokens import refresh, universe
 from apps.tokens.data_set import data_set_refusal
 from apps.tokens.models import SyncRun, Token
-from apps.tokens.tasks import refresh_followup
+from apps.tokens.tasks import refresh_followup, refresh_lock
 
 KINDS = ("universe", "markets", "prices", "revenue")
+# Each kind's refresh task, whose lock this command takes too.
+LOCKS = {
+    "universe": "refresh_universe",
+    "markets": "refresh_markets",
+    "prices": "refresh_price_history",
+    "revenue": "refresh_revenue",
+}
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, the caller may retry
 
 
 class Command(BaseCommand):
@@ -53,53 +68,68 @@ class Command(BaseCommand):
         if refusal:  # before any provider is asked (the services would refuse too, run by run)
             raise CommandError(refusal)
 
-        failed = False
-        changed: set[int] = set()
-        for kind in what:
-            bar = tqdm(desc=f"{kind:>8}", unit="token", file=self.stderr._out)
+        with ExitStack() as stack:
+            locks = []
+            for kind in what:
+                lock = stack.enter_context(refresh_lock(LOCKS[kind]))
+                if not lock:
+                    raise CommandError(
+                        f"The {kind} refresh is running in a worker now (lock {LOCKS[kind]} held); nothing was "
+                        "done. Try again when it has finished.",
+                        returncode=EX_TEMPFAIL,
+                    )
+                locks.append(lock)
+            failed = False
+            changed: set[int] = set()
+            for kind in what:
+                bar = tqdm(desc=f"{kind:>8}", unit="token", file=self.stderr._out)
 
-            def progress(done: int, total: int, bar=bar) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
+                def progress(done: int, total: int, bar=bar) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+                    for lock in locks:  # a long backfill outlives one TTL: keep the workers out
+                        lock.extend()
 
-            if kind == "universe":
-                if not live:  # the sample's universe is its catalogue: nothing to discover
-                    bar.close()
-                    self.stdout.write(f"universe: skipped. {universe.SAMPLE_REFUSAL}")
-                    continue
-                bar.unit = "call"
-                result = universe.universe_refresh(
-                    market_provider=refresh.market_provider(),
-                    revenue_provider=refresh.revenue_provider(),
-                    progress=progress,
+                if kind == "universe":
+                    if not live:  # the sample's universe is its catalogue: nothing to discover
+                        bar.close()
+                        self.stdout.write(f"universe: skipped. {universe.SAMPLE_REFUSAL}")
+                        continue
+                    bar.unit = "call"
+                    result = universe.universe_refresh(
+                        market_provider=refresh.market_provider(),
+                        revenue_provider=refresh.revenue_provider(),
+                        progress=progress,
+                    )
+                elif kind == "markets":
+                    result = refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids)
+                elif kind == "prices":
+                    result = refresh.price_history_refresh(
+                        provider=refresh.market_provider(),
+                        token_ids=token_ids,
+                        backfill_days=backfill_days or refresh.DEFAULT_BACKFILL_DAYS,
+                        progress=progress,
+                    )
+                else:
+                    result = refresh.revenue_refresh(
+                        provider=refresh.revenue_provider(),
+                        token_ids=token_ids,
+                        backfill=backfill_days is not None,
+                        progress=progress,
+                    )
+                bar.close()
+                changed |= result.changed_tokens
+                run = result.run
+                line = (
+                    f"{kind}: {run.get_status_display()}, {run.rows_written} rows, {len(result.changed_tokens)} tokens"
                 )
-            elif kind == "markets":
-                result = refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids)
-            elif kind == "prices":
-                result = refresh.price_history_refresh(
-                    provider=refresh.market_provider(),
-                    token_ids=token_ids,
-                    backfill_days=backfill_days or refresh.DEFAULT_BACKFILL_DAYS,
-                    progress=progress,
-                )
-            else:
-                result = refresh.revenue_refresh(
-                    provider=refresh.revenue_provider(),
-                    token_ids=token_ids,
-                    backfill=backfill_days is not None,
-                    progress=progress,
-                )
-            bar.close()
-            changed |= result.changed_tokens
-            run = result.run
-            line = f"{kind}: {run.get_status_display()}, {run.rows_written} rows, {len(result.changed_tokens)} tokens"
-            if result.remaining:
-                line += f", {result.remaining} left for the next run"
-            if run.status == SyncRun.Status.FAILED or result.failures:
-                failed = failed or run.status == SyncRun.Status.FAILED
-                self.stdout.write(self.style.WARNING(f"{line}; {run.error}"))
-            else:
-                self.stdout.write(self.style.SUCCESS(line))
+                if result.remaining:
+                    line += f", {result.remaining} left for the next run"
+                if run.status == SyncRun.Status.FAILED or result.failures:
+                    failed = failed or run.status == SyncRun.Status.FAILED
+                    self.stdout.write(self.style.WARNING(f"{line}; {run.error}"))
+                else:
+                    self.stdout.write(self.style.SUCCESS(line))
         rated = refresh_followup(changed_tokens=changed, foreground=True)
         if rated is None:
             self.stdout.write("ratings: no token changed, nothing to rate again")
