@@ -22,7 +22,7 @@ from apps.ratings.tasks import RecomputeBusy
 from apps.ratings.tasks import recompute as ratings_recompute
 from apps.watchlists.tasks import queue_evaluation as queue_alerts
 
-from . import refresh, snapshots
+from . import budget, refresh, snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -106,24 +106,31 @@ def refresh_task(name: str, *, soft_limit: int = SOFT_LIMIT) -> Callable:
 
 @refresh_task("refresh_markets")
 def refresh_markets(self, token_ids: list[int] | None = None) -> dict:
-    return _summary(refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids))
+    """The scheduled run quotes the tokens the request budget says are due; given ids, those."""
+    provider = refresh.market_provider()
+    if token_ids is not None:
+        return _summary(refresh.market_refresh(provider=provider, token_ids=token_ids))
+    result = budget.markets_run(provider=provider)
+    return _summary(result) if result else {"skipped": True, "reason": "no calls due in this run"}
 
 
 @refresh_task("refresh_price_history", soft_limit=SOFT_LIMIT * 2)
 def refresh_price_history(
     self, token_ids: list[int] | None = None, backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS
 ) -> dict:
-    result = refresh.price_history_refresh(
-        provider=refresh.market_provider(), token_ids=token_ids, backfill_days=backfill_days
-    )
+    provider = refresh.market_provider()
+    if token_ids is None and backfill_days == refresh.DEFAULT_BACKFILL_DAYS:
+        return _summary(budget.history_run(provider=provider))  # within the plan's calls
+    result = refresh.price_history_refresh(provider=provider, token_ids=token_ids, backfill_days=backfill_days)
     return _summary(result)
 
 
 @refresh_task("refresh_revenue", soft_limit=SOFT_LIMIT * 2)
 def refresh_revenue(self, token_ids: list[int] | None = None, backfill: bool = False) -> dict:
-    return _summary(
-        refresh.revenue_refresh(provider=refresh.revenue_provider(), token_ids=token_ids, backfill=backfill)
-    )
+    provider = refresh.revenue_provider()
+    if token_ids is None and not backfill:
+        return _summary(budget.revenue_run(provider=provider))  # within the plan's calls
+    return _summary(refresh.revenue_refresh(provider=provider, token_ids=token_ids, backfill=backfill))
 
 
 @refresh_task("refresh_mapping")
