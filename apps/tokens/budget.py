@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from .models import SyncRun, Token
@@ -93,6 +93,10 @@ class QuotaPlan:
     planned_a_day: int
     projected_month_total: int | None  # used + planned for the rest of the month; None without a quota
 
+    @property
+    def remaining(self) -> int | None:
+        return max(self.monthly_quota - self.used, 0) if self.monthly_quota else None
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -125,11 +129,11 @@ def month_days_left(now: dt.datetime) -> float:
 
 
 def daily_budget(budget: ProviderBudget, days_left: float) -> int | None:
-    """What is left of the month's quota, spread evenly over the days left (never more than
-    what is left: the last day gets at most the remainder)."""
+    """What is left of the month's quota, spread evenly over the days left: a rate, so that
+    the rest of the month at this rate spends exactly what is left."""
     if budget.remaining is None:
         return None
-    return math.floor(budget.remaining / max(days_left, 1.0))
+    return math.floor(budget.remaining / days_left)
 
 
 def _tier(name: str, tokens: int, calls_a_day: int, runs: int, interval: dt.timedelta) -> TierPlan:
@@ -289,10 +293,10 @@ def priority_token_ids() -> set[int]:
     largest = quotable.order_by(
         F("latest_snapshot__market_cap_usd").desc(nulls_last=True), F("market_cap_rank").asc(nulls_last=True), "pk"
     ).values_list("pk", flat=True)[: settings.ACCRUAL_PRIORITY_TOKENS]
-    watched = quotable.filter(pk__in=WatchlistItem.objects.values("token_id")).values_list("pk", flat=True)
-    listed = top10_token_ids()
-    top10 = quotable.filter(pk__in=listed).values_list("pk", flat=True) if listed else ()
-    return set(largest) | set(watched) | set(top10)
+    chosen = set(WatchlistItem.objects.order_by().values_list("token_id", flat=True).distinct()) | top10_token_ids()
+    if chosen:
+        chosen = set(quotable.filter(pk__in=chosen).values_list("pk", flat=True))
+    return set(largest) | chosen
 
 
 def calls_used(provider: str, limit: int) -> int:
@@ -333,19 +337,26 @@ def discovery_calls_a_day() -> int:
 
 
 def workload(*, now: dt.datetime, priority: set[int]) -> Workload:
-    quotable = Token.objects.tracked().exclude(coingecko_id=None)
-    protocols = Token.objects.tracked().exclude(defillama_slug=None)
-    # A token not quoted for a day has a missing day for the history job to fill.
-    behind = now - dt.timedelta(days=1)
-    return Workload(
-        tracked=quotable.count(),
-        priority=len(priority),
-        history_backlog=quotable.filter(Q(price_history_at=None) | Q(quoted_at__lt=behind)).count(),
-        protocols=protocols.count(),
+    tracked = Token.objects.tracked()
+    quotable = Q(coingecko_id__isnull=False)
+    protocol = Q(defillama_slug__isnull=False)
+    counts = tracked.aggregate(
+        tracked=Count("pk", filter=quotable),
+        # A token not quoted for a day has a missing day for the history job to fill.
+        history=Count("pk", filter=quotable & (Q(price_history_at=None) | Q(quoted_at__lt=now - dt.timedelta(days=1)))),
+        protocols=Count("pk", filter=protocol),
         # The overview vouches only for protocols stored up to the day before yesterday.
-        revenue_backlog=protocols.filter(
-            Q(revenue_history_at=None) | Q(revenue_history_at__lt=now - dt.timedelta(days=2))
-        ).count(),
+        revenue=Count(
+            "pk",
+            filter=protocol & (Q(revenue_history_at=None) | Q(revenue_history_at__lt=now - dt.timedelta(days=2))),
+        ),
+    )
+    return Workload(
+        tracked=counts["tracked"],
+        priority=len(priority),
+        history_backlog=counts["history"],
+        protocols=counts["protocols"],
+        revenue_backlog=counts["revenue"],
         discovery_calls=discovery_calls_a_day(),
     )
 
@@ -378,13 +389,19 @@ def markets_due(*, plan: Plan, priority: set[int], now: dt.datetime) -> list[int
     if plan.unlimited:
         return None
     index = plan.run_index(now)
+    # The plan's rates round per run; what is left of the quota is the hard stop.
+    calls_left = plan.quotas[COINGECKO].remaining
     quotable = Token.objects.tracked().exclude(coingecko_id=None)
     oldest_first = (F("quoted_at").asc(nulls_first=True), "pk")
     chosen: list[int] = []
     for name, tokens in ((PRIORITY, quotable.filter(pk__in=priority)), (REST, quotable.exclude(pk__in=priority))):
         calls = plan.tiers[name].allowance(index, plan.runs_a_day)
-        if calls:
-            chosen += tokens.order_by(*oldest_first).values_list("pk", flat=True)[: calls * QUOTES_PER_CALL]
+        if calls_left is not None:
+            calls = max(min(calls, calls_left - math.ceil(len(chosen) / QUOTES_PER_CALL)), 0)
+        # The priority tier's last page has room the rest fill without another call.
+        room = calls * QUOTES_PER_CALL + (-len(chosen) % QUOTES_PER_CALL if name == REST else 0)
+        if room:
+            chosen += tokens.order_by(*oldest_first).values_list("pk", flat=True)[:room]
     return chosen
 
 
@@ -414,14 +431,14 @@ def _stamp_quoted(result) -> None:
 
 def history_run(*, provider, now: dt.datetime | None = None):
     """The daily price-history job within the plan's calls: a backfill of thousands of tokens
-    goes on over successive days."""
-    plan = current_plan(now=now)
-    return price_history_refresh(provider=provider, max_calls=plan.jobs["price-history"].max_calls)
+    goes on over successive days. None when the plan gives it no call today."""
+    max_calls = current_plan(now=now).jobs["price-history"].max_calls
+    return None if max_calls == 0 else price_history_refresh(provider=provider, max_calls=max_calls)
 
 
 def revenue_run(*, provider, now: dt.datetime | None = None):
-    plan = current_plan(now=now)
-    return revenue_refresh(provider=provider, max_calls=plan.jobs["revenue-history"].max_calls)
+    max_calls = current_plan(now=now).jobs["revenue-history"].max_calls
+    return None if max_calls == 0 else revenue_refresh(provider=provider, max_calls=max_calls)
 
 
 def price_history_refresh(*, provider, max_calls: int | None):

@@ -85,6 +85,10 @@ def _summary(result: refresh.RefreshResult) -> dict:
     return {"run": run.pk, "status": run.status, "rows": run.rows_written, "tokens": len(result.changed_tokens)}
 
 
+def _summary_or_skip(result: refresh.RefreshResult | None) -> dict:
+    return _summary(result) if result else {"skipped": True, "reason": "the request budget has no call for it now"}
+
+
 def refresh_task(name: str, *, soft_limit: int = SOFT_LIMIT) -> Callable:
     """A refresh task: bound, single-flight, soft and hard time limits, database hiccups
     retried with jittered backoff."""
@@ -110,8 +114,7 @@ def refresh_markets(self, token_ids: list[int] | None = None) -> dict:
     provider = refresh.market_provider()
     if token_ids is not None:
         return _summary(refresh.market_refresh(provider=provider, token_ids=token_ids))
-    result = budget.markets_run(provider=provider)
-    return _summary(result) if result else {"skipped": True, "reason": "no calls due in this run"}
+    return _summary_or_skip(budget.markets_run(provider=provider))
 
 
 @refresh_task("refresh_price_history", soft_limit=SOFT_LIMIT * 2)
@@ -120,7 +123,7 @@ def refresh_price_history(
 ) -> dict:
     provider = refresh.market_provider()
     if token_ids is None and backfill_days == refresh.DEFAULT_BACKFILL_DAYS:
-        return _summary(budget.history_run(provider=provider))  # within the plan's calls
+        return _summary_or_skip(budget.history_run(provider=provider))  # within the plan's calls
     result = refresh.price_history_refresh(provider=provider, token_ids=token_ids, backfill_days=backfill_days)
     return _summary(result)
 
@@ -129,7 +132,7 @@ def refresh_price_history(
 def refresh_revenue(self, token_ids: list[int] | None = None, backfill: bool = False) -> dict:
     provider = refresh.revenue_provider()
     if token_ids is None and not backfill:
-        return _summary(budget.revenue_run(provider=provider))  # within the plan's calls
+        return _summary_or_skip(budget.revenue_run(provider=provider))  # within the plan's calls
     return _summary(refresh.revenue_refresh(provider=provider, token_ids=token_ids, backfill=backfill))
 
 

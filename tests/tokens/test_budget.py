@@ -86,7 +86,8 @@ def test_an_exhausted_quota_plans_nothing():
 def test_what_is_left_spreads_over_the_days_left_and_never_past_the_quota():
     late = dt.datetime(2026, 12, 31, 18, tzinfo=dt.UTC)  # six hours left
     p = plan(used=9_900, now=late, history=5_000)
-    assert p.quotas["coingecko"].daily_budget == 100  # all of it, but no more
+    assert p.quotas["coingecko"].daily_budget == 400  # a rate: 100 calls over the quarter day left
+    assert p.quotas["coingecko"].planned_a_day * 0.25 <= 100
     assert p.quotas["coingecko"].projected_month_total <= 10_000
     mid = plan(used=5_000, now=dt.datetime(2026, 12, 16, tzinfo=dt.UTC), history=5_000)
     assert mid.quotas["coingecko"].daily_budget == 5_000 // 16
