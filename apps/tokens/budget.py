@@ -221,7 +221,7 @@ def budget_plan(
         )
     if work.history_backlog > history:
         behind = work.history_backlog - history
-        plan.notes.append(f"History backlog: {behind} token(s) wait for a later day ({history} calls a day fit).")
+        plan.notes.append(f"History backlog: {behind:,} token(s) wait for a later day ({history:,} calls a day fit).")
 
     plan.tiers.update({PRIORITY: priority, REST: rest})
     markets_a_day = priority.calls_a_day + rest.calls_a_day

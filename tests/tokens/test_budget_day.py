@@ -274,3 +274,18 @@ def test_a_worker_killed_mid_run_loses_nothing(plan_settings, clock, monkeypatch
     done = Token.objects.exclude(price_history_at=None)
     assert done.count() >= max_calls // 2
     assert all(PriceDay.objects.filter(token=t, date__lt=START.date()).count() == 3 for t in done)
+
+
+def test_the_scheduled_task_quotes_what_the_budget_says(plan_settings, clock, monkeypatch):
+    from apps.tokens import tasks
+
+    universe(1_000)
+    fake = provider_with_quota(monkeypatch, clock, used_before=QUOTA)
+    monkeypatch.setattr("apps.tokens.refresh.market_provider", lambda: fake)
+    assert tasks.refresh_markets.delay().get()["skipped"]  # the month's quota is spent
+    assert fake.calls == 0 and not SyncRun.objects.exists()
+
+    monkeypatch.setattr(budget, "calls_used", lambda provider, limit: 0)
+    summary = tasks.refresh_markets.delay().get()
+    assert summary["status"] == "succeeded" and fake.calls == 1  # the top 250, one page
+    assert set(Token.objects.exclude(quoted_at=None).values_list("market_cap_rank", flat=True)) == set(range(1, 251))

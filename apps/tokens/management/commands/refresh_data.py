@@ -115,6 +115,6 @@ class Command(BaseCommand):
             widths = [max(len(str(cell)) for cell in column) for column in zip(headings, *rows, strict=True)]
             self.stdout.write("")
             for row in (headings, *rows):
-                self.stdout.write("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+                self.stdout.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         for note in current.notes:
             self.stdout.write(self.style.WARNING(f"Note: {note}"))
