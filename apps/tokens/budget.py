@@ -136,9 +136,10 @@ def daily_budget(budget: ProviderBudget, days_left: float) -> int | None:
     return math.floor(budget.remaining / days_left)
 
 
-def _tier(name: str, tokens: int, calls_a_day: int, runs: int, interval: dt.timedelta) -> TierPlan:
+def _tier(name: str, tokens: int, calls_a_day: float, runs: int, interval: dt.timedelta) -> TierPlan:
+    """A tier given up to ``calls_a_day`` (math.inf: no limit), never more than every run needs."""
     cycle = math.ceil(tokens / QUOTES_PER_CALL)
-    calls_a_day = min(calls_a_day, cycle * runs)
+    calls_a_day = int(min(calls_a_day, cycle * runs))
     cadence = None
     if cycle == 0:
         cadence = interval
@@ -195,7 +196,7 @@ def budget_plan(
             f"The priority tier needs {priority_cycle} calls, more than {int(per_run_cap)} fit in a run's "
             f"{interval.total_seconds() / 60:g} min at {markets.per_minute} a minute: it is quoted over several runs."
         )
-    priority = _tier(PRIORITY, work.priority, int(min(priority_cycle * runs, left, per_run_cap * runs)), runs, interval)
+    priority = _tier(PRIORITY, work.priority, min(left, per_run_cap * runs), runs, interval)
     left -= priority.calls_a_day
     if priority.cadence is None or priority.cadence > interval:
         plan.notes.append(
@@ -214,7 +215,7 @@ def budget_plan(
     history = int(min(work.history_backlog, left, history_cap))
     left -= history
 
-    rest = _tier(REST, rest_tokens, int(rest_floor + min(left, max(rest_cap - rest_floor, 0))), runs, interval)
+    rest = _tier(REST, rest_tokens, rest_floor + min(left, max(rest_cap - rest_floor, 0)), runs, interval)
     if rest.cadence is None or rest.cadence > dt.timedelta(days=1):
         plan.notes.append(
             f"The quota does not cover every other token once a day: they are refreshed {_cadence_text(rest.cadence)}."
@@ -241,8 +242,10 @@ def budget_plan(
     plan.jobs["revenue-history"] = JobPlan("revenue-history", DEFILLAMA, revenue_calls, revenue_calls)
     plan.quotas[DEFILLAMA] = _quota(revenue, days_left, revenue_budget, revenue_calls)
     for quota in plan.quotas.values():
-        if quota.daily_budget == 0:
+        if quota.remaining == 0:
             plan.notes.append(f"{quota.provider}: the month's quota is spent; nothing is fetched until the month ends.")
+        elif quota.daily_budget == 0:
+            plan.notes.append(f"{quota.provider}: {quota.remaining} calls left, under one a day until the month ends.")
     return plan
 
 

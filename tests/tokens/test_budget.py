@@ -55,6 +55,12 @@ def test_a_generous_plan_quotes_everyone_every_run_within_the_per_minute_limit()
     assert p.quotas["coingecko"].projected_month_total is None
 
 
+def test_no_limits_at_all_quote_everyone_every_run():
+    p = plan(quota=0, per_minute=0, history=30_000)
+    assert p.tiers["rest"].cadence == QUARTER and p.jobs["markets"].max_calls == 80
+    assert p.jobs["price-history"].max_calls == 30_000 and not p.notes
+
+
 def test_per_minute_limit_bounds_a_run():
     # 30 a minute: a 15-minute run makes at most 450 calls; 200,000 tokens need 800.
     p = plan(quota=0, tracked=200_000, history=50_000)
