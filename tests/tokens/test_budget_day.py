@@ -127,8 +127,8 @@ def provider_with_quota(monkeypatch, clock: Clock, used_before: int) -> FakeCoin
 
 @pytest.fixture
 def without_snapshots(monkeypatch):
-    """The market refresh's snapshots cost most of each run at this size (bench/README.md
-    measures them); the scheduling under test is the tokens asked and the prices written."""
+    """The market refresh's snapshots are most of each run's time at this size (tens of
+    seconds over a day), and not what these tests check: the tokens asked and the prices written."""
     monkeypatch.setattr("apps.tokens.refresh.snapshots.snapshots_reprice", lambda **kwargs: 0)
 
 
