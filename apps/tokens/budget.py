@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -279,27 +280,28 @@ def unlimited_plan(*, now: dt.datetime, interval: dt.timedelta) -> Plan:
 # --- Inputs from the database and the quota counters --------------------------------------
 
 
-def top10_token_ids() -> set[int]:
-    """Tokens on published Top 10 lists (apps.editorial, once it exists): priority tier.
+# Apps above tokens name the tokens their readers follow (watchlists, Top 10 lists once
+# apps.editorial exists) by registering a function here from their AppConfig.ready: tokens
+# never imports them.
+PRIORITY_SOURCES: dict[str, Callable[[], Iterable[int]]] = {}
 
-    A hook: tokens sits below editorial, so editorial will register its selector here rather
-    than be imported."""
-    return set()
+
+def priority_source(name: str, token_ids: Callable[[], Iterable[int]]) -> None:
+    """Register ``token_ids`` (the ids of tokens readers follow) as part of the priority tier."""
+    PRIORITY_SOURCES[name] = token_ids
 
 
 def priority_token_ids() -> set[int]:
     """The tokens readers care most about: the ACCRUAL_PRIORITY_TOKENS largest by market cap,
-    every token on a watchlist, and every token on a Top 10 list."""
-    from apps.watchlists.models import WatchlistItem  # a higher app, read for its token ids only
-
+    and every token a registered source names (watchlists; Top 10 lists)."""
     quotable = Token.objects.tracked().exclude(coingecko_id=None)
     largest = quotable.order_by(
         F("latest_snapshot__market_cap_usd").desc(nulls_last=True), F("market_cap_rank").asc(nulls_last=True), "pk"
     ).values_list("pk", flat=True)[: settings.ACCRUAL_PRIORITY_TOKENS]
-    chosen = set(WatchlistItem.objects.order_by().values_list("token_id", flat=True).distinct()) | top10_token_ids()
-    if chosen:
-        chosen = set(quotable.filter(pk__in=chosen).values_list("pk", flat=True))
-    return set(largest) | chosen
+    followed = {pk for source in PRIORITY_SOURCES.values() for pk in source()}
+    if followed:
+        followed = set(quotable.filter(pk__in=followed).values_list("pk", flat=True))
+    return set(largest) | followed
 
 
 def calls_used(provider: str, limit: int) -> int:

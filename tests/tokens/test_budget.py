@@ -160,3 +160,15 @@ def test_admin_shows_the_plan_to_those_who_see_sync_runs(client):
     page = client.get(url)
     assert page.status_code == 200 and b"Request budget" in page.content and b"As of" in page.content
     assert b"tokens/syncrun/plan/" in client.get("/admin/tokens/syncrun/").content
+
+
+@pytest.mark.django_db
+def test_the_priority_tier_is_the_largest_plus_what_readers_follow(settings, monkeypatch):
+    from tests.factories import TokenFactory
+
+    settings.ACCRUAL_PRIORITY_TOKENS = 2
+    tokens = [TokenFactory(coingecko_id=f"cg-{n}", market_cap_rank=n) for n in range(1, 6)]
+    excluded = TokenFactory(coingecko_id="cg-x", market_cap_rank=99, editor_choice="exclude")
+    assert "watchlists" in budget.PRIORITY_SOURCES  # registered by apps.watchlists
+    monkeypatch.setitem(budget.PRIORITY_SOURCES, "top10", lambda: [tokens[4].pk, excluded.pk])
+    assert budget.priority_token_ids() == {tokens[0].pk, tokens[1].pk, tokens[4].pk}
