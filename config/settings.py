@@ -387,7 +387,15 @@ COINGECKO_MONTHLY_QUOTA = env_int("COINGECKO_MONTHLY_QUOTA", 10_000)
 DEFILLAMA_BASE_URL = env_str("DEFILLAMA_BASE_URL", "https://api.llama.fi")
 DEFILLAMA_API_KEY = env_str("DEFILLAMA_API_KEY")
 DEFILLAMA_RATE_LIMIT_PER_MINUTE = env_int("DEFILLAMA_RATE_LIMIT_PER_MINUTE", 120)
-DEFILLAMA_MONTHLY_QUOTA = env_int("DEFILLAMA_MONTHLY_QUOTA", 0)  # the free API publishes none
+# Calls a calendar month (UTC) the plan allows; 0: no monthly quota. CoinGecko's demo plan
+# allows about 10,000; DefiLlama's free API has none.
+DEFILLAMA_MONTHLY_QUOTA = env_int("DEFILLAMA_MONTHLY_QUOTA", 0)
+# The tokens quoted every market run when the quota allows (apps/tokens/budget.py): this
+# many of the largest by market cap, plus every token on a watchlist or a Top 10 list.
+ACCRUAL_PRIORITY_TOKENS = env_int("ACCRUAL_PRIORITY_TOKENS", 250)
+for _name in ("COINGECKO_MONTHLY_QUOTA", "DEFILLAMA_MONTHLY_QUOTA", "ACCRUAL_PRIORITY_TOKENS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 or more")
 # Every outbound call: explicit timeouts, bounded retries, a circuit shared by all workers.
 PROVIDER_CONNECT_TIMEOUT = env_int("PROVIDER_CONNECT_TIMEOUT", 5)
 PROVIDER_READ_TIMEOUT = env_int("PROVIDER_READ_TIMEOUT", 20)

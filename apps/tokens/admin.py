@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 
+from . import budget
 from .data_set import data_set_refusal
 from .models import (
     AccrualEvent,
@@ -346,6 +350,28 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "finished_at",
     ]
     actions = ["refresh_now"]
+    change_list_template = "admin/tokens/syncrun/change_list.html"
+
+    def get_urls(self):
+        plan = path("plan/", self.admin_site.admin_view(self.plan_view), name="tokens_syncrun_plan")
+        return [plan, *super().get_urls()]
+
+    def plan_view(self, request: HttpRequest) -> HttpResponse:
+        """The request budget's plan (``refresh_data --plan`` in a page), for anyone who may see runs."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        current = budget.current_plan()
+        tables = [
+            (name, budget.PLAN_HEADINGS[name], rows) for name, rows in budget.plan_tables(current).items() if rows
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Request budget",
+            "plan": current,
+            "tables": tables,
+        }
+        return TemplateResponse(request, "admin/tokens/budget_plan.html", context)
 
     @admin.action(description="Refresh now (the kinds of the selected runs)", permissions=["view"])
     def refresh_now(self, request: HttpRequest, queryset) -> None:

@@ -24,7 +24,7 @@ from apps.ratings.tasks import RecomputeBusy
 from apps.ratings.tasks import recompute as ratings_recompute
 from apps.watchlists.tasks import queue_evaluation as queue_alerts
 
-from . import refresh, snapshots, universe
+from . import budget, refresh, snapshots, universe
 from .locks import FlightLock, single_flight_lock
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,10 @@ def _deadline(task) -> float:
     return time.monotonic() + soft_limit - min(DEADLINE_MARGIN, soft_limit / 3)
 
 
+def _summary_or_skip(result: refresh.RefreshResult | None) -> dict:
+    return _summary(result) if result else {"skipped": True, "reason": "the request budget has no call for it now"}
+
+
 def refresh_task(name: str, *, soft_limit: int = SOFT_LIMIT) -> Callable:
     """A refresh task: bound, single-flight, soft and hard time limits, database hiccups
     retried with jittered backoff."""
@@ -132,7 +136,11 @@ def refresh_task(name: str, *, soft_limit: int = SOFT_LIMIT) -> Callable:
 
 @refresh_task("refresh_markets")
 def refresh_markets(self, token_ids: list[int] | None = None) -> dict:
-    return _summary(refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids))
+    """The scheduled run quotes the tokens the request budget says are due; given ids, those."""
+    provider = refresh.market_provider()
+    if token_ids is not None:
+        return _summary(refresh.market_refresh(provider=provider, token_ids=token_ids))
+    return _summary_or_skip(budget.markets_run(provider=provider))
 
 
 @refresh_task("refresh_price_history", soft_limit=SOFT_LIMIT * 2)
@@ -142,8 +150,11 @@ def refresh_price_history(
     backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS,
     max_calls: int | None = None,
 ) -> dict:
+    provider = refresh.market_provider()
+    if token_ids is None and backfill_days == refresh.DEFAULT_BACKFILL_DAYS and max_calls is None:
+        return _summary_or_skip(budget.history_run(provider=provider, deadline=_deadline(self)))  # the plan's calls
     result = refresh.price_history_refresh(
-        provider=refresh.market_provider(),
+        provider=provider,
         token_ids=token_ids,
         backfill_days=backfill_days,
         max_calls=max_calls,
@@ -156,12 +167,11 @@ def refresh_price_history(
 def refresh_revenue(
     self, token_ids: list[int] | None = None, backfill: bool = False, max_calls: int | None = None
 ) -> dict:
+    provider = refresh.revenue_provider()
+    if token_ids is None and not backfill and max_calls is None:
+        return _summary_or_skip(budget.revenue_run(provider=provider, deadline=_deadline(self)))  # the plan's calls
     result = refresh.revenue_refresh(
-        provider=refresh.revenue_provider(),
-        token_ids=token_ids,
-        backfill=backfill,
-        max_calls=max_calls,
-        deadline=_deadline(self),
+        provider=provider, token_ids=token_ids, backfill=backfill, max_calls=max_calls, deadline=_deadline(self)
     )
     return _summary(result)
 

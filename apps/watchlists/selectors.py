@@ -38,6 +38,11 @@ def watchlists_of(user: User) -> QuerySet[Watchlist]:
     return Watchlist.objects.filter(user=user).annotate(size=Count("items")).order_by("-is_default", "name", "pk")
 
 
+def watched_token_ids() -> list[int]:
+    """Every token on anyone's watchlist."""
+    return list(WatchlistItem.objects.order_by().values_list("token_id", flat=True).distinct())
+
+
 def starred_token_ids(*, user: User, token_ids: Iterable[int]) -> set[int]:
     """Which of these tokens are in the reader's default list: one query for a whole page,
     none for an anonymous reader."""

@@ -646,3 +646,22 @@ def test_negative_revenue_is_shown_and_the_multiples_and_yields_on_it_are_missin
     # Reports: November (19 × 10 − 1,000) and the quarter (29 × 10 − 1,000), negative, not hidden
     assert '<td class="num">−$810.00</td><td class="num">−$405.00</td>' in page
     assert '<td class="num">−$710.00</td><td class="num">−$355.00</td>' in page
+
+
+def test_a_price_from_a_slower_tier_says_its_age_in_the_screener(client):
+    """A token quoted once a day (the request budget's slower tier) shows when its price is
+    from, and is marked stale past the threshold, like on its page."""
+    now = dt.datetime.now(dt.UTC)
+    token_with("fresh", price_source=Source.COINGECKO, price_as_of=now - dt.timedelta(minutes=10))
+    token_with("tail", price_source=Source.COINGECKO, price_as_of=now - dt.timedelta(hours=20))
+
+    html = client.get(SCREENER).content.decode()
+    rows = {
+        slug: row
+        for row in re.findall(r"<tr>\s*<th scope=\"row\".*?</tr>", html, re.S)
+        for slug in ["fresh", "tail"]
+        if f"/{slug}/" in row
+    }
+
+    assert "Stale" in rows["tail"] and "Stale" not in rows["fresh"]
+    assert f"as of {(now - dt.timedelta(hours=20)):%Y-%m-%d %H:%M} UTC" in rows["tail"]

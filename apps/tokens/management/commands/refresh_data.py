@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from apps.tokens import refresh, universe
+from apps.tokens import budget, refresh, universe
 from apps.tokens.data_set import data_set_refusal
 from apps.tokens.models import SyncRun, Token
 from apps.tokens.tasks import refresh_followup, refresh_lock
@@ -46,8 +46,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--backfill-days", type=int, default=None, help="Fetch this many days of history, not only what is new"
         )
+        parser.add_argument(
+            "--plan", action="store_true", help="Print the request budget's plan (calls a day by job); refresh nothing"
+        )
 
-    def handle(self, *args, what: list[str] | None, tokens: str | None, backfill_days: int | None, **options):
+    def handle(
+        self, *args, what: list[str] | None, tokens: str | None, backfill_days: int | None, plan: bool, **options
+    ):
+        if plan:
+            self.print_plan()
+            return
         live = settings.ACCRUAL_DATA_MODE == "live"
         what = what or [kind for kind in KINDS if live or kind != "universe"]
         unknown = sorted(set(what) - set(KINDS))
@@ -143,3 +151,17 @@ class Command(BaseCommand):
             )
         if failed:
             raise CommandError("A refresh failed; see the messages above and the sync runs in the admin.")
+
+    def print_plan(self) -> None:
+        current = budget.current_plan()
+        self.stdout.write(f"Request budget as of {current.as_of:%Y-%m-%d %H:%M} UTC")
+        for name, rows in budget.plan_tables(current).items():
+            if not rows:
+                continue
+            headings = budget.PLAN_HEADINGS[name]
+            widths = [max(len(str(cell)) for cell in column) for column in zip(headings, *rows, strict=True)]
+            self.stdout.write("")
+            for row in (headings, *rows):
+                self.stdout.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        for note in current.notes:
+            self.stdout.write(self.style.WARNING(f"Note: {note}"))
