@@ -128,8 +128,16 @@ def provider_with_quota(monkeypatch, clock: Clock, used_before: int) -> FakeCoin
 @pytest.fixture
 def without_snapshots(monkeypatch):
     """The market refresh's snapshots are most of each run's time at this size (tens of
-    seconds over a day), and not what these tests check: the tokens asked and the prices written."""
-    monkeypatch.setattr("apps.tokens.refresh.snapshots.snapshots_reprice", lambda **kwargs: 0)
+    seconds over a day), and not what these tests check: the tokens asked and the prices written. The tokens'
+    supplies and quoted_at, which the reprice stores in the same rewrite, are still stored."""
+    from apps.tokens import bulk
+    from apps.tokens.snapshots import QUOTED_FIELDS
+
+    def store_quoted_only(*, supplies=(), **kwargs) -> int:  # what the reprice stores besides snapshots
+        bulk.update_rows(Token, ["id", *QUOTED_FIELDS], supplies)
+        return 0
+
+    monkeypatch.setattr("apps.tokens.refresh.snapshots.snapshots_reprice", store_quoted_only)
 
 
 @pytest.fixture
