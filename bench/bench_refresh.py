@@ -965,6 +965,10 @@ def main(argv: list[str] | None = None) -> int:
             **results,
         }
         path = args.results_dir / f"refresh-limited-{stamp}.json"
+        for run in range(2, 100):  # a day's later runs keep the earlier ones
+            if not path.exists():
+                break
+            path = args.results_dir / f"refresh-limited-{stamp}-run{run}.json"
         path.write_text(json.dumps(report, indent=2) + "\n")
         say(f"results written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         failed = [name for name, r in results.items() if r["verdict"] != "PASS"]
