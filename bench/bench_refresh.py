@@ -829,6 +829,9 @@ def print_table(results: dict) -> None:
         " window floor = (⌈served ÷ rate⌉ − 1) × 60 s, what a client starting from an empty window could reach;\n"
         " ÷ it = wall ÷ window floor)"
     )
+    for name, r in results.items():
+        if r["window_ratio"] is not None and r["window_ratio"] > GOAL:
+            print(f"NOTE: {name} took {r['window_ratio']:.2f}× its window floor: the client lost time to the limit.")
     noisy = [name for name, r in results.items() if is_busy(r["cpu"])]
     if noisy:
         print(f"WARNING: the machine was busy with other work during: {', '.join(noisy)}.")
