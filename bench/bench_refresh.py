@@ -1,39 +1,39 @@
-"""Refresh benchmark (issue 3): the daily incremental refresh of a large universe, through a
-real Celery worker, against the cost floor of fetching the same data and writing the same
-rows with nothing in between.
+"""Refresh benchmark (issue 12): the market and revenue refreshes of a large universe, through a
+real Celery worker, against a stand-in provider that enforces a per-minute limit as the real
+ones do; the floor is the time the provider's rate allows for the calls made.
 
-    python -m bench.bench_refresh                    # 20,000 tokens, 5,000 protocols
-    python -m bench.bench_refresh --tokens 2000 --protocols 500   # a quick check
-    python -m bench.bench_refresh --profile          # then cProfile both refreshes in-process
+    python -m bench.bench_refresh                    # 20,000 tokens, 5,000 protocols, 500 a minute
+    python -m bench.bench_refresh --tokens 2000 --protocols 500 --behind 100 --rate 120 \
+        --demo-tokens 2000 --demo-rate 10            # a quick check, about 3 minutes
 
 Steps: build the universe in a dedicated database (tokens, 120 days of prices and revenue,
-recent snapshots, revenue reports: setup, not measured); serve CoinGecko /coins/markets and
-DefiLlama /summary/fees from a local server process (SyntheticData, bodies built once);
-start ``celery -A config worker --concurrency 1`` on that database, Redis and server; then
-for markets and for revenue: the floor (plain httpx, json.loads, one COPY), and the refresh
-(task sent to the broker, timed until its SyncRun's finished_at). Results are printed and
-written to bench/results/refresh-<date>.json. See bench/README.md.
+snapshots, revenue reports: setup, not measured); serve CoinGecko and DefiLlama from a local
+server process (SyntheticData, bodies built once) that refuses requests past its rolling
+per-minute limit (429 with retry-after); then for each scenario start
+``celery -A config worker --concurrency 1`` with the client's limit equal to the server's,
+send the refresh task and time it until its SyncRun's finished_at. The server counts the
+requests it served and refused. Results are printed and written to
+bench/results/refresh-limited-<date>.json. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
 import datetime as dt
 import gc
-import io
 import json
+import math
 import multiprocessing
 import os
 import platform
-import pstats
 import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,13 +45,13 @@ from tests.support.provider_server import ProviderServer, SyntheticData  # noqa:
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/accrual_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
-GOAL = 4.0  # the refresh must be within GOAL × the floor
-STORED_DAYS = 120  # history already in the database
-SERVED_DAYS = 125  # history the server returns: 5 new days of revenue
+GOAL = 1.25  # a refresh's wall time within GOAL × its requests ÷ the rate
+STORED_DAYS = 120  # history already in the database (revenue: for the protocols behind)
+SERVED_DAYS = 125  # history the server returns, to yesterday
 PER_PAGE = 250  # CoinGecko's page size (and the client's ids per request)
 REVISION_DAYS = 3  # the refresh re-reads this many stored days (apps.tokens.refresh)
+WINDOW = 60.0  # the providers' limits are per minute
 RESULTS_DIR = ROOT / "bench" / "results"
-DATA_TYPES = SyntheticData.DATA_TYPES
 
 _started = time.monotonic()
 
@@ -64,13 +64,12 @@ def say(message: str) -> None:
 
 
 class BenchProviderServer(ProviderServer):
-    """ProviderServer with /coins/markets pages prebuilt as bytes, Nagle off, and a
-    ``/_stats`` route counting requests per provider endpoint."""
+    """ProviderServer with /coins/markets pages prebuilt as bytes and Nagle off."""
 
     def __init__(self, data: SyntheticData) -> None:
         self._pages: dict[tuple[str, int, int], bytes] = {}
         self._order: dict[str, int] = {}
-        super().__init__(data)
+        super().__init__(data, window=WINDOW)
 
     def _handler(self):
         base = super()._handler()
@@ -80,12 +79,14 @@ class BenchProviderServer(ProviderServer):
 
         return Handler
 
-    def warm_markets(self, per_page: int) -> None:
+    def warm(self, per_page: int) -> None:
+        """Every body now: market pages, /summary/fees, and the three /overview/fees."""
+        self.data.warm()
         ids = sorted(row["id"] for row in self.data.markets())
         for start in range(0, len(ids), per_page):
-            chunk = ",".join(ids[start : start + per_page])
-            for page in (1, 2):  # the client asks for the page after a full one
-                self._markets_page(chunk, per_page, page)
+            self._markets_page(",".join(ids[start : start + per_page]), per_page, 1)
+        for data_type in SyntheticData.DATA_TYPES:
+            self.route(f"/llama/overview/fees?dataType={data_type}")
 
     def _markets_page(self, ids: str, per_page: int, page: int) -> bytes:
         key = (ids, per_page, page)
@@ -104,32 +105,28 @@ class BenchProviderServer(ProviderServer):
         body = self._markets_page(query.get("ids", ""), int(query.get("per_page", 100)), int(query.get("page", 1)))
         return 200, body, "application/json"
 
-    def route(self, raw_path: str) -> tuple[int, bytes, str]:
-        if urlsplit(raw_path).path == "/_stats":
-            with self._lock:
-                paths = list(self.requests)
-            counts = {
-                "markets": sum(p.startswith("/cg/coins/markets") for p in paths),
-                "summary_fees": sum(p.startswith("/llama/summary/fees/") for p in paths),
-                "overview_fees": sum(p.startswith("/llama/overview/fees") for p in paths),
-                "total": sum(not p.startswith("/_stats") for p in paths),
-            }
-            return 200, json.dumps(counts).encode(), "application/json"
-        return super().route(raw_path)
-
 
 def serve(conn, tokens: int, protocols: int, today: str) -> None:
     """The server process: send the URL at once, ``ready`` when every body is built, then
-    serve until the parent says stop (or goes away)."""
+    take ``("limits", {prefix: per_minute})`` (each a fresh window) until the parent says
+    stop (or goes away)."""
     data = SyntheticData(tokens, protocols, days=SERVED_DAYS, today=dt.date.fromisoformat(today))
     with BenchProviderServer(data) as server:
         conn.send(server.url)
-        data.warm()
-        server.warm_markets(PER_PAGE)
+        server.warm(PER_PAGE)
         gc.freeze()  # the prebuilt responses are permanent: keep them out of the collector's scans
         conn.send("ready")
         with contextlib.suppress(EOFError, KeyboardInterrupt):
-            conn.recv()
+            while (message := conn.recv()) != "stop":
+                for prefix, per_minute in message[1].items():
+                    server.set_rate_limit(prefix, per_minute)
+                conn.send("ok")
+
+
+def server_limits(conn, limits: dict[str, int]) -> None:
+    conn.send(("limits", limits))
+    if not conn.poll(10) or conn.recv() != "ok":
+        raise RuntimeError("the provider server did not take its new limits")
 
 
 # --- Database and universe -------------------------------------------------------------
@@ -175,19 +172,25 @@ def migrate(env: dict[str, str]) -> None:
 
 
 class Universe:
-    """What setup stored, and the dates the measured refreshes are about."""
+    """What setup stored, and the dates the measured refreshes are about.
 
-    def __init__(self, tokens: int, protocols: int, today: dt.date) -> None:
+    Revenue is a day's run: most protocols are stored to the day before yesterday, so the
+    overview gives them yesterday (three calls for all); ``behind`` of them, spread evenly,
+    are stored to six days ago (missed days), so each is fetched in full (three calls a
+    protocol)."""
+
+    def __init__(self, tokens: int, protocols: int, behind: int, today: dt.date) -> None:
         self.data = SyntheticData(tokens, protocols, days=SERVED_DAYS, today=today)
         self.tokens = tokens
         self.protocols = protocols
+        self.behind = {i for i in range(1, protocols + 1) if i * behind // protocols > (i - 1) * behind // protocols}
         self.today = today
-        self.served = self.data.dates  # revenue days the server returns
-        self.stored_revenue = self.served[:STORED_DAYS]  # … of which these are stored
-        self.new_revenue_days = self.served[STORED_DAYS:]
+        self.served = self.data.dates  # revenue days the server returns, to yesterday
+        self.stored_revenue = self.served[:-1]  # stored to the day before yesterday…
+        self.behind_until = self.served[STORED_DAYS - 1]  # … or to this day, for the protocols behind
         self.stored_prices = [today - dt.timedelta(days=n) for n in range(STORED_DAYS, 0, -1)]
         # The revenue refresh re-reads the newest stored days and recomputes snapshots from there.
-        self.revenue_since = self.stored_revenue[-1] - dt.timedelta(days=REVISION_DAYS)
+        self.revenue_since = self.behind_until - dt.timedelta(days=REVISION_DAYS)
         self.token_ids: dict[int, int] = {}  # synthetic index -> Token pk
 
     @property
@@ -227,6 +230,7 @@ def setup_universe(u: Universe) -> None:
         )
     categories = [c for c in Category.values if c != Category.OTHER]
     started = time.monotonic()
+    backfilled_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     Token.objects.bulk_create(
         [
             Token(
@@ -240,6 +244,9 @@ def setup_universe(u: Universe) -> None:
                 circulating_supply=data.supply(i),
                 total_supply=data.supply(i) * 1.25,
                 max_supply=None if i % 3 else data.supply(i) * 1.5,
+                # Their stored history counts as backfilled: the refreshes fetch only what is new.
+                price_history_at=backfilled_at,
+                revenue_history_at=backfilled_at if i <= u.protocols else None,
             )
             for i in range(1, u.tokens + 1)
         ],
@@ -263,6 +270,8 @@ def setup_universe(u: Universe) -> None:
         for day in u.stored_revenue:
             fetched = _utc(day + dt.timedelta(days=1), 1, 15)
             for i in range(1, u.protocols + 1):
+                if day > u.behind_until and i in u.behind:
+                    continue
                 fees, revenue, holders = data.revenue_point(i, day)
                 yield f"{u.token_ids[i]}\t{day}\t{fees!r}\t{revenue!r}\t{holders!r}\tdefillama\t{fetched}\n"
 
@@ -338,34 +347,6 @@ def vacuum_analyze() -> None:
     say(f"setup: VACUUM ANALYZE ({time.monotonic() - started:.1f}s)")
 
 
-def reset_to_baseline(u: Universe) -> None:
-    """Undo both refreshes (for the in-process profile): the same facts, snapshots and
-    reports as after setup."""
-    from django.db import connection, transaction
-
-    from apps.tokens import snapshots
-
-    first_new = u.new_revenue_days[0] if u.new_revenue_days else u.today
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("DELETE FROM tokens_priceday WHERE date >= %s", [u.today])
-        cursor.execute("DELETE FROM tokens_revenueday WHERE date >= %s", [first_new])
-        cursor.execute("DELETE FROM tokens_revenuereport WHERE period_start >= %s", [first_new])
-        cursor.execute(
-            "UPDATE tokens_token SET latest_snapshot_id = NULL WHERE latest_snapshot_id IN"
-            " (SELECT id FROM tokens_metricsnapshot WHERE date >= %s)",
-            [u.today],
-        )
-        cursor.execute("DELETE FROM tokens_metricsnapshot WHERE date >= %s", [u.today])
-        cursor.execute(
-            "UPDATE tokens_token t SET latest_snapshot_id = (SELECT s.id FROM tokens_metricsnapshot s"
-            " WHERE s.token_id = t.id ORDER BY s.date DESC LIMIT 1)"
-        )
-    if u.protocols:
-        snapshots.snapshots_recompute(token_ids=u.revenue_token_ids, since=u.revenue_since)
-        snapshots.revenue_reports_build(token_ids=u.revenue_token_ids)
-    vacuum_analyze()
-
-
 def log_to_file(path: Path) -> None:
     """This process logs as the worker does (INFO, to a file), not to the console."""
     import logging
@@ -376,20 +357,6 @@ def log_to_file(path: Path) -> None:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
-
-
-@contextlib.contextmanager
-def quiet_httpx():
-    """The floor does not log each request."""
-    import logging
-
-    logger = logging.getLogger("httpx")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 # --- The worker ------------------------------------------------------------------------
@@ -578,7 +545,7 @@ class CpuMeter:
 
     @contextlib.contextmanager
     def measure(self, into: dict, *, sampling: bool = True):
-        """``sampling`` off: no thread in this process (for the floor, which runs here)."""
+        """``sampling`` off: no thread in this process (for work measured in this process)."""
         import threading
 
         import psycopg
@@ -633,15 +600,47 @@ class CpuMeter:
         }
 
 
-def server_stats(server_url: str) -> dict[str, int]:
+# --- Scenarios and their measurement ---------------------------------------------------
+
+PROVIDER_ENDPOINTS = {
+    "/cg": ("markets", "market_chart", "coingecko_other"),
+    "/llama": ("summary_fees", "overview_fees", "defillama_other"),
+}
+
+
+@dataclass
+class Scenario:
+    """One refresh against the server, the client and the server both at ``rate`` a minute."""
+
+    name: str
+    task: str
+    kind: str  # the SyncRun's kind
+    prefix: str  # the provider's path on the server
+    rate: int
+    what: str
+    kwargs: dict = field(default_factory=dict)
+
+
+def server_stats(server_url: str) -> dict[str, dict[str, int]]:
     import httpx
 
     return httpx.get(f"{server_url}/_stats", timeout=10).json()
 
 
-def measure_refresh(app, worker: Worker, server_url: str, task: str, kind: str, timeout: float) -> dict:
-    """Send ``task``, wait until the worker reports it done (after any retries), and time it
-    from the send to the ``finished_at`` of its newest SyncRun of ``kind``."""
+def _counted(before: dict, after: dict, endpoints: tuple[str, ...], outcome: str) -> int:
+    return sum(after.get(e, {}).get(outcome, 0) - before.get(e, {}).get(outcome, 0) for e in endpoints)
+
+
+def client_log_counts(worker: Worker) -> dict[str, int]:
+    """What the worker's client logged: retries after a 429, and waits of its own limiter."""
+    text = worker.log_path.read_text(errors="replace")
+    return {"retried_429": len(re.findall(r"failed \(HTTP 429", text)), "limiter_waits": text.count("window full")}
+
+
+def measure_refresh(app, worker: Worker, server_url: str, scenario: Scenario, timeout: float) -> dict:
+    """Send the scenario's task, wait until the worker reports it done (after any retries),
+    and time it from the send to the ``finished_at`` of its newest SyncRun; the requests
+    are the server's counts for the scenario's provider."""
     from django.utils import timezone
 
     from apps.tokens.models import SyncRun
@@ -649,35 +648,62 @@ def measure_refresh(app, worker: Worker, server_url: str, task: str, kind: str, 
     before = server_stats(server_url)
     worker.read_log()
     sent_at = timezone.now()
-    task_id = app.send_task(task).id
+    task_id = app.send_task(scenario.task, kwargs=scenario.kwargs).id
     deadline = time.monotonic() + timeout
     last_note = time.monotonic()
     while (outcome := worker.task_outcome(task_id)) is None:
         worker.check_alive()
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{task} did not finish within {timeout:.0f}s")
+            raise RuntimeError(f"{scenario.task} did not finish within {timeout:.0f}s")
         if time.monotonic() - last_note > 30:
             last_note = time.monotonic()
-            say(f"  … {task} running")
+            now = server_stats(server_url)
+            endpoints = PROVIDER_ENDPOINTS[scenario.prefix]
+            say(
+                f"  … {scenario.name} running: {_counted(before, now, endpoints, 'served')} served, "
+                f"{_counted(before, now, endpoints, 'refused')} refused so far"
+            )
         time.sleep(0.1)
     after = server_stats(server_url)
-    run = SyncRun.objects.filter(kind=kind, started_at__gte=sent_at).order_by("-started_at").first()
+    run = SyncRun.objects.filter(kind=scenario.kind, started_at__gte=sent_at).order_by("-started_at").first()
     if run is None or run.finished_at is None:
-        raise RuntimeError(f"{task} {outcome} without a finished {kind} run; worker log {worker.log_path}")
+        raise RuntimeError(f"{scenario.task} {outcome} without a finished {scenario.kind} run; log {worker.log_path}")
     seconds = (run.finished_at - sent_at).total_seconds()
+    endpoints = PROVIDER_ENDPOINTS[scenario.prefix]
+    served = _counted(before, after, endpoints, "served")
+    refused = _counted(before, after, endpoints, "refused")
+    floor = served / (scenario.rate / WINDOW)
+    # From an empty window a client may send `rate` at once, so R requests can end after
+    # (⌈R/rate⌉ − 1) windows: below R ÷ rate when the last window is not full.
+    window_floor = (math.ceil(served / scenario.rate) - 1) * WINDOW if served else 0.0
     return {
-        "task": task,
+        "task": scenario.task,
+        "task_kwargs": {k: (len(v) if isinstance(v, list) else v) for k, v in scenario.kwargs.items()},
         "task_id": task_id,
         "task_outcome": outcome,
         "task_retries": worker.retries(task_id),
         "status": run.status,
         "error": run.error[:500],
-        "seconds": round(seconds, 3),
+        "seconds": round(seconds, 2),
         "queue_seconds": round((run.started_at - sent_at).total_seconds(), 3),
         "rows": run.rows_written,
         "run_pages": run.pages,
-        "requests": {k: after[k] - before[k] for k in after},
-        "rows_per_second": round(run.rows_written / seconds, 1) if seconds > 0 else None,
+        "run_retries": run.retries,
+        "requests": {
+            "sent": served + refused,
+            "served": served,
+            "refused_429": refused,
+            "by_endpoint": {
+                e: {o: after.get(e, {}).get(o, 0) - before.get(e, {}).get(o, 0) for o in ("served", "refused")}
+                for e in endpoints
+                if e in after
+            },
+        },
+        "floor_seconds": round(floor, 2),
+        "window_floor_seconds": round(window_floor, 2),
+        "ratio": round(seconds / floor, 3) if floor else None,
+        "window_ratio": round(seconds / window_floor, 3) if window_floor else None,
+        "client": client_log_counts(worker),
     }
 
 
@@ -685,179 +711,6 @@ def warm_worker(app, worker: Worker) -> None:
     """One trivial task first, so the measured runs don't pay the child's first-task costs."""
     task_id = app.send_task("tokens.recompute_snapshots", kwargs={"token_ids": []}).id
     worker.wait_for_log(f"[{task_id}] succeeded", 60, "the warm-up task")
-
-
-# --- The floor -------------------------------------------------------------------------
-
-
-def _floor_table(raw, like: str) -> str:
-    table = f"bench_floor_{like.removeprefix('tokens_')}"
-    raw.execute(f"DROP TABLE IF EXISTS {table}")
-    raw.execute(f"CREATE TABLE {table} (LIKE {like} INCLUDING ALL)")
-    raw.commit()
-    return table
-
-
-def _null(value) -> str:
-    return "\\N" if value is None else repr(value) if isinstance(value, float) else str(value)
-
-
-def floor_markets(raw, server_url: str, u: Universe) -> dict:
-    """The same pages (/coins/markets, 250 ids a page) with one httpx client, json.loads,
-    and one COPY of a PriceDay row per quote into a scratch table like tokens_priceday."""
-    import httpx
-
-    table = _floor_table(raw, "tokens_priceday")
-    ids = sorted(u.data.coingecko_id(i) for i in range(1, u.tokens + 1))
-    before = server_stats(server_url)
-    started = time.perf_counter()
-    payloads = []
-    with httpx.Client(base_url=f"{server_url}/cg", timeout=60) as client:
-        for start in range(0, len(ids), PER_PAGE):
-            response = client.get(
-                "/coins/markets",
-                params={
-                    "vs_currency": "usd",
-                    "ids": ",".join(ids[start : start + PER_PAGE]),
-                    "per_page": PER_PAGE,
-                    "page": 1,
-                    "price_change_percentage": "24h,7d,30d",
-                },
-            )
-            response.raise_for_status()
-            payloads.append(json.loads(response.content))
-    fetched = time.perf_counter()
-    token_ids = dict(raw.execute("SELECT coingecko_id, id FROM tokens_token WHERE coingecko_id IS NOT NULL"))
-    now = dt.datetime.now(dt.UTC).isoformat()
-
-    def lines():
-        for page in payloads:
-            for row in page:
-                day = row["last_updated"][:10]
-                yield (
-                    f"{token_ids[row['id']]}\t{day}\t{_null(row['current_price'])}\t{_null(row['market_cap'])}\t"
-                    f"{_null(row['fully_diluted_valuation'])}\t{_null(row['total_volume'])}\t{row['last_updated']}\t"
-                    f"coingecko\t{now}\n"
-                )
-
-    columns = "token_id, date, price_usd, market_cap_usd, fdv_usd, volume_usd, observed_at, source, fetched_at"
-    return _floor_write(raw, table, columns, lines(), started, fetched, before, server_url)
-
-
-def floor_revenue(raw, server_url: str, u: Universe) -> dict:
-    """The same /summary/fees calls (3 dataTypes per protocol), json.loads, the new days
-    kept, and one COPY of a RevenueDay row per protocol and new day."""
-    import httpx
-
-    table = _floor_table(raw, "tokens_revenueday")
-    slugs = [(u.token_ids[i], u.data.llama_slug(i)) for i in range(1, u.protocols + 1)]
-    cutoff = int(dt.datetime.combine(u.stored_revenue[-1], dt.time.min, tzinfo=dt.UTC).timestamp())
-    before = server_stats(server_url)
-    started = time.perf_counter()
-    new: dict[tuple[int, int], list] = {}
-    with httpx.Client(base_url=f"{server_url}/llama", timeout=60) as client:
-        for token_id, slug in slugs:
-            for column, data_type in enumerate(DATA_TYPES):
-                response = client.get(f"/summary/fees/{slug}", params={"dataType": data_type})
-                response.raise_for_status()
-                for stamp, value in json.loads(response.content)["totalDataChart"]:
-                    if stamp > cutoff:
-                        new.setdefault((token_id, stamp), [None, None, None])[column] = value
-    fetched = time.perf_counter()
-    now = dt.datetime.now(dt.UTC).isoformat()
-
-    def lines():
-        for (token_id, stamp), values in new.items():
-            day = dt.datetime.fromtimestamp(stamp, dt.UTC).date()
-            yield f"{token_id}\t{day}\t{_null(values[0])}\t{_null(values[1])}\t{_null(values[2])}\tdefillama\t{now}\n"
-
-    columns = "token_id, date, fees_usd, revenue_usd, holders_revenue_usd, source, fetched_at"
-    return _floor_write(raw, table, columns, lines(), started, fetched, before, server_url)
-
-
-def _floor_write(raw, table: str, columns: str, lines, started: float, fetched: float, before: dict, server_url: str):
-    """A floor's last step: one COPY of its rows into its scratch table (timed, with the
-    fetching before it), then the table dropped (not timed); its result."""
-    with raw.cursor() as cursor:
-        rows = _copy(cursor, f"COPY {table} ({columns}) FROM STDIN", lines)
-    raw.commit()
-    seconds = time.perf_counter() - started
-    after = server_stats(server_url)
-    raw.execute(f"DROP TABLE {table}")
-    raw.commit()
-    return _floor_result(seconds, fetched - started, rows, after, before)
-
-
-def _floor_result(seconds: float, fetch_seconds: float, rows: int, after: dict, before: dict) -> dict:
-    return {
-        "seconds": round(seconds, 3),
-        "fetch_seconds": round(fetch_seconds, 3),
-        "write_seconds": round(seconds - fetch_seconds, 3),
-        "rows": rows,
-        "requests": {k: after[k] - before[k] for k in after},
-        "rows_per_second": round(rows / seconds, 1) if seconds > 0 else None,
-    }
-
-
-# --- Profiles --------------------------------------------------------------------------
-
-
-def _statement_timer(into: dict[str, list[float]]):
-    """A Django execute wrapper adding each statement's time (in the database and the
-    driver) under its first 110 characters."""
-
-    def wrapper(execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            into.setdefault(" ".join(sql.split())[:110], []).append(time.perf_counter() - started)
-
-    return wrapper
-
-
-def profile_refreshes(u: Universe, out_dir: Path, stamp: str) -> dict:
-    """The same refresh services the tasks call, in this process under cProfile, from the
-    same state as the measured runs (reset first), against the same server and database."""
-    from django.db import connection
-
-    from apps.tokens import refresh
-
-    reset_to_baseline(u)
-    profiles = {}
-    for name, call in (
-        ("markets", lambda: refresh.market_refresh(provider=refresh.market_provider())),
-        ("revenue", lambda: refresh.revenue_refresh(provider=refresh.revenue_provider())),
-    ):
-        say(f"profile: {name} refresh in-process under cProfile")
-        profiler = cProfile.Profile()
-        statements: dict[str, list[float]] = {}
-        started = time.perf_counter()
-        profiler.enable()
-        with connection.execute_wrapper(_statement_timer(statements)):
-            result = call()
-        profiler.disable()
-        seconds = time.perf_counter() - started
-        path = out_dir / f"refresh-{stamp}-{name}.prof"
-        profiler.dump_stats(path)
-        text = io.StringIO()
-        stats = pstats.Stats(profiler, stream=text).strip_dirs()
-        stats.sort_stats("cumulative").print_stats(25)
-        stats.sort_stats("tottime").print_stats(15)
-        print(
-            f"\n=== {name}: {seconds:.1f}s under cProfile, {result.run.rows_written} rows, status {result.run.status}"
-        )
-        print(text.getvalue())
-        slowest = sorted(statements.items(), key=lambda item: -sum(item[1]))[:12]
-        print(f"SQL: {sum(len(t) for t in statements.values())} statements, {sum(map(sum, statements.values())):.2f}s")
-        for statement, times in slowest:
-            print(f"  {sum(times):6.3f}s  x{len(times):<4} {statement}")
-        profiles[name] = {
-            "seconds_under_profiler": round(seconds, 3),
-            "rows": result.run.rows_written,
-            "file": str(path),
-        }
-    return profiles
 
 
 # --- Main ------------------------------------------------------------------------------
@@ -869,22 +722,77 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tokens", type=int, default=20_000, help="tokens with a CoinGecko id (default 20000)")
     parser.add_argument("--protocols", type=int, default=5_000, help="of which with a DefiLlama slug (default 5000)")
+    parser.add_argument(
+        "--behind",
+        type=int,
+        default=None,
+        help="protocols six days behind, fetched one by one (default a tenth); the others are\n"
+        "one day behind and take yesterday from the overview",
+    )
+    parser.add_argument("--rate", type=int, default=500, help="requests a minute, server and client (default 500)")
+    parser.add_argument(
+        "--demo-tokens", type=int, default=15_000, help="tokens in the demo-plan market refresh (default 15000)"
+    )
+    parser.add_argument("--demo-rate", type=int, default=30, help="the demo plan's requests a minute (default 30)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for each refresh")
-    parser.add_argument(
-        "--floor-repeats", type=int, default=2, help="measure each floor this many times and keep the fastest"
-    )
-    parser.add_argument("--profile", action="store_true", help="then cProfile both refreshes in-process")
     parser.add_argument("--check", action="store_true", help="exit 1 if a refresh misses the goal")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     if not 1 <= args.tokens <= 99_999 or not 0 <= args.protocols <= args.tokens:
         parser.error("need 1 <= --tokens <= 99999 and 0 <= --protocols <= --tokens")
+    args.behind = args.protocols // 10 if args.behind is None else args.behind
+    if not 0 <= args.behind <= args.protocols:
+        parser.error("need 0 <= --behind <= --protocols")
+    if args.rate < 1 or args.demo_rate < 1 or args.demo_tokens < 0:
+        parser.error("rates must be at least 1, --demo-tokens at least 0")
+    args.demo_tokens = min(args.demo_tokens, args.tokens)
     name = urlsplit(args.database_url).path.lstrip("/")
     if "bench" not in name:
         parser.error(f"the benchmark empties its database; {name!r} does not look like a benchmark database")
     return args
+
+
+def scenarios(args: argparse.Namespace, u: Universe) -> list[Scenario]:
+    calls = -(-args.tokens // PER_PAGE)
+    demo_calls = -(-args.demo_tokens // PER_PAGE)
+    found = [
+        Scenario(
+            "markets",
+            "tokens.refresh_markets",
+            "markets",
+            "/cg",
+            args.rate,
+            f"{args.tokens} tokens ({calls} calls) at {args.rate}/min",
+        ),
+    ]
+    if args.protocols:
+        found.append(
+            Scenario(
+                "revenue",
+                "tokens.refresh_revenue",
+                "revenue-history",
+                "/llama",
+                args.rate,
+                f"{args.protocols} protocols, {args.behind} of them behind ({3 + 3 * args.behind} calls)"
+                f" at {args.rate}/min",
+            )
+        )
+    if args.demo_tokens:
+        found.append(
+            Scenario(
+                "markets-demo",
+                "tokens.refresh_markets",
+                "markets",
+                "/cg",
+                args.demo_rate,
+                f"{args.demo_tokens} tokens ({demo_calls} calls) at {args.demo_rate}/min",
+                # The demo plan's universe: a later refresh of the day, so nothing new is written.
+                {"token_ids": [u.token_ids[i] for i in range(1, args.demo_tokens + 1)]},
+            )
+        )
+    return found
 
 
 def git_state() -> dict:
@@ -903,43 +811,45 @@ def is_busy(cpu: dict) -> bool:
     return cpu["other_share"] > BUSY_SHARE and cpu["other_seconds"] >= BUSY_SECONDS
 
 
-def busy_note(cpu: dict) -> str:
-    share = cpu["cpu"]["other_share"]
-    if not is_busy(cpu["cpu"]):
-        return ""
-    top = ", ".join(cpu["cpu"]["other_top"]) or "short-lived processes"
-    return f" (WARNING: other processes used {share:.0%} of the machine — {top}: noisy)"
-
-
 def print_table(results: dict) -> None:
     print()
     header = (
-        f"{'refresh':<14}{'rows':>8}{'requests':>13}{'refresh s':>11}{'floor s':>9}{'ratio':>7}"
-        f"{'rows/s':>9}{'floor rows/s':>14}  goal ≤{GOAL:g}× floor"
+        f"{'refresh':<14}{'rate/min':>9}{'sent':>7}{'429s':>6}{'wall s':>9}{'floor s':>9}{'ratio':>7}"
+        f"{'window floor s':>16}{'÷ it':>7}  goal ≤{GOAL:g}× floor"
     )
     print(header)
     print("-" * len(header))
     for name, r in results.items():
-        refresh, floor = r["refresh"], r["floor"]
-        requests = f"{refresh['requests']['total']}/{floor['requests']['total']}"
+        requests = r["requests"]
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
+        window_ratio = f"{r['window_ratio']:.2f}" if r["window_ratio"] is not None else "—"
         print(
-            f"{name:<14}{refresh['rows']:>8}{requests:>13}{refresh['seconds']:>11.2f}{floor['seconds']:>9.2f}"
-            f"{r['ratio']:>7.1f}{refresh['rows_per_second'] or 0:>9.0f}{floor['rows_per_second'] or 0:>14.0f}"
-            f"  {r['verdict']}"
+            f"{name:<14}{r['rate_per_minute']:>9}{requests['sent']:>7}{requests['refused_429']:>6}{r['seconds']:>9.1f}"
+            f"{r['floor_seconds']:>9.1f}{ratio:>7}{r['window_floor_seconds']:>16.1f}{window_ratio:>7}  {r['verdict']}"
+            f"{'' if r['status'] == 'succeeded' else ' (' + r['status'] + ')'}"
         )
-    print("(requests: refresh/floor, counted by the server; ratio = refresh s / floor s)")
-    noisy = [
-        f"{name} {part}" for name, r in results.items() for part in ("refresh", "floor") if is_busy(r[part]["cpu"])
-    ]
+    print(
+        "(sent = served + refused, counted by the server; floor = served ÷ rate; ratio = wall ÷ floor;\n"
+        " window floor = (⌈served ÷ rate⌉ − 1) × 60 s, what a client starting from an empty window could reach;\n"
+        " ÷ it = wall ÷ window floor)"
+    )
+    for name, r in results.items():
+        if r["window_ratio"] is not None and r["window_ratio"] > GOAL:
+            print(f"NOTE: {name} took {r['window_ratio']:.2f}× its window floor: the client lost time to the limit.")
+    noisy = [name for name, r in results.items() if is_busy(r["cpu"])]
     if noisy:
-        print(f"WARNING: the machine was busy with other work during: {', '.join(noisy)}; rerun on a quiet machine.")
+        print(f"WARNING: the machine was busy with other work during: {', '.join(noisy)}.")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     today = dt.datetime.now(dt.UTC).date()
     workdir = Path(tempfile.mkdtemp(prefix="accrual-bench-"))
-    say(f"refresh benchmark: {args.tokens} tokens, {args.protocols} protocols; today {today}; logs in {workdir}")
+    say(
+        f"refresh benchmark: {args.tokens} tokens, {args.protocols} protocols ({args.behind} behind), "
+        f"{args.rate}/min; demo plan {args.demo_tokens} tokens at {args.demo_rate}/min; today {today}; "
+        f"logs in {workdir}"
+    )
 
     # The server process starts first: forked before Django or any database connection exists.
     context = multiprocessing.get_context("fork")
@@ -949,7 +859,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     server_process.start()
     worker: Worker | None = None
-    raw = None
     previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     lock = None
     try:
@@ -967,9 +876,8 @@ def main(argv: list[str] | None = None) -> int:
             "ACCRUAL_DATA_MODE": "live",
             "COINGECKO_BASE_URL": f"{server_url}/cg",
             "DEFILLAMA_BASE_URL": f"{server_url}/llama",
-            "COINGECKO_RATE_LIMIT_PER_MINUTE": "0",
-            "DEFILLAMA_RATE_LIMIT_PER_MINUTE": "0",
-            "COINGECKO_MONTHLY_QUOTA": "0",  # measures speed: 20,000 histories exceed a demo month
+            "COINGECKO_MONTHLY_QUOTA": "0",  # the bench measures pace, not the month's budget
+            "DEFILLAMA_MONTHLY_QUOTA": "0",
             "PROVIDER_READ_TIMEOUT": "60",
         }
         env.pop("COINGECKO_API_KEY", None)
@@ -984,100 +892,92 @@ def main(argv: list[str] | None = None) -> int:
 
         django.setup()
         log_to_file(workdir / "bench.log")
-        import psycopg
         import redis
         from celery import Celery
 
-        redis.Redis.from_url(args.redis_url).flushdb()
-        universe = Universe(args.tokens, args.protocols, today)
+        broker = redis.Redis.from_url(args.redis_url)
+        broker.flushdb()
+        universe = Universe(args.tokens, args.protocols, args.behind, today)
         setup_universe(universe)
 
-        if not parent_end.poll(300):
+        if not parent_end.poll(600):
             raise RuntimeError("the provider server did not finish building its responses")
         parent_end.recv()
         say("provider server ready")
 
-        worker = Worker(env, workdir / "worker.log")
-        worker.start()
         app = Celery(broker=args.redis_url)
-        broker = redis.Redis.from_url(args.redis_url)
-        warm_worker(app, worker)
-        worker.wait_idle(broker, 60)
-        say(f"worker ready (process group {worker.process.pid}; log {worker.log_path})")
-
-        raw = psycopg.connect(args.database_url)
-        meter = CpuMeter(server_process.pid, worker, args.database_url)
         results: dict = {}
-        for name, task, kind, floor in (
-            ("markets", "tokens.refresh_markets", "markets", floor_markets),
-            # The same quotes again, as a later refresh of the day that finds nothing moved:
-            # everything is read and compared, nothing is written.
-            ("markets-again", "tokens.refresh_markets", "markets", floor_markets),
-            ("revenue", "tokens.refresh_revenue", "revenue-history", floor_revenue),
-        ):
-            if name == "revenue" and not args.protocols:
-                continue
-            checkpoint()
-            floors = []
-            for attempt in range(1, args.floor_repeats + 1):
-                say(f"{name}: floor (httpx + json.loads + COPY), {attempt}/{args.floor_repeats}")
-                cpu: dict = {}
-                with quiet_httpx(), meter.measure(cpu, sampling=False):
-                    floors.append(floor(raw, server_url, universe))
-                floors[-1].update(cpu)
-                say(f"{name}: floor {floors[-1]['seconds']:.2f}s, {floors[-1]['rows']} rows{busy_note(cpu)}")
-            floor_result = {**min(floors, key=lambda f: f["seconds"]), "all_seconds": [f["seconds"] for f in floors]}
-            checkpoint()
-            say(f"{name}: refresh through the worker ({task})")
-            with meter.measure(cpu):
-                refresh_result = measure_refresh(app, worker, server_url, task, kind, args.timeout)
-            refresh_result.update(cpu)
-            say(
-                f"{name}: refresh {refresh_result['seconds']:.2f}s, {refresh_result['rows']} rows, "
-                f"{refresh_result['requests']['total']} requests, {refresh_result['status']}{busy_note(cpu)}"
-            )
-            refresh_result["follow_ups"] = worker.wait_idle(broker, args.timeout)
-            for follow_up in refresh_result["follow_ups"]:
-                say(
-                    f"{name}: then the worker ran {follow_up['task']} ({follow_up['outcome']}, {follow_up['seconds']}s)"
-                )
-            ratio = refresh_result["seconds"] / floor_result["seconds"]
-            ok = refresh_result["status"] == "succeeded" and not refresh_result["task_retries"] and ratio <= GOAL
-            if refresh_result["task_retries"]:
-                say(f"{name}: WARNING the task was retried {refresh_result['task_retries']}×; see {worker.log_path}")
-            if refresh_result["rows"] != floor_result["rows"]:
-                say(f"{name}: NOTE the refresh wrote {refresh_result['rows']} rows, the floor {floor_result['rows']}")
-            results[name] = {
-                "refresh": refresh_result,
-                "floor": floor_result,
-                "ratio": round(ratio, 2),
-                "verdict": "PASS" if ok else "FAIL",
+        for scenario in scenarios(args, universe):
+            # Each scenario starts from rest: no request in either window, the client's limiter,
+            # circuit and locks forgotten (the worker is stopped, so the broker holds nothing).
+            if worker is not None:
+                worker.stop()
+            broker.flushdb()
+            server_limits(parent_end, {"/cg": scenario.rate, "/llama": scenario.rate})
+            worker_env = {
+                **env,
+                "COINGECKO_RATE_LIMIT_PER_MINUTE": str(scenario.rate),
+                "DEFILLAMA_RATE_LIMIT_PER_MINUTE": str(scenario.rate),
             }
+            worker = Worker(worker_env, workdir / f"worker-{scenario.name}.log")
+            worker.start()
+            warm_worker(app, worker)
+            worker.wait_idle(broker, 60)
+            checkpoint()
+            say(f"{scenario.name}: {scenario.what}, through the worker ({scenario.task})")
+            cpu: dict = {}
+            with CpuMeter(server_process.pid, worker, args.database_url).measure(cpu):
+                result = measure_refresh(app, worker, server_url, scenario, args.timeout)
+            result.update(cpu, scenario=scenario.what, rate_per_minute=scenario.rate)
+            requests = result["requests"]
+            say(
+                f"{scenario.name}: {result['seconds']:.1f}s for {requests['sent']} requests "
+                f"({requests['refused_429']} refused with 429), floor {result['floor_seconds']:.1f}s, "
+                f"{result['rows']} rows, {result['status']}"
+            )
+            result["follow_ups"] = worker.wait_idle(broker, args.timeout)
+            for follow_up in result["follow_ups"]:
+                say(f"{scenario.name}: then the worker ran {follow_up['task']} ({follow_up['outcome']})")
+            ok = (
+                result["status"] == "succeeded"
+                and not result["task_retries"]
+                and result["ratio"] is not None
+                and result["ratio"] <= GOAL
+            )
+            if result["task_retries"]:
+                say(f"{scenario.name}: WARNING the task was retried {result['task_retries']}×; see {worker.log_path}")
+            results[scenario.name] = {**result, "verdict": "PASS" if ok else "FAIL"}
         app.close()
-        worker.stop()
+        if worker is not None:
+            worker.stop()
 
         print_table(results)
 
-        stamp = today.isoformat() + (
-            "" if (args.tokens, args.protocols) == (20_000, 5_000) else f"-{args.tokens}x{args.protocols}"
-        )
+        sizes = (args.tokens, args.protocols, args.behind, args.rate, args.demo_tokens, args.demo_rate)
+        default = sizes == (20_000, 5_000, 500, 500, 15_000, 30)
+        stamp = today.isoformat() + ("" if default else f"-{args.tokens}x{args.protocols}-{args.rate}")
         args.results_dir.mkdir(parents=True, exist_ok=True)
         report = {
-            "benchmark": "refresh",
+            "benchmark": "refresh-limited",
             "date": today.isoformat(),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.executable).name, "-m", "bench.bench_refresh", *(argv or sys.argv[1:])]),
             "tokens": args.tokens,
             "protocols": args.protocols,
-            "stored_days": STORED_DAYS,
-            "served_days": SERVED_DAYS,
+            "protocols_behind": args.behind,
+            "rate_per_minute": args.rate,
+            "demo_tokens": args.demo_tokens,
+            "demo_rate_per_minute": args.demo_rate,
             "goal_ratio": GOAL,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "git": git_state(),
             **results,
         }
-        if args.profile:
-            report["profiles"] = profile_refreshes(universe, args.results_dir, stamp)
-        path = args.results_dir / f"refresh-{stamp}.json"
+        path = args.results_dir / f"refresh-limited-{stamp}.json"
+        for run in range(2, 100):  # a day's later runs keep the earlier ones
+            if not path.exists():
+                break
+            path = args.results_dir / f"refresh-limited-{stamp}-run{run}.json"
         path.write_text(json.dumps(report, indent=2) + "\n")
         say(f"results written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         failed = [name for name, r in results.items() if r["verdict"] != "PASS"]
@@ -1090,8 +990,6 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous_sigterm)
         if worker is not None:
             worker.stop()
-        if raw is not None:
-            raw.close()
         if lock is not None:
             lock.close()
         with contextlib.suppress(OSError):

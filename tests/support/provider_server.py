@@ -4,17 +4,20 @@ test can inject. Used by the worker end-to-end tests and by the benchmarks.
 
 CoinGecko is served under ``/cg`` and DefiLlama under ``/llama``:
 ``COINGECKO_BASE_URL=http://127.0.0.1:PORT/cg``, ``DEFILLAMA_BASE_URL=http://127.0.0.1:PORT/llama``.
+Optionally it enforces a per-minute limit per provider as the real ones do (``rate_limits``),
+and ``/_stats`` counts the requests it served and refused per endpoint.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import socket
 import struct
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -101,20 +104,81 @@ def overview_body(data: RecordedData | SyntheticData, data_type: str) -> bytes:
     ).encode()
 
 
+class RollingLimit:
+    """At most ``limit`` requests in any ``window`` seconds: a log of the times of the requests
+    let through (a sliding log: no window boundary to burst across). Refused requests are not
+    logged, so a client that retries too early is refused without being locked out longer."""
+
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.window = float(window)
+        self.clock = clock
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def admit(self) -> float | None:
+        """None when a request may go ahead (it is logged); else the seconds until one may."""
+        with self._lock:
+            now = self.clock()
+            while self._times and self._times[0] <= now - self.window:
+                self._times.popleft()
+            if len(self._times) < self.limit:
+                self._times.append(now)
+                return None
+            return self._times[0] + self.window - now
+
+
+# Endpoints counted by /_stats, by path prefix (the first that matches).
+ENDPOINTS = (
+    ("/cg/coins/markets", "markets"),
+    ("/cg/coins/", "market_chart"),
+    ("/cg/", "coingecko_other"),
+    ("/llama/summary/fees/", "summary_fees"),
+    ("/llama/overview/fees", "overview_fees"),
+    ("/llama/", "defillama_other"),
+)
+
+
+def endpoint_of(path: str) -> str:
+    return next((name for prefix, name in ENDPOINTS if path.startswith(prefix)), "other")
+
+
 class ProviderServer:
     """``with ProviderServer() as server:`` — serves on ``server.url`` until the block ends.
 
     ``server.inject(prefix, *faults)`` queues faults for the next requests whose path starts
     with ``prefix``: an int status (``500``, ``429``), ``("429", retry_after)``, ``"html"``,
     ``"reset"``, ``"truncate"``, ``("stall", threading.Event or seconds)``, ``("body", bytes)``.
+
+    ``rate_limits={"/cg": 30, "/llama": 500}`` refuses requests under a path prefix beyond that
+    many per rolling ``window`` seconds, as a provider does: 429 with a ``retry-after`` (whole
+    seconds until a request would pass), CoinGecko's JSON body under ``/cg``, plain text
+    elsewhere (DefiLlama's errors are text). ``set_rate_limit`` changes one while serving.
+    ``stats()`` (and ``GET /_stats``, itself neither limited nor counted) gives the requests
+    served and refused per endpoint.
     """
 
-    def __init__(self, data: RecordedData | None = None) -> None:
+    def __init__(
+        self,
+        data: RecordedData | None = None,
+        *,
+        rate_limits: dict[str, int] | None = None,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.data = data or RecordedData()
         self.requests: list[str] = []
         self.headers: list[dict] = []
         self._faults: dict[str, list] = defaultdict(list)
         self._lock = threading.Lock()
+        self.window = window
+        self.clock = clock
+        self._limits: dict[str, RollingLimit] = {}
+        for prefix, per_window in (rate_limits or {}).items():
+            self.set_rate_limit(prefix, per_window)
+        self._counts: dict[str, dict[str, int]] = defaultdict(lambda: {"served": 0, "refused": 0})
         self.stalled = threading.Event()  # set while a stalled request is waiting
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -131,6 +195,26 @@ class ProviderServer:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def set_rate_limit(self, prefix: str, per_window: int | None) -> None:
+        """Limit requests under ``prefix`` (``None`` or 0: no limit), starting from an empty log."""
+        with self._lock:
+            if per_window:
+                self._limits[prefix] = RollingLimit(per_window, self.window, self.clock)
+            else:
+                self._limits.pop(prefix, None)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {name: dict(counts) for name, counts in self._counts.items()}
+
+    def _admit(self, path: str) -> float | None:
+        """None when the request passes its prefix's limit; else the seconds until one would."""
+        limit = next((limit for prefix, limit in self._limits.items() if path.startswith(prefix)), None)
+        wait = limit.admit() if limit is not None else None
+        with self._lock:
+            self._counts[endpoint_of(path)]["served" if wait is None else "refused"] += 1
+        return wait
 
     def inject(self, prefix: str, *faults) -> None:
         with self._lock:
@@ -153,10 +237,17 @@ class ProviderServer:
                 pass
 
             def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                if path == "/_stats":
+                    self._send(200, json.dumps(server.stats()).encode(), "application/json")
+                    return
                 with server._lock:
                     server.requests.append(self.path)
                     server.headers.append(dict(self.headers))
-                path = urlsplit(self.path).path
+                wait = server._admit(path)
+                if wait is not None:
+                    self._too_many(path, wait)
+                    return
                 fault = server._next_fault(path)
                 if fault is not None and self._fault(fault):
                     return
@@ -171,6 +262,14 @@ class ProviderServer:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _too_many(self, path: str, wait: float) -> None:
+                retry_after = {"Retry-After": str(max(1, math.ceil(wait)))}
+                if path.startswith("/cg"):
+                    body = b'{"status": {"error_code": 429, "error_message": "You\'ve exceeded the Rate Limit."}}'
+                    self._send(429, body, "application/json", retry_after)
+                else:
+                    self._send(429, b"Too Many Requests", "text/plain", retry_after)
 
             def _fault(self, fault) -> bool:
                 """Apply a fault; True when the response is done."""
