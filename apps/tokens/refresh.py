@@ -33,7 +33,14 @@ from django.utils import timezone
 from . import services, snapshots
 from .data_set import DataSetConflict, data_set_claim, data_set_refusal
 from .models import DataSet, PriceDay, RevenueDay, Source, SyncRun, Token
-from .providers.base import MarketQuote, PricePoint, ProviderError, RevenuePoint
+from .providers.base import (
+    MarketQuote,
+    PricePoint,
+    ProviderCircuitOpenError,
+    ProviderError,
+    ProviderQuotaExhaustedError,
+    RevenuePoint,
+)
 from .providers.coingecko import CoinGeckoClient  # imported with the worker, not on its first refresh
 from .providers.defillama import DATA_TYPES, DefiLlamaClient
 
@@ -268,6 +275,12 @@ def _history_refresh(
             result.calls += cost(item)
             try:
                 points = fetch(item)
+            except (ProviderQuotaExhaustedError, ProviderCircuitOpenError) as exc:
+                # The provider, not this token: stop, and leave the token as due as it was.
+                result.calls -= cost(item)
+                result.failures["run"] = f"{type(exc).__name__}: {exc}"
+                stopped = True
+                break
             except ProviderError as exc:
                 result.failures[item.key] = f"{type(exc).__name__}: {exc}"
                 failed.append(item.token_id)

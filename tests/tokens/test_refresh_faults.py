@@ -9,11 +9,11 @@ import pytest
 
 from apps.tokens import refresh
 from apps.tokens.ingestion import sample_data_load
-from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, SyncRun
+from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, SyncRun, Token
 from apps.tokens.providers.coingecko import CoinGeckoClient
 from apps.tokens.providers.defillama import DefiLlamaClient
 from apps.tokens.providers.sample import SampleProvider
-from apps.tokens.providers.shared_state import Circuit
+from apps.tokens.providers.shared_state import Circuit, MonthlyQuota
 from tests.support.data_set import hold
 
 from .test_ingestion import database_state
@@ -185,3 +185,18 @@ def test_a_page_failing_after_others_arrived_writes_nothing(loaded, server, cloc
     assert run.status == SyncRun.Status.FAILED and "ProviderRetryableError" in run.error
     assert len(market_requests(server)) == 1 + MAX_ATTEMPTS
     assert facts_state() == before
+
+
+def test_a_spent_quota_stops_the_history_job_and_leaves_every_token_due(loaded, server, clock):
+    """The quota is the provider's, not a token's: the job stops at it, says why, and the
+    tokens it did not reach stay as due as they were (not pushed back as failed)."""
+    Token.objects.update(price_history_at=None)  # every token due for its year
+    quota = MonthlyQuota("coingecko-quota-test", limit=2, clock=lambda: 1_800_000_000)
+    result = refresh.price_history_refresh(provider=coingecko(server, clock, quota=quota))
+    charts = [p for p in server.requests if "/market_chart" in p]
+    assert len(charts) == 2 and quota.remaining() == 0
+    run = SyncRun.objects.get(pk=result.run.pk)
+    assert run.status == SyncRun.Status.FAILED and "ProviderQuotaExhaustedError" in run.error
+    assert Token.objects.exclude(price_history_at=None).count() == 2
+    assert not Token.objects.exclude(price_history_failed_at=None).exists()
+    assert run.remaining == Token.objects.tracked().exclude(coingecko_id=None).count() - 2
