@@ -231,6 +231,7 @@ def setup_universe(u: Universe) -> None:
     categories = [c for c in Category.values if c != Category.OTHER]
     started = time.monotonic()
     backfilled_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    behind_at = dt.datetime.combine(u.behind_until, dt.time(1, 15), dt.UTC)
     Token.objects.bulk_create(
         [
             Token(
@@ -246,7 +247,8 @@ def setup_universe(u: Universe) -> None:
                 max_supply=None if i % 3 else data.supply(i) * 1.5,
                 # Their stored history counts as backfilled: the refreshes fetch only what is new.
                 price_history_at=backfilled_at,
-                revenue_history_at=backfilled_at if i <= u.protocols else None,
+                # (a protocol behind was last fetched on its last stored day)
+                revenue_history_at=(behind_at if i in u.behind else backfilled_at) if i <= u.protocols else None,
             )
             for i in range(1, u.tokens + 1)
         ],
