@@ -369,6 +369,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "title": "Request budget",
             "plan": current,
+            "interval_minutes": int(current.interval.total_seconds() // 60),
             "tables": tables,
         }
         return TemplateResponse(request, "admin/tokens/budget_plan.html", context)
