@@ -117,6 +117,11 @@ class TokenAdmin(admin.ModelAdmin):
         # An editor's mapping is an override: automatic mapping must not undo it.
         if {"coingecko_id", "defillama_slug"} & set(form.changed_data):
             obj.mapping_locked = True
+        # A new id is another series: its history is backfilled as a new token's would be.
+        if "coingecko_id" in form.changed_data:
+            obj.price_history_at = obj.price_history_failed_at = None
+        if "defillama_slug" in form.changed_data:
+            obj.revenue_history_at = obj.revenue_history_failed_at = None
         # Likewise a category an editor picks: the providers' category mappings leave it.
         if "category" in form.changed_data:
             obj.category_locked = True

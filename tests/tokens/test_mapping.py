@@ -1,5 +1,7 @@
 """CoinGecko id ↔ DefiLlama slug mapping, editor overrides, and the admin's lists and actions."""
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -80,7 +82,15 @@ def test_an_editor_changing_the_mapping_in_the_admin_locks_it(client):
     editor = UserFactory(is_staff=True)
     editor.groups.add(Group.objects.get(name="Editors"))
     client.force_login(editor)
-    token = TokenFactory(slug="aave", name="Aave", symbol="AAVE", defillama_slug=None)
+    fetched = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    token = TokenFactory(
+        slug="aave",
+        name="Aave",
+        symbol="AAVE",
+        defillama_slug=None,
+        price_history_at=fetched,
+        revenue_history_at=fetched,
+    )
     page = client.get(f"/admin/tokens/token/{token.pk}/change/")
     assert page.status_code == 200
     form = {
@@ -103,6 +113,8 @@ def test_an_editor_changing_the_mapping_in_the_admin_locks_it(client):
     assert response.status_code == 302, response.content.decode()[:2000]
     token.refresh_from_db()
     assert token.defillama_slug == "aave-v3" and token.mapping_locked
+    # The new protocol's revenue is another series: backfilled as a new token's; prices stay.
+    assert token.revenue_history_at is None and token.price_history_at == fetched
 
 
 def test_refresh_now_action_queues_the_runs_kinds(superuser_client, django_capture_on_commit_callbacks, monkeypatch):
