@@ -208,6 +208,13 @@ def _backfills(tokens: QuerySet[Token], key: str, state: str) -> list[Due]:
     return [Due(pk, value, None) for pk, value in rows]
 
 
+def _alternate(first: list[Due], second: list[Due]) -> list[Due]:
+    """One of each in turn, then the rest of the longer list."""
+    turns = [item for pair in zip(first, second, strict=False) for item in pair]
+    shorter = min(len(first), len(second))
+    return turns + first[shorter:] + second[shorter:]
+
+
 def _price_gaps(tokens: QuerySet[Token], today: dt.date) -> list[Due]:
     """Backfilled tokens missing a day's price since their last history fetch, within
     GAP_WINDOW_DAYS and after their first stored day, up to yesterday (today's price is the
@@ -353,7 +360,9 @@ def price_history_refresh(
     tokens = Token.objects.tracked().exclude(coingecko_id=None)
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
-    due = _backfills(tokens, "coingecko_id", "price_history") + _price_gaps(tokens, today)
+    # Turn about: a backfill of thousands (weeks on a small plan) must not let the missed days
+    # of backfilled tokens age out of the gap window, nor many gaps stall the backfill.
+    due = _alternate(_backfills(tokens, "coingecko_id", "price_history"), _price_gaps(tokens, today))
 
     def fetch(item: Due) -> list[PricePoint]:
         days = backfill_days if item.since is None else (today - item.since).days + 1

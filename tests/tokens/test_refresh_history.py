@@ -134,6 +134,25 @@ def test_a_call_budget_spreads_a_backfill_over_runs_largest_first_none_starved(m
     assert all(len(price_days(t)) == refresh.DEFAULT_BACKFILL_DAYS + 1 for t in tokens)
 
 
+def test_a_long_backfill_and_missed_days_take_turns_within_a_budget():
+    """On a small plan a backfill of thousands lasts weeks: the missed days of the tokens
+    already backfilled are fetched alongside it, before they age out of the gap window."""
+    backfilled = [token(f"old{i}") for i in range(2)]
+    provider = StandIn()
+    refresh.price_history_refresh(provider=provider)
+    week_ago = timezone.now() - dt.timedelta(days=7)
+    Token.objects.filter(pk__in=[t.pk for t in backfilled]).update(price_history_at=week_ago)
+    PriceDay.objects.filter(token__in=backfilled, date=TODAY - dt.timedelta(days=3)).delete()
+    new = [token(f"new{i}") for i in range(4)]
+    for i, tok in enumerate(new):
+        with_market_cap(tok, 1000 * (i + 1))
+    provider.calls.clear()
+
+    refresh.price_history_refresh(provider=provider, max_calls=4)
+    assert provider.called() == ["new3-cg", "old0-cg", "new2-cg", "old1-cg"]
+    assert all(TODAY - dt.timedelta(days=3) in price_days(t) for t in backfilled)
+
+
 def test_a_run_killed_mid_chunk_keeps_the_chunks_before_and_the_next_run_finishes(monkeypatch):
     monkeypatch.setattr(refresh, "HISTORY_BATCH", 2)
     tokens = [token(f"coin{i}") for i in range(4)]
