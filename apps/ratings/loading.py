@@ -7,6 +7,9 @@ its past days. Five queries per chunk of tokens, whatever the number of days. On
 windows need is read, and nothing dated after the block's last day. On PostgreSQL a
 chunk's history comes back as flat binary arrays (one row a query instead of one row a
 token-day, and no Python object a figure): a day of 20,000 tokens reads 3.6 million prices.
+Every series is three aligned arrays (token ids, day offsets, values), the offsets counted
+from one origin that precedes every window (``block_origin``): no window, however long,
+can put a figure on another token or another day.
 Elsewhere (SQLite) plain rows give the same series. A chunk's series become NumPy arrays
 (one row a token) and ``history.block_price_inputs`` computes each day for all of them.
 """
@@ -55,6 +58,11 @@ PREFETCH = 2
 Series = tuple[np.ndarray, np.ndarray, np.ndarray]
 EMPTY: Series = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.intp), np.empty(0))
 DERIVED_INPUTS = (*history.PRICE_INPUTS, "revenue_history_days", "revenue_consistency_90d")
+
+
+def block_origin(start: dt.date) -> dt.date:
+    """Day offset 0 of a block's series: the first day any window of its first day reads."""
+    return start - dt.timedelta(days=max(PRICE_LOOKBACK_DAYS, REVENUE_LOOKBACK_DAYS))
 
 
 @dataclass
@@ -161,24 +169,25 @@ def _fetch(chunk: list[tuple[int, str]], start: dt.date, end: dt.date) -> _Chunk
     result = _Chunk(tokens=chunk)
     arrays = arrays_supported()
     snapshots: dict[int, list[tuple]] = defaultdict(list)
-    for token_id, *row in (_snapshot_arrays if arrays else _snapshot_rows)([pk for pk, _ in chunk], start, end):
+    for token_id, *row in _snapshot_rows([pk for pk, _ in chunk], start, end):
         snapshots[token_id].append(tuple(row))
     if not snapshots:
         return result
     result.snapshots = dict(snapshots)
     ids = list(snapshots)
-    origin = start - dt.timedelta(days=PRICE_LOOKBACK_DAYS)
+    origin = block_origin(start)
     lag = dt.timedelta(days=CAP_LOOKBACK_DAYS)
     result.prices = (_price_arrays if arrays else _price_rows)(
         ids,
         origin,
+        start - dt.timedelta(days=PRICE_LOOKBACK_DAYS),
         end,
         cap_days=((start - lag, end - lag), (start, end)),
         volume_from=start - dt.timedelta(days=VOLUME_LOOKBACK_DAYS - 1),
     )
     since = start - dt.timedelta(days=REVENUE_LOOKBACK_DAYS)
     result.revenue = (_revenue_arrays if arrays else _revenue_rows)(ids, origin, since, end)
-    result.first_revenue_days = dict((_first_revenue_arrays if arrays else _first_revenue_rows)(ids, end))
+    result.first_revenue_days = dict(_first_revenue_rows(ids, end))
     result.burns = _burns(ids, end)
     return result
 
@@ -187,7 +196,7 @@ def _build(chunk: _Chunk, start: dt.date, end: dt.date, by_day: dict[dt.date, li
     """Each token-day's inputs from a chunk's query results (no query)."""
     if not chunk.snapshots:
         return
-    origin = start - dt.timedelta(days=PRICE_LOOKBACK_DAYS)
+    origin = block_origin(start)
     span = (end - origin).days + 1
     rows = {pk: row for row, pk in enumerate(chunk.snapshots)}
     ids = np.fromiter(rows, dtype=np.int64, count=len(rows))
@@ -198,6 +207,8 @@ def _build(chunk: _Chunk, start: dt.date, end: dt.date, by_day: dict[dt.date, li
         """A series' rows, day offsets and values, for the tokens of the chunk; and which
         tokens have a NaN or infinite figure among them."""
         tokens, offsets, values = series
+        if len(offsets) and not (offsets.min() >= 0 and offsets.max() < span):
+            raise ValueError("a series reaches outside the block's days")
         at = np.minimum(np.searchsorted(ordered, tokens), len(ordered) - 1)
         known = ordered[at] == tokens
         odd = tokens[known & ~np.isfinite(values)]
@@ -324,13 +335,13 @@ def _first_revenue_rows(ids: list[int], end: dt.date) -> Iterable[tuple[int, dt.
 
 
 def _price_rows(
-    ids: list[int], origin: dt.date, end: dt.date, *, cap_days: CapDays, volume_from: dt.date
+    ids: list[int], origin: dt.date, since: dt.date, end: dt.date, *, cap_days: CapDays, volume_from: dt.date
 ) -> tuple[Series, Series, Series]:
     (early_from, early_to), (late_from, late_to) = cap_days
     as_float = FloatField()
     lists: tuple[list, ...] = tuple([] for _ in range(9))
     for token_id, day, price, cap, volume in (
-        PriceDay.objects.filter(token_id__in=ids, date__range=(origin, end))
+        PriceDay.objects.filter(token_id__in=ids, date__range=(since, end))
         .order_by("token_id", "date")
         .values_list(
             "token_id",
@@ -372,14 +383,14 @@ def _series(tokens: list[int], offsets: list[int], values: list[float]) -> Serie
 
 # --- Arrays (PostgreSQL) -------------------------------------------------------------------
 
-# A chunk's series come back as two flat arrays for all its tokens at once: keys (token id
-# and day offset in one int8) and values (float8), aggregating the same rows in the same
-# order, NULLs left out of both (FILTER). No GROUP BY: one row per query, whatever the
+# A chunk's series come back as flat arrays for all its tokens at once: token ids and day
+# offsets (int8) and values (float8), aggregating the same rows in the same order, NULLs
+# left out of all three (FILTER). No GROUP BY: one row per query, whatever the
 # number of tokens. They arrive in PostgreSQL's binary array format, read straight into
 # NumPy (``_ArrayBytes``), so no Python object is made a figure.
-_KEY_BITS = 20  # a key's low bits are the day offset (up to 2,870 years), the rest the token id
 _SERIES = (
-    f"array_agg(token_id * {1 << _KEY_BITS} + (date - %(origin)s)) FILTER (WHERE {{column}} IS NOT NULL{{also}}), "
+    "array_agg(token_id::int8) FILTER (WHERE {column} IS NOT NULL{also}), "
+    "array_agg((date - %(origin)s)::int8) FILTER (WHERE {column} IS NOT NULL{also}), "
     "array_agg({column}::float8) FILTER (WHERE {column} IS NOT NULL{also})"
 )
 # A one-dimensional array without NULLs: a 20-byte header (dimensions, NULL flag, element
@@ -393,50 +404,22 @@ def _series_sql(column: str, also: str = "") -> str:
     return _SERIES.format(column=column, also=f" AND ({also})" if also else "")
 
 
-def _unpacked(keys: bytes | None, values: bytes | None) -> Series:
-    if keys is None:  # no row passed the filter
+def _unpacked(tokens: bytes | None, offsets: bytes | None, values: bytes | None) -> Series:
+    if tokens is None:  # no row passed the filter
         return _series([], [], [])
-    for array in (keys, values):
+    for array in (tokens, offsets, values):
         dimensions, has_null = np.frombuffer(array, dtype=">i4", count=2)
         if dimensions != 1 or has_null:
             raise ValueError("a series must be a one-dimensional array without NULLs")
-    keys = np.frombuffer(keys, dtype=_INT8_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(np.int64)
     return (
-        keys >> _KEY_BITS,
-        (keys & ((1 << _KEY_BITS) - 1)).astype(np.intp),
+        np.frombuffer(tokens, dtype=_INT8_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(np.int64),
+        np.frombuffer(offsets, dtype=_INT8_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(np.intp),
         np.frombuffer(values, dtype=_FLOAT8_ELEMENTS, offset=_ARRAY_HEADER)["value"].astype(float),
     )
 
 
-def _snapshot_arrays(ids: list[int], start: dt.date, end: dt.date) -> list[tuple]:
-    # PostgreSQL prints a NUMERIC exactly: its text, less trailing zeros, is the stored input,
-    # without a Decimal made and normalised per figure.
-    figures = ", ".join(f"{key}::text" for key in SNAPSHOT_INPUTS)
-    sql = f"""
-        SELECT token_id, date, {figures} FROM {MetricSnapshot._meta.db_table}
-        WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(start)s AND %(end)s
-    """
-    return _binary_rows(sql, {"ids": ids, "start": start, "end": end})
-
-
-def _first_revenue_arrays(ids: list[int], end: dt.date) -> list[tuple[int, dt.date]]:
-    # One index probe a token for its first revenue day, rather than a scan of its history.
-    sql = f"""
-        SELECT id, first FROM (
-            SELECT token.id, (
-                SELECT revenue.date FROM {RevenueDay._meta.db_table} AS revenue
-                WHERE revenue.token_id = token.id AND revenue.date <= %(end)s AND revenue.revenue_usd IS NOT NULL
-                ORDER BY revenue.date LIMIT 1
-            ) AS first
-            FROM {Token._meta.db_table} AS token WHERE token.id = ANY(%(ids)s)
-        ) AS firsts
-        WHERE first IS NOT NULL
-    """
-    return _binary_rows(sql, {"ids": ids, "end": end})
-
-
 def _price_arrays(
-    ids: list[int], origin: dt.date, end: dt.date, *, cap_days: CapDays, volume_from: dt.date
+    ids: list[int], origin: dt.date, since: dt.date, end: dt.date, *, cap_days: CapDays, volume_from: dt.date
 ) -> tuple[Series, Series, Series]:
     """Prices, and market caps and volumes only on the days their windows read."""
     cap_days_sql = "date BETWEEN %(cap_a)s AND %(cap_b)s OR date BETWEEN %(cap_c)s AND %(cap_d)s"
@@ -445,12 +428,13 @@ def _price_arrays(
                {_series_sql("market_cap_usd", cap_days_sql)},
                {_series_sql("volume_usd", "date >= %(volume_from)s")}
         FROM {PriceDay._meta.db_table}
-        WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(origin)s AND %(end)s
+        WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(since)s AND %(end)s
     """
     (cap_a, cap_b), (cap_c, cap_d) = cap_days
     params = {
         "ids": ids,
         "origin": origin,
+        "since": since,
         "end": end,
         "cap_a": cap_a,
         "cap_b": cap_b,
@@ -459,7 +443,7 @@ def _price_arrays(
         "volume_from": volume_from,
     }
     (packed,) = _binary_rows(sql, params)
-    return _unpacked(*packed[0:2]), _unpacked(*packed[2:4]), _unpacked(*packed[4:6])
+    return _unpacked(*packed[0:3]), _unpacked(*packed[3:6]), _unpacked(*packed[6:9])
 
 
 def _revenue_arrays(ids: list[int], origin: dt.date, since: dt.date, end: dt.date) -> Series:
@@ -468,8 +452,8 @@ def _revenue_arrays(ids: list[int], origin: dt.date, since: dt.date, end: dt.dat
         FROM {RevenueDay._meta.db_table}
         WHERE token_id = ANY(%(ids)s) AND date BETWEEN %(since)s AND %(end)s AND revenue_usd IS NOT NULL
     """
-    ((keys, values),) = _binary_rows(sql, {"ids": ids, "origin": origin, "since": since, "end": end})
-    return _unpacked(keys, values)
+    ((tokens, offsets, values),) = _binary_rows(sql, {"ids": ids, "origin": origin, "since": since, "end": end})
+    return _unpacked(tokens, offsets, values)
 
 
 class _ArrayBytes(Loader):

@@ -13,8 +13,7 @@ rounding is exact, half-up, and the same on every machine.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property, partial
@@ -108,7 +107,7 @@ class Ranking:
     """Percentile ranks within the whole universe of the day and within the token's
     category, blended. A category with fewer than ``min_category_peers`` tokens having the
     figure gives no category rank: the universe rank alone counts. ``formula`` is the rank
-    as published (``percentile_ranks`` computes it; a test evaluates this text against it)."""
+    as published (``ranks`` computes it; a test evaluates this text against it)."""
 
     universe_weight: int
     category_weight: int
@@ -597,20 +596,6 @@ def _points(tenths: int | None) -> Decimal | None:
     return _POINTS[tenths] if 0 <= tenths <= 1000 else Decimal(tenths).scaleb(-1)
 
 
-def weighted_mean(pairs: Iterable[tuple[int, Decimal | None]]) -> Decimal | None:
-    """Σ weight × score ÷ Σ weight over the scores present, rounded half up to 0.1."""
-    return _points(_weighted_tenths((weight, _tenths(score)) for weight, score in pairs))
-
-
-def _weighted_tenths(pairs: Iterable[tuple[int, int | None]]) -> int | None:
-    total = weights = 0
-    for weight, tenths in pairs:
-        if tenths is not None:
-            total += weight * tenths
-            weights += weight
-    return _div_half_up(total, weights) if weights else None
-
-
 def _number(value: Number | None) -> float | None:
     if value is None or value == "":
         return None
@@ -618,40 +603,10 @@ def _number(value: Number | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def measure_value(sub: SubMetric, values: Mapping[str, Number | None]) -> float | None:
-    """The value a sub-metric ranks: its measure, divided by ``per`` (which must be > 0)."""
-    return _measure(sub, {key: _number(values.get(key)) for key in sub.inputs})
-
-
-def percentile_ranks(values: Mapping[int, float], *, higher_is_better: bool = True) -> dict[int, int]:
-    """Each key's percentile rank among the values, in tenths of a point (0–1000).
-
-    rank = 100 × (worse + ½ × (tied − 1)) ÷ (n − 1): the worst scores 0, the best 100, ties
-    share the middle rank, a lone value scores 50.
-    """
-    n = len(values)
-    if n == 1:
-        return dict.fromkeys(values, 500)
-    counts = Counter(values.values())
-    denominator = 2 * (n - 1)
-    rank_of = {}
-    below = 0
-    for value in sorted(counts):
-        tied = counts[value]
-        worse = below if higher_is_better else n - below - tied
-        rank_of[value] = (2000 * (2 * worse + tied - 1) + denominator) // (2 * denominator)
-        below += tied
-    return {key: rank_of[value] for key, value in values.items()}
-
-
 def band_for(score: Decimal | None, methodology: Methodology = METHODOLOGY) -> str:
     if score is None:
         return NOT_RATED
     return next(b.letter for b in methodology.bands if score >= b.min_score)
-
-
-def _band_for_tenths(tenths: int, methodology: Methodology) -> str:
-    return next(b.letter for b in methodology.bands if tenths >= 10 * b.min_score)
 
 
 def next_signal(previous: str, score: Decimal | None, definition: SignalDef = METHODOLOGY.signal) -> str:
@@ -678,19 +633,11 @@ _component = partial(tuple.__new__, ComponentScore)
 _rating = partial(tuple.__new__, TokenRating)
 
 
-def _measure(sub: SubMetric, numbers: Mapping[str, float | None]) -> float | None:
-    measure = numbers.get(sub.measure)
-    if measure is None or not sub.per:
-        return measure
-    per = numbers.get(sub.per)
-    if per is None or per <= 0:
-        return None
-    return measure / per
-
-
 def ranks(values: np.ndarray, *, higher_is_better: bool = True) -> np.ndarray:
-    """``percentile_ranks`` of an array of values, as an array: the same integer arithmetic,
-    on each distinct value and its ties at once."""
+    """Each value's percentile rank among the values, in tenths of a point (0–1000), as an array.
+
+    rank = 100 × (worse + ½ × (tied − 1)) ÷ (n − 1), rounded half up: the worst scores 0, the
+    best 100, ties share the middle rank, a lone value scores 50."""
     n = len(values)
     if n == 1:
         return np.full(1, 500, dtype=np.int64)
@@ -814,7 +761,8 @@ def _grade(
             f"Only {present} of {len(definition.weights)} components have data; {definition.min_components} needed.",
         )
     score = _div_half_up(total, weights)
-    return GradeResult(_points(score), _band_for_tenths(score, methodology))
+    points = _points(score)
+    return GradeResult(points, band_for(points, methodology))
 
 
 def rate_universe(

@@ -20,10 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
-from psycopg.errors import UniqueViolation
 
 from apps.tokens import bulk
 from apps.tokens.models import MetricSnapshot, Token
@@ -58,7 +57,7 @@ ROW_FIELDS = [
 ]
 # A rating row as the service builds it (a tuple in this order).
 COPY_COLUMNS = ["token_id", "date", "methodology_version", *ROW_FIELDS]
-# An event row likewise; from this many a day's events are written with COPY (PostgreSQL).
+# An event row likewise.
 CHANGE_COLUMNS = [
     "token_id",
     "date",
@@ -70,7 +69,6 @@ CHANGE_COLUMNS = [
     "detail",
     "created_at",
 ]
-CHANGES_COPY_MIN_ROWS = 100
 
 
 @dataclass
@@ -149,16 +147,14 @@ def _rating_row(
     token_id: int, day: dt.date, inputs: TokenInputs, rating: TokenRating, fingerprint: str, now: dt.datetime
 ) -> tuple:
     """A rating's row: its values in the order of ``COPY_COLUMNS`` (a tuple, not a model
-    instance: a large day's rows go straight to COPY), but for ``inputs`` and
-    ``components``, which hold the inputs' mapping and the rating: each way of writing
-    makes of them what it sends."""
+    instance: a large day's rows go straight to COPY)."""
     components = rating.components
     return (
         token_id,
         day,
         METHODOLOGY.version,
-        inputs.values,
-        rating,
+        dict(inputs.values),
+        _components_json(rating),
         *(components[key].score for key in COMPONENT_COLUMNS),
         rating.investor.score,
         rating.investor.band,
@@ -170,40 +166,6 @@ def _rating_row(
         fingerprint,
         now,
     )
-
-
-# --- JSON text for COPY ------------------------------------------------------------------------
-# ``json.dumps(…, separators=(",", ":"))`` of ``inputs`` and of ``_components_json``, character
-# for character, written directly: the dicts and the generic encoder cost more than the rest of
-# a row. Keys are the methodology's; strings go through json's own escaping.
-
-_quoted = json.encoder.encode_basestring_ascii
-_TENTHS_TEXT = [repr(tenths / 10) for tenths in range(1001)]
-
-
-def _inputs_text(values: dict) -> str:
-    return "{%s}" % ",".join(  # noqa: UP031 - braces in an f-string would need doubling
-        f"{_quoted(key)}:{_quoted(value) if isinstance(value, str) else _json(value)}" for key, value in values.items()
-    )
-
-
-def _components_text(rating: TokenRating) -> str:
-    # Percentile ranks and their blends lie in 0–1000 tenths by construction: a table lookup.
-    tenths = _TENTHS_TEXT
-    components = []
-    for key, component in rating.components.items():
-        score = "null" if component.score is None else repr(float(component.score))
-        parts = ",".join(
-            [
-                f"{_quoted(name)}:null"
-                if part[3] is None
-                else f"{_quoted(name)}:[{tenths[part[1]]},{'null' if part[2] is None else tenths[part[2]]},"
-                f"{tenths[part[3]]},{part[4]},{part[5]}]"
-                for name, part in component.parts.items()
-            ]
-        )
-        components.append(f'{_quoted(key)}:{{"score":{score},"parts":{{{parts}}}}}')
-    return "{%s}" % ",".join(components)  # noqa: UP031
 
 
 def _summary(rating: TokenRating) -> _Summary:
@@ -285,30 +247,13 @@ def _write_changes(
         for (token_id, kind, subject), (before, after, detail) in wanted.items()
         if (token_id, kind, subject) not in existing or existing[token_id, kind, subject][1] != (before, after, detail)
     ]
-    if connection.vendor == "postgresql" and len(fresh) >= CHANGES_COPY_MIN_ROWS:
-        _copy_insert_changes(fresh)
-    else:
-        RatingChange.objects.bulk_create(
-            [RatingChange(**dict(zip(CHANGE_COLUMNS, row, strict=True))) for row in fresh],
-            batch_size=WRITE_BATCH,
-            ignore_conflicts=True,
-        )
+    # A concurrent writer may have stored some of them first: theirs stand.
+    RatingChange.objects.bulk_create(
+        [RatingChange(**dict(zip(CHANGE_COLUMNS, row, strict=True))) for row in fresh],
+        batch_size=WRITE_BATCH,
+        ignore_conflicts=True,
+    )
     return len(fresh)
-
-
-def _copy_insert_changes(rows: list[tuple]) -> None:
-    """Insert events as ratings are written: COPY into a scratch table, then one INSERT
-    that skips what a concurrent writer stored first (as ``ignore_conflicts``)."""
-    table = RatingChange._meta.db_table
-    columns = ", ".join(CHANGE_COLUMNS)
-    with connection.cursor() as cursor:
-        scratch = bulk.copy_into_scratch(
-            cursor,
-            RatingChange,
-            CHANGE_COLUMNS,
-            ((*fields, _json(detail), created_at) for *fields, detail, created_at in rows),
-        )
-        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch} ON CONFLICT DO NOTHING")
 
 
 # --- Writing a day -----------------------------------------------------------------------
@@ -321,20 +266,13 @@ def _stored_fingerprints(day: dt.date, scope: set[int] | None) -> dict[int, str]
     return dict(stored.values_list("token_id", "fingerprint"))
 
 
-def _write_ratings(rows: list[tuple], *, new: bool = False) -> int:
-    """Insert or update ``rows`` (all of one day), keyed on token, date and version.
-    ``new``: none of them was stored when the day was read."""
+def _write_ratings(rows: list[tuple]) -> int:
+    """Insert or update ``rows`` (all of one day), keyed on token, date and version."""
     if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-        if not (new and _copy_new(rows)):
-            _copy_upsert(rows)
+        _copy_upsert(rows)
     else:
         Rating.objects.bulk_create(
-            [
-                Rating(
-                    **dict(zip(COPY_COLUMNS, (*row[:3], dict(row[3]), _components_json(row[4]), *row[5:]), strict=True))
-                )
-                for row in rows
-            ],
+            [Rating(**dict(zip(COPY_COLUMNS, row, strict=True))) for row in rows],
             update_conflicts=True,
             unique_fields=["token", "date", "methodology_version"],
             update_fields=ROW_FIELDS,
@@ -345,26 +283,8 @@ def _write_ratings(rows: list[tuple], *, new: bool = False) -> int:
 
 def _copy_values(rows: list[tuple]) -> Iterator[tuple]:
     """Rating rows as COPY writes them: inputs and components as JSON text."""
-    for token_id, day, version, inputs, rating, *rest in rows:
-        yield token_id, day, version, _inputs_text(inputs), _components_text(rating), *rest
-
-
-def _copy_new(rows: list[tuple]) -> bool:
-    """COPY rows that were not stored straight into the table: half the work of an upsert
-    through a scratch table. False (and nothing written) if another writer stored one of
-    them meanwhile; the upsert then does. Must run inside a transaction."""
-    columns = ", ".join(COPY_COLUMNS)
-    try:
-        with (
-            transaction.atomic(),
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {Rating._meta.db_table} ({columns}) FROM STDIN") as copy,
-        ):
-            for values in _copy_values(rows):
-                copy.write_row(values)
-    except (IntegrityError, UniqueViolation):  # psycopg's own: the COPY is not Django's
-        return False
-    return True
+    for token_id, day, version, inputs, components, *rest in rows:
+        yield token_id, day, version, _json(inputs), _json(components), *rest
 
 
 def _copy_upsert(rows: list[tuple]) -> None:
@@ -386,16 +306,15 @@ def _copy_upsert(rows: list[tuple]) -> None:
 _json = json.JSONEncoder(separators=(",", ":")).encode
 
 
+@transaction.atomic
 def latest_point_at(newest: dict[int, dt.date]) -> None:
     """Point each token at its newest rating, where ``newest`` (token → the newest day just
-    computed) is newer than what it points at, or it points at nothing."""
+    computed) is newer than what it points at, or it points at nothing. The pointers read are
+    locked until the write, so a backfill beside the daily recompute never moves one back."""
     if not newest:
         return
-    if connection.vendor == "postgresql":
-        _point_in_one_statement(newest)
-        return
     version = METHODOLOGY.version
-    pointers = LatestRating.objects.filter(methodology_version=version)
+    pointers = LatestRating.objects.select_for_update().filter(methodology_version=version)
     if len(newest) <= LATEST_FILTER_MAX:  # past this, reading them all beats a long IN list
         pointers = pointers.filter(token_id__in=list(newest))
     current = dict(pointers.values_list("token_id", "date"))
@@ -425,33 +344,12 @@ def latest_point_at(newest: dict[int, dt.date]) -> None:
     )
 
 
-def _point_in_one_statement(newest: dict[int, dt.date]) -> None:
-    """``latest_point_at`` as one upsert that reads the ratings' ids itself: the pointers of
-    a large day move without their rows coming to Python and going back."""
-    pointers = LatestRating._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {pointers} (token_id, methodology_version, rating_id, date)
-            SELECT rating.token_id, rating.methodology_version, rating.id, rating.date
-            FROM unnest(%s::bigint[], %s::date[]) AS newest (token_id, date)
-            JOIN {Rating._meta.db_table} AS rating
-              ON rating.token_id = newest.token_id AND rating.date = newest.date
-             AND rating.methodology_version = %s
-            ON CONFLICT (token_id, methodology_version)
-            DO UPDATE SET rating_id = EXCLUDED.rating_id, date = EXCLUDED.date
-            WHERE {pointers}.date < EXCLUDED.date
-            """,
-            [list(newest), list(newest.values()), METHODOLOGY.version],
-        )
-
-
 @contextmanager
 def _without_cycle_collection() -> Iterator[None]:
     """A large day makes millions of small objects (inputs, parts, rows) and no reference
-    cycles; each time they pass the collector's threshold it scans them all again, which
-    cost more than the scoring itself. Collection resumes after each block's load and
-    each day, so whatever cycles a day leaves (query machinery) are still collected."""
+    cycles; each time they pass the collector's threshold it scans them all again. Collection
+    resumes after each block's load and each day, so whatever cycles a day leaves are still
+    collected."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -538,7 +436,7 @@ def _rate_day(
             for kind, subject, before, after, detail in _changes_between(previous[token_id], summary):
                 wanted[token_id, kind, subject] = (before, after, detail)
     with transaction.atomic():
-        result.written += _write_ratings(rows, new=not stored)
+        result.written += _write_ratings(rows)
         result.changes += _write_changes(day, wanted, scope, now)
     result.rated += len(universe)
     return today

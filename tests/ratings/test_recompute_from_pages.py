@@ -287,14 +287,16 @@ def test_the_published_rank_formula_is_the_one_scores_are_computed_with():
     with ties, lower-is-better, and the lone value."""
     import random
 
-    from apps.ratings.scoring import METHODOLOGY, percentile_ranks
+    import numpy as np
+
+    from apps.ratings.scoring import METHODOLOGY, ranks
 
     rank = formula_function(f"rank = {METHODOLOGY.ranking.formula}")
     rnd = random.Random(10)
     for size in (1, 2, 3, 7, 40):
         values = {n: float(rnd.choice([0, 1, 2, 2, 3, 5, 8])) for n in range(size)}
         for higher in (True, False):
-            computed = percentile_ranks(values, higher_is_better=higher)
+            computed = ranks(np.array([values[n] for n in range(size)]), higher_is_better=higher).tolist()
             for key, value in values.items():
                 if size == 1:
                     assert computed[key] == 10 * METHODOLOGY.ranking.lone_score

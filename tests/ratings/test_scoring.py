@@ -8,6 +8,7 @@ category have the figure, else the universe rank alone counts.
 
 from __future__ import annotations
 
+import math
 import random
 from decimal import Decimal
 
@@ -19,18 +20,54 @@ from hypothesis import strategies as st
 from apps.ratings.scoring import (
     METHODOLOGY,
     ComponentScore,
+    SubMetric,
     TokenInputs,
     band_for,
     grade,
-    measure_value,
     next_signal,
-    percentile_ranks,
     ranks,
     rate_universe,
-    weighted_mean,
 )
 
 D = Decimal
+
+
+# --- The methodology read literally: the oracle that rate_universe is checked against ---------
+
+
+def percentile_ranks(values: dict[int, float], *, higher_is_better: bool = True) -> dict[int, int]:
+    """Each key's rank in tenths, value by value: 100 × (worse + ½ × (tied − 1)) ÷ (n − 1), half up."""
+    n = len(values)
+    if n == 1:
+        return dict.fromkeys(values, 500)
+    out = {}
+    for key, value in values.items():
+        worse = sum(1 for v in values.values() if (v < value if higher_is_better else v > value))
+        tied = sum(1 for v in values.values() if v == value)
+        out[key] = int((Decimal(1000) * (2 * worse + tied - 1) / (2 * (n - 1))).quantize(D(1), "ROUND_HALF_UP"))
+    return out
+
+
+def weighted_mean(pairs) -> Decimal | None:
+    """Σ weight × score ÷ Σ weight over the scores present, rounded half up to 0.1."""
+    present = [(weight, score) for weight, score in pairs if score is not None]
+    if not present:
+        return None
+    mean = sum(weight * score for weight, score in present) / sum(weight for weight, _ in present)
+    return mean.quantize(D("0.1"), "ROUND_HALF_UP")
+
+
+def measure_value(sub: SubMetric, values: dict) -> float | None:
+    """The value a sub-metric ranks: its measure, divided by ``per`` (which must be > 0)."""
+    numbers = {}
+    for key in sub.inputs:
+        value = values.get(key)
+        numbers[key] = None if value is None or value == "" or not math.isfinite(float(value)) else float(value)
+    measure = numbers[sub.measure]
+    if measure is None or not sub.per:
+        return measure
+    per = numbers[sub.per]
+    return measure / per if per is not None and per > 0 else None
 
 
 def universe(rows: dict[int, tuple[str, dict]]) -> list[TokenInputs]:
@@ -48,23 +85,27 @@ def part(ratings, token_id: int, component: str, sub: str):
 # --- percentile ranks ---------------------------------------------------------------
 
 
+def ranked(values: list[float], higher_is_better: bool = True) -> list[int]:
+    return ranks(np.array(values), higher_is_better=higher_is_better).tolist()
+
+
 def test_percentile_ranks_run_from_worst_0_to_best_100():
-    assert percentile_ranks({1: 3.0, 2: 1.0, 3: 2.0}) == {1: 1000, 2: 0, 3: 500}
+    assert ranked([3.0, 1.0, 2.0]) == [1000, 0, 500]
 
 
 def test_lower_is_better_reverses_the_ranks():
-    assert percentile_ranks({1: 3.0, 2: 1.0, 3: 2.0}, higher_is_better=False) == {1: 0, 2: 1000, 3: 500}
+    assert ranked([3.0, 1.0, 2.0], higher_is_better=False) == [0, 1000, 500]
 
 
 def test_ties_share_the_middle_rank():
     # Sorted 1, 2, 2, 5: the 2s have 1 worse and 2 tied → 100 × (2 + 1) ÷ 6 = 50.
-    assert percentile_ranks({1: 2.0, 2: 2.0, 3: 1.0, 4: 5.0}) == {1: 500, 2: 500, 3: 0, 4: 1000}
+    assert ranked([2.0, 2.0, 1.0, 5.0]) == [500, 500, 0, 1000]
 
 
 def test_a_lone_value_scores_50_and_rounding_is_half_up():
-    assert percentile_ranks({7: 1.0}) == {7: 500}
+    assert ranked([1.0]) == [500]
     # n = 4: ranks 0, 33.33…, 66.66…, 100 → 0, 33.3, 66.7, 100.
-    assert percentile_ranks({1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}) == {1: 0, 2: 333, 3: 667, 4: 1000}
+    assert ranked([1.0, 2.0, 3.0, 4.0]) == [0, 333, 667, 1000]
 
 
 # --- components -----------------------------------------------------------------------

@@ -4,7 +4,6 @@ determinism, no look-ahead, not-rated reasons, the latest pointer, signals and e
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from decimal import Decimal
 
@@ -187,24 +186,19 @@ def test_the_latest_rating_is_marked_and_moves_forward_only(tokens):
     assert LatestRating.objects.all().count() == 5
 
 
-def test_pointers_move_the_same_in_one_statement_and_through_the_orm(tokens, monkeypatch):
-    """PostgreSQL moves the pointers with one upsert; other databases through the ORM."""
+def test_pointers_move_to_the_newest_rating_of_the_tokens_written(tokens):
     alpha = Token.objects.get(slug="alpha")
+    ratings_backfill(start=DAY - dt.timedelta(days=4), end=DAY - dt.timedelta(days=2))
+    ratings_recompute(day=DAY - dt.timedelta(days=3))  # older: moves nothing
+    ratings_recompute(day=DAY, token_ids=[alpha.pk])  # newer, for one token
 
-    def pointers_after_moves() -> set[tuple]:
-        LatestRating.objects.all().delete()
-        ratings_backfill(start=DAY - dt.timedelta(days=4), end=DAY - dt.timedelta(days=2))
-        ratings_recompute(day=DAY - dt.timedelta(days=3))  # older: moves nothing
-        ratings_recompute(day=DAY, token_ids=[alpha.pk])  # newer, for one token
-        return set(LatestRating.objects.values_list("token_id", "date", "rating_id", "methodology_version"))
+    pointers = set(LatestRating.objects.values_list("token_id", "date", "rating_id", "methodology_version"))
 
-    native = pointers_after_moves()
-    monkeypatch.setattr(connection, "vendor", "portable")
-    portable = pointers_after_moves()
-
-    assert portable == native
-    assert {(token_id, day) for token_id, day, *_ in native} == {
-        (token.pk, DAY if token == alpha else DAY - dt.timedelta(days=2)) for token in tokens
+    want = {(token.pk, DAY if token == alpha else DAY - dt.timedelta(days=2)) for token in tokens}
+    assert {(token_id, day) for token_id, day, *_ in pointers} == want
+    ratings = Rating.objects.filter(date__in={day for _, day in want})
+    assert pointers == {
+        (r.token_id, r.date, r.pk, METHODOLOGY.version) for r in ratings if (r.token_id, r.date) in want
     }
 
 
@@ -299,8 +293,8 @@ def test_large_days_are_written_with_copy_to_the_same_rows(tokens, monkeypatch):
 
 
 def test_rows_stored_meanwhile_by_another_writer_are_updated_not_duplicated(tokens, monkeypatch):
-    """A day read as empty is COPYed straight into the table; if another writer stored some
-    of its rows meanwhile, the upsert writes them instead, to the same rows."""
+    """A day read as empty is written as an upsert: rows another writer stored meanwhile
+    are updated to the same content, not duplicated."""
     ratings_recompute(day=DAY)
     want = {(r.token_id, r.date): content(r) for r in Rating.objects.all()}
     Rating.objects.filter(token__slug="alpha").update(fingerprint="stale", investor_score=None)
@@ -312,36 +306,8 @@ def test_rows_stored_meanwhile_by_another_writer_are_updated_not_duplicated(toke
     assert {(r.token_id, r.date): content(r) for r in Rating.objects.all()} == want
 
 
-def test_copy_sends_the_json_text_of_the_stored_dicts(tokens):
-    """The JSON written for COPY is json.dumps of what the ORM path stores, character for character."""
-    universe = loading.load_inputs(list(Token.objects.values_list("pk", "category")), DAY, DAY, chunk_size=10)[DAY]
-    ratings = rate_universe(universe)
-    odd = {**universe[0].values, "burned_share": 'a "quoted" \\ é', "holder_yield": None}
-    assert services._inputs_text(odd) == json.dumps(odd, separators=(",", ":"))
-    for inputs in universe:
-        rating = ratings[inputs.token_id]
-        assert services._inputs_text(inputs.values) == json.dumps(dict(inputs.values), separators=(",", ":"))
-        assert services._components_text(rating) == json.dumps(services._components_json(rating), separators=(",", ":"))
-
-
-def test_many_events_are_written_with_copy_to_the_same_rows(tokens, monkeypatch):
-    """PostgreSQL writes a day's events with COPY past a threshold; the events are the same."""
-    ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY)
-    columns = ("token_id", "date", "kind", "subject", "before", "after", "detail")
-    by_insert = set(map(repr, RatingChange.objects.values_list(*columns)))
-    assert by_insert
-    RatingChange.objects.all().delete()
-    Rating.objects.all().delete()
-    monkeypatch.setattr(services, "CHANGES_COPY_MIN_ROWS", 1)
-
-    ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY)
-
-    assert set(map(repr, RatingChange.objects.values_list(*columns))) == by_insert
-    assert ratings_backfill(start=DAY - dt.timedelta(days=30), end=DAY).changes == 0
-
-
 def test_database_rows_and_arrays_load_the_same_inputs(tokens, monkeypatch):
-    """PostgreSQL's arrays and text figures, and any database's plain rows, agree exactly."""
+    """PostgreSQL's binary arrays of history and any database's plain rows agree exactly."""
     universe = list(Token.objects.order_by("pk").values_list("pk", "category"))
     start = DAY - dt.timedelta(days=5)
     native = loading.load_inputs(universe, start, DAY, chunk_size=2)
