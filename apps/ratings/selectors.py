@@ -316,7 +316,7 @@ class RatingPanel:
     # Inputs no sub-metric ranks but a grade needs (revenue history), for the grade cards.
     history: InputRow | None
     components: list[ComponentRow]
-    chart: dict[str, Any]
+    has_chart: bool  # a score to draw (the series loads apart: rating_history_chart)
     comparison: Comparison | None
     changes: list[RatingChange]
     compare_from: dt.date | None
@@ -328,18 +328,35 @@ class RatingPanel:
         return METHODOLOGY
 
 
-def token_rating_panel(token: Token) -> RatingPanel:
-    """The token page's rating panel in three queries, whatever the length of its history:
-    the score history (chart), the newest rating and the one it is compared with, and the
-    latest rating-change events."""
+def _score_history(token: Token) -> list[tuple[dt.date, Decimal | None, Decimal | None]]:
+    """(day, investor score, trader score) of the token's ratings, oldest first, at most
+    CHART_MAX_DAYS of the newest."""
     history = list(
         Rating.objects.filter(token=token, methodology_version=VERSION)
         .order_by("-date")
-        .values_list("date", "investor_score", "trader_score", "investor_grade", "trader_grade")[:CHART_MAX_DAYS]
+        .values_list("date", "investor_score", "trader_score")[:CHART_MAX_DAYS]
     )
     history.reverse()
+    return history
+
+
+def rating_history_chart(token: Token) -> dict[str, Any]:
+    """The grade-history chart's series, for the token page's script (one query)."""
+    history = _score_history(token)
+    return {
+        "investor": [{"time": d.isoformat(), "value": float(i)} for d, i, _ in history if i is not None],
+        "trader": [{"time": d.isoformat(), "value": float(t)} for d, _, t in history if t is not None],
+        "bands": [{"letter": b.letter, "min": b.min_score} for b in METHODOLOGY.bands if b.min_score > 0],
+    }
+
+
+def token_rating_panel(token: Token) -> RatingPanel:
+    """The token page's rating panel in three queries, whatever the length of its history:
+    the score history, the newest rating and the one it is compared with, and the latest
+    rating-change events."""
+    history = _score_history(token)
     if not history:
-        return RatingPanel(None, None, [], {}, None, [], None, None, None)
+        return RatingPanel(None, None, [], False, None, [], None, None, None)
     newest = history[-1][0]
     target = newest - dt.timedelta(days=DEFAULT_COMPARE_DAYS)
     earlier = [day for day, *_ in history if day <= target]
@@ -352,16 +369,11 @@ def token_rating_panel(token: Token) -> RatingPanel:
     comparison = None
     if compare_day != newest:
         comparison = Comparison(rows[compare_day], latest, compare_day, newest, rows=compare(rows[compare_day], latest))
-    chart = {
-        "investor": [{"time": d.isoformat(), "value": float(i)} for d, i, *_ in history if i is not None],
-        "trader": [{"time": d.isoformat(), "value": float(t)} for d, _, t, *_ in history if t is not None],
-        "bands": [{"letter": b.letter, "min": b.min_score} for b in METHODOLOGY.bands if b.min_score > 0],
-    }
     return RatingPanel(
         latest=latest,
         history=_input_row("revenue_history_days", latest.inputs or {}),
         components=explain(latest),
-        chart=chart,
+        has_chart=any(i is not None or t is not None for _, i, t in history),
         comparison=comparison,
         changes=list(RatingChange.objects.filter(token=token, methodology_version=VERSION)[:PANEL_CHANGES]),
         compare_from=compare_day,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -293,7 +293,7 @@ class TokenPage:
     reports: list[RevenueReport]
     valuation: list[ValuationRow]
     category_size: int
-    chart: dict[str, Any] = field(default_factory=dict)
+    has_chart: bool = False  # price or revenue history to draw (the data loads apart: token_chart)
     supply_warning: SupplyWarning | None = None
 
 
@@ -381,9 +381,21 @@ def _token_chart(token: Token) -> dict[str, Any]:
     }
 
 
+def token_chart(slug: str) -> dict[str, Any]:
+    """The token page's chart series (404 for an unknown slug). Apart from the page: years of
+    daily points would be most of its HTML, and are only drawn once scrolled to."""
+    return _token_chart(get_object_or_404(Token, slug=slug))
+
+
 def token_page(slug: str) -> TokenPage:
     """Everything the token page shows, in a fixed number of queries (404 for an unknown slug)."""
-    token = get_object_or_404(Token.objects.select_related("latest_snapshot").prefetch_related("chains"), slug=slug)
+    history = {
+        "has_prices": Exists(PriceDay.objects.filter(token=OuterRef("pk"), price_usd__isnull=False)),
+        "has_revenue": Exists(RevenueDay.objects.filter(token=OuterRef("pk"), revenue_usd__isnull=False)),
+    }
+    token = get_object_or_404(
+        Token.objects.select_related("latest_snapshot").prefetch_related("chains").annotate(**history), slug=slug
+    )
     snapshot = token.latest_snapshot
     events_qs = AccrualEvent.objects.filter(token=token)
     reports = list(
@@ -421,13 +433,9 @@ def token_page(slug: str) -> TokenPage:
         reports=reports,
         valuation=valuation,
         category_size=category_size,
-        chart=_token_chart(token),
+        has_chart=token.has_prices or token.has_revenue,
         supply_warning=supply_warning(token, snapshot),
     )
-
-
-def chart_has_data(chart: Mapping[str, Any]) -> bool:
-    return bool(chart.get("price") or chart.get("revenue_daily"))
 
 
 __all__ = [
@@ -435,10 +443,10 @@ __all__ = [
     "HomeSections",
     "SupplyWarning",
     "TokenPage",
-    "chart_has_data",
     "data_status",
     "home_sections",
     "screener_tokens",
     "supply_warning",
+    "token_chart",
     "token_page",
 ]

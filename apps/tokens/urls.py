@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("tokens/", views.screener, name="screener"),
     path("tokens/<slug:slug>/", views.token_detail, name="detail"),
+    path("tokens/<slug:slug>/charts/", views.token_charts, name="charts"),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.paginator import InvalidPage, Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
@@ -61,9 +61,14 @@ def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "p": page,
             "token": page.token,
             "s": page.snapshot,
-            "has_chart": selectors.chart_has_data(page.chart),
             "rating_panel": token_rating_panel(page.token),
             "starred_ids": starred_token_ids(user=request.user, token_ids=[page.token.pk]),
             "min_median_tokens": selectors.MIN_MEDIAN_TOKENS,
         },
     )
+
+
+@require_safe
+def token_charts(request: HttpRequest, slug: str) -> JsonResponse:
+    """The token page's chart series, fetched by its script when the charts are scrolled to."""
+    return JsonResponse(selectors.token_chart(slug))

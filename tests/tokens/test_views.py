@@ -345,8 +345,32 @@ def test_token_page_shows_figures_with_sources_and_medians(client):
     assert "P/HR on FDV" in html and "market cap ÷ annualised holders revenue" in html
     assert "Buyback" in html and "97.0% of fees" in html
     assert 'href="https://example.com/arr-report"' in html and ">Editor<" in html
-    assert 'id="chart-data"' in html and 'id="price-chart"' in html and 'id="revenue-chart"' in html
-    assert "lightweight-charts.standalone.production.js" in html and "token-charts.js" in html
+    assert 'id="price-chart"' in html and 'id="revenue-chart"' in html
+    assert 'data-src="/tokens/hyperliquid/charts/"' in html and "token-charts.js" in html
+    # The series and the chart library load when the charts are scrolled to, not with the page.
+    assert 'id="chart-data"' not in html and 'data-lib="/static/vendor/lightweight-charts/' in html
+    assert not re.search(r"<script[^>]*lightweight-charts", html)
+
+
+def test_token_charts_endpoint_returns_the_series(client):
+    full_token(days=3, events=0)
+
+    response = client.get("/tokens/hyperliquid/charts/")
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    data = response.json()
+    assert [p["time"] for p in data["price"]] == [(TODAY - dt.timedelta(days=i)).isoformat() for i in (2, 1, 0)]
+    assert len(data["revenue_daily"]) == 3 and data["buybacks"] == []
+
+
+def test_token_charts_endpoint_is_404_for_an_unknown_token(client):
+    assert client.get("/tokens/no-such-token/charts/").status_code == 404
+
+
+def test_token_charts_endpoint_refuses_post(client):
+    full_token()
+
+    assert client.post("/tokens/hyperliquid/charts/").status_code == 405
 
 
 def catalogue_with_report_and_event(slug: str) -> Catalogue:
@@ -508,7 +532,7 @@ def test_token_without_snapshot_or_history_shows_dashes_not_zeros(client):
 
     assert "—" in html
     assert "$0" not in html and "0.0%" not in html and "0.0×" not in html
-    assert 'id="chart-data"' not in html  # no chart without history
+    assert 'id="price-chart"' not in html and "token-charts.js" not in html  # no chart without history
 
 
 def test_missing_figures_render_as_dash_in_the_screener(client):
@@ -552,7 +576,8 @@ def make_tokens(n: int, offset: int = 0) -> None:
 def test_query_counts_do_not_grow_with_the_number_of_tokens(client):
     make_tokens(10)
     full_token(slug="hyperliquid")
-    small = {url: queries_for(client, url) for url in ("/", SCREENER, "/tokens/hyperliquid/", SCREENER + "?q=bulk")}
+    urls = ("/", SCREENER, "/tokens/hyperliquid/", "/tokens/hyperliquid/charts/", SCREENER + "?q=bulk")
+    small = {url: queries_for(client, url) for url in urls}
 
     make_tokens(490, offset=10)
     large = {url: queries_for(client, url) for url in small}
