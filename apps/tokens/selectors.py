@@ -221,10 +221,12 @@ VALUATION_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("holders_share", "Holders' share", "share of revenue that reaches holders", "pct"),
 )
 
-TOKEN_PAGE_EVENTS = 25
+# The token page shows the latest few events and reports; the rest are on pages of their own,
+# so the page's HTML stays small whatever a token's history.
+TOKEN_PAGE_EVENTS = 10
+TOKEN_PAGE_REPORTS = 8
 # The fewest tokens a category median may rest on.
 MIN_MEDIAN_TOKENS = 3
-TOKEN_PAGE_REPORTS = 24
 # Chart history: about three years of days is plenty and bounds the page's weight.
 CHART_MAX_DAYS = 1100
 
@@ -291,6 +293,7 @@ class TokenPage:
     events: list[AccrualEvent]
     events_total: int
     reports: list[RevenueReport]
+    reports_total: int
     valuation: list[ValuationRow]
     category_size: int
     has_chart: bool = False  # price or revenue history to draw (the data loads apart: token_chart)
@@ -381,6 +384,35 @@ def _token_chart(token: Token) -> dict[str, Any]:
     }
 
 
+def _events(token: Token) -> QuerySet[AccrualEvent]:
+    return AccrualEvent.objects.filter(token=token).order_by("-date", "-id")
+
+
+def _reports(token: Token) -> QuerySet[RevenueReport]:
+    """Editor-entered reports first, then a sample catalogue's generated stand-ins, then the
+    computed ones; newest first within each."""
+    entered = Case(
+        When(source=Source.EDITOR, then=Value(0)),
+        When(source=Source.SAMPLE, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    reports = RevenueReport.objects.filter(token=token).alias(entered=entered)
+    return reports.order_by("entered", "-period_start", "period")
+
+
+def token_events(slug: str) -> tuple[Token, QuerySet[AccrualEvent]]:
+    """A token and all its buybacks, burns and distributions, newest first (404 for an unknown slug)."""
+    token = get_object_or_404(Token, slug=slug)
+    return token, _events(token)
+
+
+def token_reports(slug: str) -> tuple[Token, QuerySet[RevenueReport]]:
+    """A token and all its revenue reports in the token page's order (404 for an unknown slug)."""
+    token = get_object_or_404(Token, slug=slug)
+    return token, _reports(token)
+
+
 def token_chart(slug: str) -> dict[str, Any]:
     """The token page's chart series (404 for an unknown slug). Apart from the page: years of
     daily points would be most of its HTML, and are only drawn once scrolled to."""
@@ -397,19 +429,8 @@ def token_page(slug: str) -> TokenPage:
         Token.objects.select_related("latest_snapshot").prefetch_related("chains").annotate(**history), slug=slug
     )
     snapshot = token.latest_snapshot
-    events_qs = AccrualEvent.objects.filter(token=token)
-    reports = list(
-        RevenueReport.objects.filter(token=token)
-        .annotate(
-            entered=Case(
-                When(source=Source.EDITOR, then=Value(0)),
-                When(source=Source.SAMPLE, then=Value(1)),  # a sample catalogue's generated stand-ins
-                default=Value(2),
-                output_field=IntegerField(),
-            )
-        )
-        .order_by("entered", "-period_start", "period")[:TOKEN_PAGE_REPORTS]
-    )
+    events = _events(token)
+    reports = _reports(token)
     medians, category_size = _category_medians(token)
     valuation = [
         ValuationRow(
@@ -428,9 +449,10 @@ def token_page(slug: str) -> TokenPage:
         snapshot=snapshot,
         chains=list(token.chains.all()),
         policies=list(AccrualPolicy.objects.filter(token=token).order_by("-since", "mechanism")),
-        events=list(events_qs.order_by("-date", "-id")[:TOKEN_PAGE_EVENTS]),
-        events_total=events_qs.count(),
-        reports=reports,
+        events=list(events[:TOKEN_PAGE_EVENTS]),
+        events_total=events.count(),
+        reports=list(reports[:TOKEN_PAGE_REPORTS]),
+        reports_total=reports.count(),
         valuation=valuation,
         category_size=category_size,
         has_chart=token.has_prices or token.has_revenue,
@@ -448,5 +470,7 @@ __all__ = [
     "screener_tokens",
     "supply_warning",
     "token_chart",
+    "token_events",
     "token_page",
+    "token_reports",
 ]

@@ -68,6 +68,29 @@ def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+TOKEN_LIST_PAGE_SIZE = 50
+
+
+def _token_list(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    """A token's events or reports, paged: the token page shows only the latest few."""
+    token, items = selectors.token_events(slug) if kind == "events" else selectors.token_reports(slug)
+    try:
+        page = Paginator(items, TOKEN_LIST_PAGE_SIZE).page(request.GET.get("page") or 1)
+    except InvalidPage as exc:
+        raise Http404("No such page") from exc
+    return render(request, f"tokens/token_{kind}.html", {"token": token, "page": page})
+
+
+@require_safe
+def token_events(request: HttpRequest, slug: str) -> HttpResponse:
+    return _token_list(request, slug, "events")
+
+
+@require_safe
+def token_reports(request: HttpRequest, slug: str) -> HttpResponse:
+    return _token_list(request, slug, "reports")
+
+
 @require_safe
 def token_charts(request: HttpRequest, slug: str) -> JsonResponse:
     """The token page's chart series, fetched by its script when the charts are scrolled to."""

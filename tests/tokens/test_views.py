@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.tokens import services, snapshots
+from apps.tokens import selectors, services, snapshots, views
 from apps.tokens.models import AccrualEvent, Category, MetricSnapshot, PriceDay, RevenueDay, Source, Token
 from apps.tokens.providers import coingecko
 from apps.tokens.providers.base import Catalogue, EventInfo, ReportInfo, TokenInfo
@@ -371,6 +371,74 @@ def test_token_charts_endpoint_refuses_post(client):
     full_token()
 
     assert client.post("/tokens/hyperliquid/charts/").status_code == 405
+
+
+def test_token_page_shows_the_latest_events_and_links_to_all_of_them(client):
+    full_token(events=selectors.TOKEN_PAGE_EVENTS + 3)
+
+    html = client.get("/tokens/hyperliquid/").content.decode()
+
+    events = html[html.index('id="events-h"') : html.index('id="reports-h"')]
+    assert events.count("<tr>") == selectors.TOKEN_PAGE_EVENTS + 1  # and the header row
+    total = selectors.TOKEN_PAGE_EVENTS + 3
+    assert f"of {total} events" in events and f'href="/tokens/hyperliquid/events/">All {total} events' in events
+
+
+def test_token_page_with_few_events_does_not_link_to_a_list(client):
+    full_token(events=2)
+
+    html = client.get("/tokens/hyperliquid/").content.decode()
+
+    assert "/tokens/hyperliquid/events/" not in html and "Latest 2 of 2 events" in html
+
+
+def test_event_list_pages_every_event_newest_first(client):
+    full_token(events=views.TOKEN_LIST_PAGE_SIZE + 2)
+
+    first = client.get("/tokens/hyperliquid/events/")
+    second = client.get("/tokens/hyperliquid/events/", {"page": 2})
+
+    assert first.status_code == 200 and second.status_code == 200
+    days = re.findall(r'<td class="nowrap">(\d{4}-\d\d-\d\d)</td>', first.content.decode())
+    assert len(days) == views.TOKEN_LIST_PAGE_SIZE and days == sorted(days, reverse=True)
+    assert days[0] == TODAY.isoformat()
+    rest = re.findall(r'<td class="nowrap">(\d{4}-\d\d-\d\d)</td>', second.content.decode())
+    assert rest == [(TODAY - dt.timedelta(days=n)).isoformat() for n in (50, 51)]
+    assert 'rel="next" href="?page=2"' in first.content.decode()
+
+
+def test_report_list_shows_editor_reports_first(client):
+    token = full_token()
+    RevenueReportFactory(token=token, period="arr", source=Source.EDITOR, source_url="https://example.com/r")
+
+    html = client.get("/tokens/hyperliquid/reports/").content.decode()
+
+    rows = re.findall(r"<tr(?: class=\"editorial\")?>\s*<td>", html)
+    assert len(rows) == 2 and rows[0].startswith('<tr class="editorial">')
+    assert 'href="https://example.com/r"' in html
+
+
+@pytest.mark.parametrize("url", ["/tokens/no-such-token/events/", "/tokens/no-such-token/reports/"])
+def test_lists_of_an_unknown_token_are_404(client, url):
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("page", ["2", "0", "x"])
+def test_list_page_that_is_not_a_page_is_404(client, page):
+    full_token(events=3)
+
+    assert client.get("/tokens/hyperliquid/events/", {"page": page}).status_code == 404
+
+
+def test_token_lists_have_flat_query_counts(client):
+    token = full_token(events=3)
+    small = {url: queries_for(client, url) for url in ("/tokens/hyperliquid/events/", "/tokens/hyperliquid/reports/")}
+    AccrualEvent.objects.bulk_create(
+        AccrualEventFactory.build(token=token, date=TODAY - dt.timedelta(days=100 + i)) for i in range(60)
+    )
+    RevenueReportFactory.create_batch(5, token=token)
+
+    assert {url: queries_for(client, url) for url in small} == small
 
 
 def catalogue_with_report_and_event(slug: str) -> Catalogue:
