@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,6 +34,9 @@ from .models import (
 class DataStatus:
     mode: str  # the data set the database holds: "sample", "live", or "" (nothing yet)
     as_of: dt.datetime | None
+    # New each time the status is worked out: after every refresh (a finished sync run clears
+    # the status) and at least once a minute. Caches of what refreshes change key on it.
+    generation: str = ""
 
 
 DATA_STATUS_CACHE_KEY = "tokens:data-status"
@@ -50,7 +54,7 @@ def data_status() -> DataStatus:
         held = DataSet.objects.values_list("mode", Subquery(newest)).first()  # one query where a set is held
         if held is None:
             held = ("", Token.objects.aggregate(as_of=Max("latest_snapshot__price_as_of"))["as_of"])
-        status = DataStatus(mode=held[0], as_of=held[1])
+        status = DataStatus(mode=held[0], as_of=held[1], generation=uuid.uuid4().hex)
         cache.set(DATA_STATUS_CACHE_KEY, status, 60)
     return status
 
@@ -155,6 +159,8 @@ def screener_tokens(
 # --- Home -----------------------------------------------------------------------
 
 HOME_SECTION_SIZE = 10
+# Longer than the data status lives: a new status (its generation) is what retires an entry.
+HOME_CACHE_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,19 @@ class HomeSections:
 
 
 def home_sections(*, size: int = HOME_SECTION_SIZE) -> HomeSections:
-    """The home page's leader boards, each read from the latest snapshots in one query."""
+    """The home page's leader boards. The same for every reader and each a sort of every
+    token's latest snapshot, so they are cached until the data status is next worked out
+    (after a refresh, or within a minute)."""
+    key = f"tokens:home:{size}:{data_status().generation}"
+    sections = cache.get(key)
+    if sections is None:
+        sections = _home_sections(size)
+        cache.set(key, sections, HOME_CACHE_SECONDS)
+    return sections
+
+
+def _home_sections(size: int) -> HomeSections:
+    """Each board read from the latest snapshots in one query."""
     base = Token.objects.select_related("latest_snapshot")
     as_of = Token.objects.aggregate(
         price=Max("latest_snapshot__price_as_of"), revenue=Max("latest_snapshot__revenue_as_of")

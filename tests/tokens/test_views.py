@@ -74,6 +74,20 @@ def test_home_shows_leader_boards(client):
     assert 'href="/tokens/hyperliquid/"' in html
 
 
+def test_home_boards_are_cached_until_a_refresh_finishes(client):
+    """Every reader sees the same boards, so they are kept until the next refresh (or minute)."""
+    token_with("hyperliquid", revenue_annualised=Decimal("1200000000"))
+    assert 'href="/tokens/hyperliquid/"' in client.get("/").content.decode()
+    token_with("aave", revenue_annualised=Decimal("900000000"))
+
+    cached = client.get("/").content.decode()
+    services.sync_run_finish(run=services.sync_run_start(provider="defillama", kind="revenue"), rows_written=1)
+    fresh = client.get("/").content.decode()
+
+    assert 'href="/tokens/aave/"' not in cached
+    assert 'href="/tokens/aave/"' in fresh and 'href="/tokens/hyperliquid/"' in fresh
+
+
 def test_home_with_no_tokens(client):
     response = client.get("/")
     assert response.status_code == 200
