@@ -63,6 +63,21 @@ LEADERBOARD_SORTS: dict[str, str] = {
 }
 GRADE_FIELDS = {"investor": "investor_grade", "trader": "trader_grade"}
 NOT_RATED_FILTER = "nr"
+# What a leaderboard row shows: not a rating's inputs and component details (JSON, most of
+# its width), nor the token's other figures.
+LEADERBOARD_COLUMNS = (
+    "token",
+    "date",
+    *(f"{grade}_{part}" for grade in GRADE_FIELDS for part in ("score", "grade", "reason")),
+    "signal",
+    *(f"{component.key}_score" for component in METHODOLOGY.components),
+    "token__slug",
+    "token__name",
+    "token__symbol",
+    "token__category",
+    "token__latest_snapshot",
+    "token__latest_snapshot__market_cap_usd",
+)
 
 
 def leaderboard(
@@ -79,8 +94,10 @@ def leaderboard(
     ``band`` filters on the chosen grade's letter (``"nr"``: not rated). Nulls sort last
     both ways and the token's slug breaks ties, so paging is stable."""
     grade = grade if grade in GRADE_FIELDS else "investor"
-    ratings = Rating.objects.filter(methodology_version=VERSION, latest__isnull=False).select_related(
-        "token", "token__latest_snapshot"
+    ratings = (
+        Rating.objects.filter(methodology_version=VERSION, latest__isnull=False)
+        .select_related("token", "token__latest_snapshot")
+        .only(*LEADERBOARD_COLUMNS)
     )
     if as_of is not None:
         ratings = ratings.filter(date__gte=as_of - dt.timedelta(days=LEADERBOARD_MAX_AGE_DAYS))
