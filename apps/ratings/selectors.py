@@ -14,10 +14,11 @@ from itertools import pairwise
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import F, Max, Min, QuerySet
+from django.db.models import F, Max, Min, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from apps.tokens.models import PriceDay, Token
+from apps.tokens.selectors import CachedOrder, cached_order, data_status
 
 from .models import Rating, RatingChange
 from .scoring import METHODOLOGY, Component, Methodology
@@ -40,11 +41,12 @@ class RatingsAsOf:
 
 
 def ratings_as_of() -> RatingsAsOf:
-    """The newest rating day and when it was computed (one query)."""
-    row = Rating.objects.filter(methodology_version=VERSION, latest__isnull=False).aggregate(
-        date=Max("date"), computed_at=Max("computed_at")
-    )
-    return RatingsAsOf(date=row["date"], computed_at=row["computed_at"])
+    """The newest latest rating's day, and when the most recently computed latest rating was
+    computed (one query: two walks down an index, not an aggregate over every latest rating)."""
+    latest = Rating.objects.filter(methodology_version=VERSION, latest__isnull=False)
+    newest = latest.order_by("-computed_at").values("computed_at")[:1]
+    row = latest.order_by("-date").values("date", computed=Subquery(newest)).first()
+    return RatingsAsOf(date=row["date"], computed_at=row["computed"]) if row else RatingsAsOf(None, None)
 
 
 # --- Leaderboard ---------------------------------------------------------------------------
@@ -110,6 +112,16 @@ def leaderboard(
     column = F(LEADERBOARD_SORTS.get(sort) or LEADERBOARD_SORTS[grade])
     order = column.asc(nulls_last=True) if direction == "asc" else column.desc(nulls_last=True)
     return ratings.order_by(order, "token__slug")
+
+
+def leaderboard_list(*, as_of: RatingsAsOf, **filters) -> CachedOrder:
+    """The leaderboard (``leaderboard``'s filters) for paging. Its order changes when ratings
+    are recomputed, or market caps with the data's generation: it is kept until either does."""
+    ordered = leaderboard(**filters, as_of=as_of.date)
+    stamp = as_of.computed_at.timestamp() if as_of.computed_at else 0
+    key = f"ratings:leaderboard:{VERSION}:{as_of.date}:{stamp}:{data_status().generation}:{sorted(filters.items())!r}"
+    rows = Rating.objects.select_related("token", "token__latest_snapshot").only(*LEADERBOARD_COLUMNS)
+    return cached_order(ordered, key=key, rows=rows)
 
 
 # --- Explaining a rating -----------------------------------------------------------------

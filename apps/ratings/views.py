@@ -32,7 +32,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     kwargs = form.selector_kwargs()
     as_of = selectors.ratings_as_of()
-    paginator = Paginator(selectors.leaderboard(**kwargs, as_of=as_of.date), PAGE_SIZE)
+    paginator = Paginator(selectors.leaderboard_list(**kwargs, as_of=as_of), PAGE_SIZE)
     try:
         page = paginator.page(request.GET.get("page") or 1)
     except InvalidPage as exc:

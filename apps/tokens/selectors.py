@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
-from collections.abc import Mapping
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -66,6 +68,43 @@ def is_stale(as_of: dt.datetime | None, *, kind: str, source: str = "", now: dt.
         return False
     hours = settings.PRICE_FRESHNESS_HOURS if kind == "price" else settings.REVENUE_FRESHNESS_HOURS
     return (now or timezone.now()) - as_of > dt.timedelta(hours=hours)
+
+
+# --- Cached orders ---------------------------------------------------------------
+
+
+class CachedOrder(Sequence):
+    """Rows in an order kept as their ids: a Paginator takes it like a list, and a page reads
+    only its own rows (from ``rows``, with its joins), however long the list."""
+
+    def __init__(self, ids: Sequence[int], rows: QuerySet) -> None:
+        self.ids, self.rows = ids, rows
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1 or None][0]
+        wanted = list(self.ids[index])
+        found = self.rows.in_bulk(wanted)
+        return [found[pk] for pk in wanted if pk in found]
+
+
+def cached_order(ordered: QuerySet, *, key: str, rows: QuerySet) -> CachedOrder:
+    """The ids of ``ordered`` in its order, sorted once and cached under ``key`` — which must
+    name everything the order depends on, the data's generation included — for every reader
+    and page of the list until the key changes."""
+    name = f"order:{hashlib.sha256(key.encode()).hexdigest()}"
+    ids = cache.get(name)
+    if ids is None:
+        ids = array("q", ordered.values_list("pk", flat=True))
+        cache.set(name, ids, ORDER_CACHE_SECONDS)
+    return CachedOrder(ids, rows)
+
+
+# Longer than the data status lives: a new generation in the key is what retires an entry.
+ORDER_CACHE_SECONDS = 300
 
 
 # --- Screener -------------------------------------------------------------------
@@ -154,6 +193,17 @@ def screener_tokens(
     column = F(SCREENER_SORTS.get(sort, SCREENER_SORTS[DEFAULT_SORT]))
     order = column.asc(nulls_last=True) if direction == "asc" else column.desc(nulls_last=True)
     return tokens.order_by(order, "slug")
+
+
+def screener_list(**filters) -> CachedOrder:
+    """The screener's tokens (``screener_tokens``' filters) for paging. Sorting every token's
+    latest snapshot is the page's dearest work, so the order is kept until the data's next
+    generation (a refresh, or a minute)."""
+    ordered = screener_tokens(**filters)
+    key = f"tokens:screener:{data_status().generation}:{sorted(filters.items())!r}"
+    return cached_order(
+        ordered, key=key, rows=Token.objects.select_related("latest_snapshot").prefetch_related("chains")
+    )
 
 
 # --- Home -----------------------------------------------------------------------
@@ -485,6 +535,7 @@ __all__ = [
     "TokenPage",
     "data_status",
     "home_sections",
+    "screener_list",
     "screener_tokens",
     "supply_warning",
     "token_chart",

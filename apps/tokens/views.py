@@ -28,7 +28,7 @@ def screener(request: HttpRequest) -> HttpResponse:
     form = ScreenerForm(request.GET)
     form.is_valid()
     kwargs = form.selector_kwargs()
-    paginator = Paginator(selectors.screener_tokens(**kwargs), settings.SCREENER_PAGE_SIZE)
+    paginator = Paginator(selectors.screener_list(**kwargs), settings.SCREENER_PAGE_SIZE)
     try:
         page = paginator.page(request.GET.get("page") or 1)
     except InvalidPage as exc:

@@ -219,6 +219,20 @@ def test_post_is_refused(client):
     assert client.post(BOARD).status_code == 405
 
 
+def test_leaderboard_order_is_kept_until_ratings_are_recomputed(client):
+    token("first", investor_score=Decimal("80.0"))
+    second = token("second", investor_score=Decimal("60.0"))
+    assert slugs(client.get(BOARD)) == ["first", "second"]
+    Rating.objects.filter(token=second).update(investor_score=Decimal("90.0"))
+
+    cached = client.get(BOARD)
+    Rating.objects.filter(token=second).update(computed_at=NOW + dt.timedelta(hours=1))  # a recompute
+    fresh = client.get(BOARD)
+
+    assert slugs(cached) == ["first", "second"] and "90.0" in cached.content.decode()
+    assert slugs(fresh) == ["second", "first"]
+
+
 def queries(client, url, **headers) -> int:
     cache.clear()
     with CaptureQueriesContext(connection) as ctx:

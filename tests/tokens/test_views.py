@@ -315,6 +315,43 @@ def test_post_is_refused(client):
     assert client.post(SCREENER).status_code == 405
 
 
+def test_screener_order_is_kept_until_a_refresh_finishes_but_figures_are_fresh(client):
+    """Sorting every token is done once per data generation; the rows shown are read each time."""
+    token_with("big", market_cap_usd=Decimal("2000000000"))
+    small = token_with("small", market_cap_usd=Decimal("1000000000"))
+    assert slugs(client.get(SCREENER)) == ["big", "small"]
+    MetricSnapshot.objects.filter(token=small).update(market_cap_usd=Decimal("3000000000"))
+
+    cached = client.get(SCREENER)
+    services.sync_run_finish(run=services.sync_run_start(provider="coingecko", kind="markets"), rows_written=1)
+    fresh = client.get(SCREENER)
+
+    assert slugs(cached) == ["big", "small"] and "$3.00B" in cached.content.decode()
+    assert slugs(fresh) == ["small", "big"]
+
+
+def test_screener_orders_are_kept_apart_by_filter_and_sort(client):
+    token_with("aa", category=Category.LENDING, ps=Decimal(5))
+    token_with("bb", category=Category.SPOT_DEX, ps=Decimal(1))
+
+    assert slugs(client.get(SCREENER, {"sort": "ps", "dir": "asc"})) == ["bb", "aa"]
+    assert slugs(client.get(SCREENER, {"sort": "ps", "dir": "desc"})) == ["aa", "bb"]
+    assert slugs(client.get(SCREENER, {"sort": "ps", "category": Category.LENDING})) == ["aa"]
+
+
+def test_cached_order_reads_only_the_page_and_skips_rows_gone_since(django_assert_num_queries):
+    tokens = [token_with(f"t{i}") for i in range(5)]
+    order = selectors.cached_order(
+        Token.objects.order_by("-slug"), key="test", rows=Token.objects.select_related("latest_snapshot")
+    )
+    tokens[3].delete()
+
+    assert len(order) == 5  # as sorted
+    with django_assert_num_queries(1):
+        assert [t.slug for t in order[0:3]] == ["t4", "t2"]
+    assert order[0].slug == "t4"
+
+
 # --- token page ------------------------------------------------------------------
 
 
