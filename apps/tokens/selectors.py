@@ -209,8 +209,9 @@ def screener_list(**filters) -> CachedOrder:
 # --- Home -----------------------------------------------------------------------
 
 HOME_SECTION_SIZE = 10
-# Longer than the data status lives: a new status (its generation) is what retires an entry.
-HOME_CACHE_SECONDS = 120
+# For what is cached under the data's generation: longer than the data status lives, since a
+# new status (its generation) is what retires an entry.
+GENERATION_CACHE_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def home_sections(*, size: int = HOME_SECTION_SIZE) -> HomeSections:
     sections = cache.get(key)
     if sections is None:
         sections = _home_sections(size)
-        cache.set(key, sections, HOME_CACHE_SECONDS)
+        cache.set(key, sections, GENERATION_CACHE_SECONDS)
     return sections
 
 
@@ -377,12 +378,22 @@ class CategoryMedian:
     count: int
 
 
-def _category_medians(token: Token) -> tuple[dict[str, CategoryMedian], int]:
-    """Each valuation metric's median over the latest snapshots of the token's category, and
-    how many tokens there have a snapshot (one query)."""
+def _category_medians(category: str) -> tuple[dict[str, CategoryMedian], int]:
+    """Each valuation metric's median over the latest snapshots of the category, and how many
+    tokens there have a snapshot. The same for every token of the category, so kept until the
+    data's next generation (a refresh, or a minute)."""
+    key = f"tokens:medians:{category}:{data_status().generation}"
+    medians = cache.get(key)
+    if medians is None:
+        medians = _compute_category_medians(category)
+        cache.set(key, medians, GENERATION_CACHE_SECONDS)
+    return medians
+
+
+def _compute_category_medians(category: str) -> tuple[dict[str, CategoryMedian], int]:
     fields = [name for name, *_ in VALUATION_METRICS]
     rows = list(
-        Token.objects.filter(category=token.category, latest_snapshot__isnull=False).values_list(
+        Token.objects.filter(category=category, latest_snapshot__isnull=False).values_list(
             *(f"latest_snapshot__{name}" for name in fields)
         )
     )
@@ -499,7 +510,7 @@ def token_page(slug: str) -> TokenPage:
     snapshot = token.latest_snapshot
     events = _events(token)
     reports = _reports(token)
-    medians, category_size = _category_medians(token)
+    medians, category_size = _category_medians(token.category)
     valuation = [
         ValuationRow(
             field=name,

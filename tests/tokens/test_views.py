@@ -637,6 +637,20 @@ def test_category_medians_show_their_own_counts_and_none_below_three(client):
     assert "(5 tokens in all)" in valuation and "Fewer than 3: no median." in valuation
 
 
+def test_category_medians_are_kept_until_a_refresh_finishes(client):
+    for slug, ps in (("aa", 10), ("bb", 20), ("cc", 30)):
+        token_with(slug, ps=Decimal(ps))
+    assert '20.0×<span class="hint">of 3 tokens' in client.get("/tokens/aa/").content.decode()
+    MetricSnapshot.objects.filter(token__slug="aa").update(ps=Decimal(25))
+
+    cached = client.get("/tokens/cc/").content.decode()
+    services.sync_run_finish(run=services.sync_run_start(provider="coingecko", kind="markets"), rows_written=1)
+    fresh = client.get("/tokens/cc/").content.decode()
+
+    assert '20.0×<span class="hint">of 3 tokens' in cached
+    assert '25.0×<span class="hint">of 3 tokens' in fresh
+
+
 def test_unknown_token_is_404(client):
     response = client.get("/tokens/no-such-token/")
 
