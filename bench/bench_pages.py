@@ -233,7 +233,7 @@ def start_server(args: argparse.Namespace, env: dict[str, str], log: Path) -> su
     command = [
         sys.executable, "-m", "gunicorn", "bench.pages_wsgi",
         "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
-        "--access-logfile", str(log), "--access-logformat", "%(U)s%(q)s %(s)s %(D)s %({server-timing}o)s",
+        "--access-logfile", str(log), "--access-logformat", "%(U)s?%(q)s %(s)s %(D)s %({server-timing}o)s",
     ]  # fmt: skip
     server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -263,7 +263,7 @@ def server_times(log: Path) -> list[tuple[str, int, float, float]]:
     rows = []
     for line in log.read_text().splitlines():
         url, status, micros, timing = line.rsplit(" ", 3)
-        url = url.rstrip("?")  # %(q)s is empty without a query, then "?" is left
+        url = url.removesuffix("?")  # %(q)s is empty without a query
         cpu = float(timing.split("dur=")[1]) if "dur=" in timing else float("nan")
         rows.append((url, int(status), int(micros) / 1000, cpu))
     return rows
