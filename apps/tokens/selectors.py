@@ -74,37 +74,66 @@ def is_stale(as_of: dt.datetime | None, *, kind: str, source: str = "", now: dt.
 
 
 class CachedOrder(Sequence):
-    """Rows in an order kept as their ids: a Paginator takes it like a list, and a page reads
-    only its own rows (from ``rows``, with its joins), however long the list."""
+    """Rows in an order kept in the cache as chunks of ids: a Paginator takes it like a list,
+    and a page reads only its chunk of ids and its own rows (from ``rows``, with their joins),
+    however long the list."""
 
-    def __init__(self, ids: Sequence[int], rows: QuerySet) -> None:
-        self.ids, self.rows = ids, rows
+    def __init__(self, ordered: QuerySet, *, name: str, rows: QuerySet) -> None:
+        # Not ``self.ordered``: Paginator reads an ``ordered`` attribute as a queryset's flag.
+        self.source, self.name, self.rows = ordered, name, rows
+        self.ids: list[int] | None = None  # the whole order, when this request sorted it
+        self.length = cache.get(f"{name}:length")
+        if self.length is None:
+            self._sort()
+
+    def _sort(self) -> None:
+        self.ids = list(self.source.values_list("pk", flat=True))
+        chunks = range(0, len(self.ids), ORDER_CHUNK)
+        cache.set_many({self._key(n): array("q", self.ids[n : n + ORDER_CHUNK]) for n in chunks}, ORDER_CACHE_SECONDS)
+        # The length last: a reader who finds it finds the chunks.
+        cache.set(f"{self.name}:length", len(self.ids), ORDER_CACHE_SECONDS)
+        self.length = len(self.ids)
+
+    def _key(self, start: int) -> str:
+        return f"{self.name}:{start // ORDER_CHUNK}"
+
+    def _ids(self, start: int, stop: int) -> list[int]:
+        if self.ids is None:
+            keys = [self._key(n) for n in range(start - start % ORDER_CHUNK, stop, ORDER_CHUNK)]
+            found = cache.get_many(keys)
+            if len(found) < len(keys):  # evicted meanwhile
+                self._sort()
+            else:
+                first = start - start % ORDER_CHUNK
+                return [pk for key in keys for pk in found[key]][start - first : stop - first]
+        return self.ids[start:stop]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.length
 
     def __getitem__(self, index):
         if not isinstance(index, slice):
-            return self[index : index + 1 or None][0]
-        wanted = list(self.ids[index])
+            index = index if index >= 0 else self.length + index
+            if not 0 <= index < self.length:
+                raise IndexError(index)
+            return self[index : index + 1][0]
+        start, stop, _ = index.indices(self.length)
+        wanted = self._ids(start, stop)
         found = self.rows.in_bulk(wanted)
         return [found[pk] for pk in wanted if pk in found]
 
 
 def cached_order(ordered: QuerySet, *, key: str, rows: QuerySet) -> CachedOrder:
-    """The ids of ``ordered`` in its order, sorted once and cached under ``key`` — which must
-    name everything the order depends on, the data's generation included — for every reader
-    and page of the list until the key changes."""
-    name = f"order:{hashlib.sha256(key.encode()).hexdigest()}"
-    ids = cache.get(name)
-    if ids is None:
-        ids = array("q", ordered.values_list("pk", flat=True))
-        cache.set(name, ids, ORDER_CACHE_SECONDS)
-    return CachedOrder(ids, rows)
+    """``ordered`` sorted once and its ids cached under ``key`` — which must name everything
+    the order depends on, the data's generation included — for every reader and page of the
+    list until the key changes."""
+    return CachedOrder(ordered, name=f"order:{hashlib.sha256(key.encode()).hexdigest()}", rows=rows)
 
 
 # Longer than the data status lives: a new generation in the key is what retires an entry.
 ORDER_CACHE_SECONDS = 300
+# Ids per cache entry: a page of the screener or the leaderboard reads one or two.
+ORDER_CHUNK = 50
 
 
 # --- Screener -------------------------------------------------------------------

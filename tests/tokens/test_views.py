@@ -339,17 +339,20 @@ def test_screener_orders_are_kept_apart_by_filter_and_sort(client):
     assert slugs(client.get(SCREENER, {"sort": "ps", "category": Category.LENDING})) == ["aa"]
 
 
-def test_cached_order_reads_only_the_page_and_skips_rows_gone_since(django_assert_num_queries):
+def test_cached_order_reads_only_the_page_and_skips_rows_gone_since(django_assert_num_queries, monkeypatch):
+    monkeypatch.setattr(selectors, "ORDER_CHUNK", 2)  # pages that straddle chunks
     tokens = [token_with(f"t{i}") for i in range(5)]
-    order = selectors.cached_order(
-        Token.objects.order_by("-slug"), key="test", rows=Token.objects.select_related("latest_snapshot")
-    )
+    rows = Token.objects.select_related("latest_snapshot")
+    selectors.cached_order(Token.objects.order_by("-slug"), key="test", rows=rows)  # sorts and caches
     tokens[3].delete()
 
-    assert len(order) == 5  # as sorted
-    with django_assert_num_queries(1):
-        assert [t.slug for t in order[0:3]] == ["t4", "t2"]
-    assert order[0].slug == "t4"
+    with django_assert_num_queries(1):  # the rows of the page, not the sort
+        order = selectors.cached_order(Token.objects.order_by("-slug"), key="test", rows=rows)
+        assert len(order) == 5  # as sorted
+        assert [t.slug for t in order[1:4]] == ["t2", "t1"]
+    assert order[-1].slug == "t0"
+    cache.delete_many([f"{order.name}:1"])  # a chunk evicted: sorted again
+    assert [t.slug for t in order[0:5]] == ["t4", "t2", "t1", "t0"]
 
 
 # --- token page ------------------------------------------------------------------
