@@ -1,7 +1,7 @@
 """Pages benchmark (issue 13): server time of every reader page at 20,000 tokens, and
 Lighthouse's performance score of each in Chromium. Goal: every page under 30 ms median.
 
-    python -m bench.bench_pages                    # setup once (about 15 minutes), then measure
+    python -m bench.bench_pages                    # setup once (20-60 minutes), then measure
     python -m bench.bench_pages --no-lighthouse    # server times only
     python -m bench.bench_pages --requests 100     # fewer requests per page
 
