@@ -79,6 +79,9 @@ class Rating(models.Model):
         ]
         indexes = [
             models.Index(fields=["methodology_version", "date"], name="rating_version_date"),
+            # The pages' "computed at": the newest computed latest rating, found without
+            # reading every rating of the day.
+            models.Index(fields=["methodology_version", "computed_at"], name="rating_version_computed"),
         ]
 
     def __str__(self) -> str:

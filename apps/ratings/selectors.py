@@ -14,10 +14,11 @@ from itertools import pairwise
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import F, Max, Min, QuerySet
+from django.db.models import F, Max, Min, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from apps.tokens.models import PriceDay, Token
+from apps.tokens.selectors import CachedOrder, cached_order, data_status
 
 from .models import Rating, RatingChange
 from .scoring import METHODOLOGY, Component, Methodology
@@ -40,11 +41,12 @@ class RatingsAsOf:
 
 
 def ratings_as_of() -> RatingsAsOf:
-    """The newest rating day and when it was computed (one query)."""
-    row = Rating.objects.filter(methodology_version=VERSION, latest__isnull=False).aggregate(
-        date=Max("date"), computed_at=Max("computed_at")
-    )
-    return RatingsAsOf(date=row["date"], computed_at=row["computed_at"])
+    """The newest latest rating's day, and when the most recently computed latest rating was
+    computed (one query: two walks down an index, not an aggregate over every latest rating)."""
+    latest = Rating.objects.filter(methodology_version=VERSION, latest__isnull=False)
+    newest = latest.order_by("-computed_at").values("computed_at")[:1]
+    row = latest.order_by("-date").values("date", computed=Subquery(newest)).first()
+    return RatingsAsOf(date=row["date"], computed_at=row["computed"]) if row else RatingsAsOf(None, None)
 
 
 # --- Leaderboard ---------------------------------------------------------------------------
@@ -63,6 +65,21 @@ LEADERBOARD_SORTS: dict[str, str] = {
 }
 GRADE_FIELDS = {"investor": "investor_grade", "trader": "trader_grade"}
 NOT_RATED_FILTER = "nr"
+# What a leaderboard row shows: not a rating's inputs and component details (JSON, most of
+# its width), nor the token's other figures.
+LEADERBOARD_COLUMNS = (
+    "token",
+    "date",
+    *(f"{grade}_{part}" for grade in GRADE_FIELDS for part in ("score", "grade", "reason")),
+    "signal",
+    *(f"{component.key}_score" for component in METHODOLOGY.components),
+    "token__slug",
+    "token__name",
+    "token__symbol",
+    "token__category",
+    "token__latest_snapshot",
+    "token__latest_snapshot__market_cap_usd",
+)
 
 
 def leaderboard(
@@ -79,8 +96,10 @@ def leaderboard(
     ``band`` filters on the chosen grade's letter (``"nr"``: not rated). Nulls sort last
     both ways and the token's slug breaks ties, so paging is stable."""
     grade = grade if grade in GRADE_FIELDS else "investor"
-    ratings = Rating.objects.filter(methodology_version=VERSION, latest__isnull=False).select_related(
-        "token", "token__latest_snapshot"
+    ratings = (
+        Rating.objects.filter(methodology_version=VERSION, latest__isnull=False)
+        .select_related("token", "token__latest_snapshot")
+        .only(*LEADERBOARD_COLUMNS)
     )
     if as_of is not None:
         ratings = ratings.filter(date__gte=as_of - dt.timedelta(days=LEADERBOARD_MAX_AGE_DAYS))
@@ -93,6 +112,16 @@ def leaderboard(
     column = F(LEADERBOARD_SORTS.get(sort) or LEADERBOARD_SORTS[grade])
     order = column.asc(nulls_last=True) if direction == "asc" else column.desc(nulls_last=True)
     return ratings.order_by(order, "token__slug")
+
+
+def leaderboard_list(*, as_of: RatingsAsOf, **filters) -> CachedOrder:
+    """The leaderboard (``leaderboard``'s filters) for paging. Its order changes when ratings
+    are recomputed, or market caps with the data's generation: it is kept until either does."""
+    ordered = leaderboard(**filters, as_of=as_of.date)
+    stamp = as_of.computed_at.timestamp() if as_of.computed_at else 0
+    key = f"ratings:leaderboard:{VERSION}:{as_of.date}:{stamp}:{data_status().generation}:{sorted(filters.items())!r}"
+    rows = Rating.objects.select_related("token", "token__latest_snapshot").only(*LEADERBOARD_COLUMNS)
+    return cached_order(ordered, key=key, rows=rows)
 
 
 # --- Explaining a rating -----------------------------------------------------------------
@@ -316,7 +345,7 @@ class RatingPanel:
     # Inputs no sub-metric ranks but a grade needs (revenue history), for the grade cards.
     history: InputRow | None
     components: list[ComponentRow]
-    chart: dict[str, Any]
+    has_chart: bool  # a score to draw (the series loads apart: rating_history_chart)
     comparison: Comparison | None
     changes: list[RatingChange]
     compare_from: dt.date | None
@@ -328,18 +357,35 @@ class RatingPanel:
         return METHODOLOGY
 
 
-def token_rating_panel(token: Token) -> RatingPanel:
-    """The token page's rating panel in three queries, whatever the length of its history:
-    the score history (chart), the newest rating and the one it is compared with, and the
-    latest rating-change events."""
+def _score_history(token: Token) -> list[tuple[dt.date, Decimal | None, Decimal | None]]:
+    """(day, investor score, trader score) of the token's ratings, oldest first, at most
+    CHART_MAX_DAYS of the newest."""
     history = list(
         Rating.objects.filter(token=token, methodology_version=VERSION)
         .order_by("-date")
-        .values_list("date", "investor_score", "trader_score", "investor_grade", "trader_grade")[:CHART_MAX_DAYS]
+        .values_list("date", "investor_score", "trader_score")[:CHART_MAX_DAYS]
     )
     history.reverse()
+    return history
+
+
+def rating_history_chart(token: Token) -> dict[str, Any]:
+    """The grade-history chart's series, for the token page's script (one query)."""
+    history = _score_history(token)
+    return {
+        "investor": [{"time": d.isoformat(), "value": float(i)} for d, i, _ in history if i is not None],
+        "trader": [{"time": d.isoformat(), "value": float(t)} for d, _, t in history if t is not None],
+        "bands": [{"letter": b.letter, "min": b.min_score} for b in METHODOLOGY.bands if b.min_score > 0],
+    }
+
+
+def token_rating_panel(token: Token) -> RatingPanel:
+    """The token page's rating panel in three queries, whatever the length of its history:
+    the score history, the newest rating and the one it is compared with, and the latest
+    rating-change events."""
+    history = _score_history(token)
     if not history:
-        return RatingPanel(None, None, [], {}, None, [], None, None, None)
+        return RatingPanel(None, None, [], False, None, [], None, None, None)
     newest = history[-1][0]
     target = newest - dt.timedelta(days=DEFAULT_COMPARE_DAYS)
     earlier = [day for day, *_ in history if day <= target]
@@ -352,16 +398,11 @@ def token_rating_panel(token: Token) -> RatingPanel:
     comparison = None
     if compare_day != newest:
         comparison = Comparison(rows[compare_day], latest, compare_day, newest, rows=compare(rows[compare_day], latest))
-    chart = {
-        "investor": [{"time": d.isoformat(), "value": float(i)} for d, i, *_ in history if i is not None],
-        "trader": [{"time": d.isoformat(), "value": float(t)} for d, _, t, *_ in history if t is not None],
-        "bands": [{"letter": b.letter, "min": b.min_score} for b in METHODOLOGY.bands if b.min_score > 0],
-    }
     return RatingPanel(
         latest=latest,
         history=_input_row("revenue_history_days", latest.inputs or {}),
         components=explain(latest),
-        chart=chart,
+        has_chart=any(i is not None or t is not None for _, i, t in history),
         comparison=comparison,
         changes=list(RatingChange.objects.filter(token=token, methodology_version=VERSION)[:PANEL_CHANGES]),
         compare_from=compare_day,

@@ -9,4 +9,5 @@ urlpatterns = [
     path("methodology/", views.methodology, name="methodology"),
     path("track-record/", views.track_record, name="track_record"),
     path("<slug:slug>/changes/", views.rating_changes, name="changes"),
+    path("<slug:slug>/history/", views.rating_history, name="history"),
 ]

@@ -4,7 +4,7 @@ Thin: parse, call a selector, render; the HTMX variants render a named partial."
 from __future__ import annotations
 
 from django.core.paginator import InvalidPage, Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
@@ -32,7 +32,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     kwargs = form.selector_kwargs()
     as_of = selectors.ratings_as_of()
-    paginator = Paginator(selectors.leaderboard(**kwargs, as_of=as_of.date), PAGE_SIZE)
+    paginator = Paginator(selectors.leaderboard_list(**kwargs, as_of=as_of), PAGE_SIZE)
     try:
         page = paginator.page(request.GET.get("page") or 1)
     except InvalidPage as exc:
@@ -101,3 +101,9 @@ def rating_changes(request: HttpRequest, slug: str) -> HttpResponse:
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+@require_safe
+def rating_history(request: HttpRequest, slug: str) -> JsonResponse:
+    """A token's grade-history series, fetched by the token page's chart when scrolled to."""
+    return JsonResponse(selectors.rating_history_chart(selectors.token_for_ratings(slug)))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import hashlib
+import uuid
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -33,6 +36,9 @@ from .models import (
 class DataStatus:
     mode: str  # the data set the database holds: "sample", "live", or "" (nothing yet)
     as_of: dt.datetime | None
+    # New each time the status is worked out: after every refresh (a finished sync run clears
+    # the status) and at least once a minute. Caches of what refreshes change key on it.
+    generation: str = ""
 
 
 DATA_STATUS_CACHE_KEY = "tokens:data-status"
@@ -50,7 +56,7 @@ def data_status() -> DataStatus:
         held = DataSet.objects.values_list("mode", Subquery(newest)).first()  # one query where a set is held
         if held is None:
             held = ("", Token.objects.aggregate(as_of=Max("latest_snapshot__price_as_of"))["as_of"])
-        status = DataStatus(mode=held[0], as_of=held[1])
+        status = DataStatus(mode=held[0], as_of=held[1], generation=uuid.uuid4().hex)
         cache.set(DATA_STATUS_CACHE_KEY, status, 60)
     return status
 
@@ -62,6 +68,72 @@ def is_stale(as_of: dt.datetime | None, *, kind: str, source: str = "", now: dt.
         return False
     hours = settings.PRICE_FRESHNESS_HOURS if kind == "price" else settings.REVENUE_FRESHNESS_HOURS
     return (now or timezone.now()) - as_of > dt.timedelta(hours=hours)
+
+
+# --- Cached orders ---------------------------------------------------------------
+
+
+class CachedOrder(Sequence):
+    """Rows in an order kept in the cache as chunks of ids: a Paginator takes it like a list,
+    and a page reads only its chunk of ids and its own rows (from ``rows``, with their joins),
+    however long the list."""
+
+    def __init__(self, ordered: QuerySet, *, name: str, rows: QuerySet) -> None:
+        # Not ``self.ordered``: Paginator reads an ``ordered`` attribute as a queryset's flag.
+        self.source, self.name, self.rows = ordered, name, rows
+        self.ids: list[int] | None = None  # the whole order, when this request sorted it
+        self.length = cache.get(f"{name}:length")
+        if self.length is None:
+            self._sort()
+
+    def _sort(self) -> None:
+        self.ids = list(self.source.values_list("pk", flat=True))
+        chunks = range(0, len(self.ids), ORDER_CHUNK)
+        cache.set_many({self._key(n): array("q", self.ids[n : n + ORDER_CHUNK]) for n in chunks}, ORDER_CACHE_SECONDS)
+        # The length last: a reader who finds it finds the chunks.
+        cache.set(f"{self.name}:length", len(self.ids), ORDER_CACHE_SECONDS)
+        self.length = len(self.ids)
+
+    def _key(self, start: int) -> str:
+        return f"{self.name}:{start // ORDER_CHUNK}"
+
+    def _ids(self, start: int, stop: int) -> list[int]:
+        if self.ids is None:
+            keys = [self._key(n) for n in range(start - start % ORDER_CHUNK, stop, ORDER_CHUNK)]
+            found = cache.get_many(keys)
+            if len(found) < len(keys):  # evicted meanwhile
+                self._sort()
+            else:
+                first = start - start % ORDER_CHUNK
+                return [pk for key in keys for pk in found[key]][start - first : stop - first]
+        return self.ids[start:stop]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            index = index if index >= 0 else self.length + index
+            if not 0 <= index < self.length:
+                raise IndexError(index)
+            return self[index : index + 1][0]
+        start, stop, _ = index.indices(self.length)
+        wanted = self._ids(start, stop)
+        found = self.rows.in_bulk(wanted)
+        return [found[pk] for pk in wanted if pk in found]
+
+
+def cached_order(ordered: QuerySet, *, key: str, rows: QuerySet) -> CachedOrder:
+    """``ordered`` sorted once and its ids cached under ``key`` — which must name everything
+    the order depends on, the data's generation included — for every reader and page of the
+    list until the key changes."""
+    return CachedOrder(ordered, name=f"order:{hashlib.sha256(key.encode()).hexdigest()}", rows=rows)
+
+
+# Longer than the data status lives: a new generation in the key is what retires an entry.
+ORDER_CACHE_SECONDS = 300
+# Ids per cache entry: a page of the screener or the leaderboard reads one or two.
+ORDER_CHUNK = 50
 
 
 # --- Screener -------------------------------------------------------------------
@@ -152,9 +224,23 @@ def screener_tokens(
     return tokens.order_by(order, "slug")
 
 
+def screener_list(**filters) -> CachedOrder:
+    """The screener's tokens (``screener_tokens``' filters) for paging. Sorting every token's
+    latest snapshot is the page's dearest work, so the order is kept until the data's next
+    generation (a refresh, or a minute)."""
+    ordered = screener_tokens(**filters)
+    key = f"tokens:screener:{data_status().generation}:{sorted(filters.items())!r}"
+    return cached_order(
+        ordered, key=key, rows=Token.objects.select_related("latest_snapshot").prefetch_related("chains")
+    )
+
+
 # --- Home -----------------------------------------------------------------------
 
 HOME_SECTION_SIZE = 10
+# For what is cached under the data's generation: longer than the data status lives, since a
+# new status (its generation) is what retires an entry.
+GENERATION_CACHE_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -168,7 +254,19 @@ class HomeSections:
 
 
 def home_sections(*, size: int = HOME_SECTION_SIZE) -> HomeSections:
-    """The home page's leader boards, each read from the latest snapshots in one query."""
+    """The home page's leader boards. The same for every reader and each a sort of every
+    token's latest snapshot, so they are cached until the data status is next worked out
+    (after a refresh, or within a minute)."""
+    key = f"tokens:home:{size}:{data_status().generation}"
+    sections = cache.get(key)
+    if sections is None:
+        sections = _home_sections(size)
+        cache.set(key, sections, GENERATION_CACHE_SECONDS)
+    return sections
+
+
+def _home_sections(size: int) -> HomeSections:
+    """Each board read from the latest snapshots in one query."""
     base = Token.objects.select_related("latest_snapshot")
     as_of = Token.objects.aggregate(
         price=Max("latest_snapshot__price_as_of"), revenue=Max("latest_snapshot__revenue_as_of")
@@ -221,10 +319,12 @@ VALUATION_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("holders_share", "Holders' share", "share of revenue that reaches holders", "pct"),
 )
 
-TOKEN_PAGE_EVENTS = 25
+# The token page shows the latest few events and reports; the rest are on pages of their own,
+# so the page's HTML stays small whatever a token's history.
+TOKEN_PAGE_EVENTS = 10
+TOKEN_PAGE_REPORTS = 8
 # The fewest tokens a category median may rest on.
 MIN_MEDIAN_TOKENS = 3
-TOKEN_PAGE_REPORTS = 24
 # Chart history: about three years of days is plenty and bounds the page's weight.
 CHART_MAX_DAYS = 1100
 
@@ -291,9 +391,10 @@ class TokenPage:
     events: list[AccrualEvent]
     events_total: int
     reports: list[RevenueReport]
+    reports_total: int
     valuation: list[ValuationRow]
     category_size: int
-    chart: dict[str, Any] = field(default_factory=dict)
+    has_chart: bool = False  # price or revenue history to draw (the data loads apart: token_chart)
     supply_warning: SupplyWarning | None = None
 
 
@@ -306,12 +407,22 @@ class CategoryMedian:
     count: int
 
 
-def _category_medians(token: Token) -> tuple[dict[str, CategoryMedian], int]:
-    """Each valuation metric's median over the latest snapshots of the token's category, and
-    how many tokens there have a snapshot (one query)."""
+def _category_medians(category: str) -> tuple[dict[str, CategoryMedian], int]:
+    """Each valuation metric's median over the latest snapshots of the category, and how many
+    tokens there have a snapshot. The same for every token of the category, so kept until the
+    data's next generation (a refresh, or a minute)."""
+    key = f"tokens:medians:{category}:{data_status().generation}"
+    medians = cache.get(key)
+    if medians is None:
+        medians = _compute_category_medians(category)
+        cache.set(key, medians, GENERATION_CACHE_SECONDS)
+    return medians
+
+
+def _compute_category_medians(category: str) -> tuple[dict[str, CategoryMedian], int]:
     fields = [name for name, *_ in VALUATION_METRICS]
     rows = list(
-        Token.objects.filter(category=token.category, latest_snapshot__isnull=False).values_list(
+        Token.objects.filter(category=category, latest_snapshot__isnull=False).values_list(
             *(f"latest_snapshot__{name}" for name in fields)
         )
     )
@@ -381,24 +492,54 @@ def _token_chart(token: Token) -> dict[str, Any]:
     }
 
 
+def _events(token: Token) -> QuerySet[AccrualEvent]:
+    return AccrualEvent.objects.filter(token=token).order_by("-date", "-id")
+
+
+def _reports(token: Token) -> QuerySet[RevenueReport]:
+    """Editor-entered reports first, then a sample catalogue's generated stand-ins, then the
+    computed ones; newest first within each."""
+    entered = Case(
+        When(source=Source.EDITOR, then=Value(0)),
+        When(source=Source.SAMPLE, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    reports = RevenueReport.objects.filter(token=token).alias(entered=entered)
+    return reports.order_by("entered", "-period_start", "period")
+
+
+def token_events(slug: str) -> tuple[Token, QuerySet[AccrualEvent]]:
+    """A token and all its buybacks, burns and distributions, newest first (404 for an unknown slug)."""
+    token = get_object_or_404(Token, slug=slug)
+    return token, _events(token)
+
+
+def token_reports(slug: str) -> tuple[Token, QuerySet[RevenueReport]]:
+    """A token and all its revenue reports in the token page's order (404 for an unknown slug)."""
+    token = get_object_or_404(Token, slug=slug)
+    return token, _reports(token)
+
+
+def token_chart(slug: str) -> dict[str, Any]:
+    """The token page's chart series (404 for an unknown slug). Apart from the page: years of
+    daily points would be most of its HTML, and are only drawn once scrolled to."""
+    return _token_chart(get_object_or_404(Token, slug=slug))
+
+
 def token_page(slug: str) -> TokenPage:
     """Everything the token page shows, in a fixed number of queries (404 for an unknown slug)."""
-    token = get_object_or_404(Token.objects.select_related("latest_snapshot").prefetch_related("chains"), slug=slug)
-    snapshot = token.latest_snapshot
-    events_qs = AccrualEvent.objects.filter(token=token)
-    reports = list(
-        RevenueReport.objects.filter(token=token)
-        .annotate(
-            entered=Case(
-                When(source=Source.EDITOR, then=Value(0)),
-                When(source=Source.SAMPLE, then=Value(1)),  # a sample catalogue's generated stand-ins
-                default=Value(2),
-                output_field=IntegerField(),
-            )
-        )
-        .order_by("entered", "-period_start", "period")[:TOKEN_PAGE_REPORTS]
+    history = {
+        "has_prices": Exists(PriceDay.objects.filter(token=OuterRef("pk"), price_usd__isnull=False)),
+        "has_revenue": Exists(RevenueDay.objects.filter(token=OuterRef("pk"), revenue_usd__isnull=False)),
+    }
+    token = get_object_or_404(
+        Token.objects.select_related("latest_snapshot").prefetch_related("chains").annotate(**history), slug=slug
     )
-    medians, category_size = _category_medians(token)
+    snapshot = token.latest_snapshot
+    events = _events(token)
+    reports = _reports(token)
+    medians, category_size = _category_medians(token.category)
     valuation = [
         ValuationRow(
             field=name,
@@ -416,18 +557,15 @@ def token_page(slug: str) -> TokenPage:
         snapshot=snapshot,
         chains=list(token.chains.all()),
         policies=list(AccrualPolicy.objects.filter(token=token).order_by("-since", "mechanism")),
-        events=list(events_qs.order_by("-date", "-id")[:TOKEN_PAGE_EVENTS]),
-        events_total=events_qs.count(),
-        reports=reports,
+        events=list(events[:TOKEN_PAGE_EVENTS]),
+        events_total=events.count(),
+        reports=list(reports[:TOKEN_PAGE_REPORTS]),
+        reports_total=reports.count(),
         valuation=valuation,
         category_size=category_size,
-        chart=_token_chart(token),
+        has_chart=token.has_prices or token.has_revenue,
         supply_warning=supply_warning(token, snapshot),
     )
-
-
-def chart_has_data(chart: Mapping[str, Any]) -> bool:
-    return bool(chart.get("price") or chart.get("revenue_daily"))
 
 
 __all__ = [
@@ -435,10 +573,13 @@ __all__ = [
     "HomeSections",
     "SupplyWarning",
     "TokenPage",
-    "chart_has_data",
     "data_status",
     "home_sections",
+    "screener_list",
     "screener_tokens",
     "supply_warning",
+    "token_chart",
+    "token_events",
     "token_page",
+    "token_reports",
 ]

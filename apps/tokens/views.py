@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.paginator import InvalidPage, Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
@@ -28,7 +28,7 @@ def screener(request: HttpRequest) -> HttpResponse:
     form = ScreenerForm(request.GET)
     form.is_valid()
     kwargs = form.selector_kwargs()
-    paginator = Paginator(selectors.screener_tokens(**kwargs), settings.SCREENER_PAGE_SIZE)
+    paginator = Paginator(selectors.screener_list(**kwargs), settings.SCREENER_PAGE_SIZE)
     try:
         page = paginator.page(request.GET.get("page") or 1)
     except InvalidPage as exc:
@@ -61,9 +61,37 @@ def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "p": page,
             "token": page.token,
             "s": page.snapshot,
-            "has_chart": selectors.chart_has_data(page.chart),
             "rating_panel": token_rating_panel(page.token),
             "starred_ids": starred_token_ids(user=request.user, token_ids=[page.token.pk]),
             "min_median_tokens": selectors.MIN_MEDIAN_TOKENS,
         },
     )
+
+
+TOKEN_LIST_PAGE_SIZE = 50
+
+
+def _token_list(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    """A token's events or reports, paged: the token page shows only the latest few."""
+    token, items = selectors.token_events(slug) if kind == "events" else selectors.token_reports(slug)
+    try:
+        page = Paginator(items, TOKEN_LIST_PAGE_SIZE).page(request.GET.get("page") or 1)
+    except InvalidPage as exc:
+        raise Http404("No such page") from exc
+    return render(request, f"tokens/token_{kind}.html", {"token": token, "page": page})
+
+
+@require_safe
+def token_events(request: HttpRequest, slug: str) -> HttpResponse:
+    return _token_list(request, slug, "events")
+
+
+@require_safe
+def token_reports(request: HttpRequest, slug: str) -> HttpResponse:
+    return _token_list(request, slug, "reports")
+
+
+@require_safe
+def token_charts(request: HttpRequest, slug: str) -> JsonResponse:
+    """The token page's chart series, fetched by its script when the charts are scrolled to."""
+    return JsonResponse(selectors.token_chart(slug))

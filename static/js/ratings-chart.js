@@ -1,7 +1,6 @@
 // Token page: the rating panel's grade history, Investor and Trader scores (0–100) as lines
-// with the letter bands marked. Data comes from <script type="application/json"
-// id="rating-chart-data"> (json_script). The chart library is the page's own when the price
-// charts loaded it; otherwise it is loaded by chart-support.js, carrying its CSP nonce.
+// with the letter bands marked. Data and the chart library are loaded by chart-support.js when
+// the chart nears the viewport (the data from the container's data-src).
 (function () {
   "use strict";
 
@@ -49,12 +48,11 @@
   }
 
   function init() {
-    var source = document.getElementById("rating-chart-data");
     var container = document.getElementById("rating-chart");
-    if (!source || !container) return;
-    var data = JSON.parse(source.textContent);
-    if (!(data.investor || []).length && !(data.trader || []).length) return;
-    AccrualCharts.withLibrary(container, function () { draw(container, data); });
+    if (!container) return;
+    AccrualCharts.load(container, function (data) {
+      if ((data.investor || []).length || (data.trader || []).length) draw(container, data);
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -1,6 +1,7 @@
 // Token page charts: daily price with buyback markers, and revenue as stacked bars
 // (protocol revenue on top of holders revenue) with a daily/monthly toggle.
-// Data comes from the page's <script type="application/json" id="chart-data"> (json_script).
+// Data (from the price chart's data-src) and the chart library are loaded by chart-support.js
+// when the charts near the viewport.
 (function () {
   "use strict";
 
@@ -166,13 +167,13 @@
   }
 
   function init() {
-    var source = document.getElementById("chart-data");
-    if (!source || typeof LightweightCharts === "undefined") return;
-    var data = JSON.parse(source.textContent);
     var price = document.getElementById("price-chart");
     var revenue = document.getElementById("revenue-chart");
-    if (price) drawPrice(price, data);
-    if (revenue) drawRevenue(revenue, data, revenue.parentNode.querySelector(".toggle"));
+    if (!price || !window.AccrualCharts) return;
+    AccrualCharts.load(price, function (data) {
+      drawPrice(price, data);
+      if (revenue) drawRevenue(revenue, data, revenue.parentNode.querySelector(".toggle"));
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

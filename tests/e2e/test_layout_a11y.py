@@ -164,6 +164,8 @@ PAGES = [
         "token-compared-by-htmx", "/tokens/hyperliquid/", "Hyperliquid", ".compare-table", compare_from_the_first_rating
     ),
     PageState("token-without-revenue", "/tokens/chainlink/", "Chainlink"),
+    PageState("token-events", "/tokens/aerodrome/events/", "Aerodrome", ".data tbody tr"),
+    PageState("token-reports", "/tokens/aerodrome/reports/", "Aerodrome", ".data tbody tr"),
     PageState("ratings", "/ratings/", "Ratings", ".ratings-table .grade"),
     PageState(
         "ratings-sorted-by-htmx", "/ratings/", "Ratings", f"{SORTED_ASC} >> text=Token", sort_leaderboard_by_name

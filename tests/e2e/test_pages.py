@@ -97,6 +97,7 @@ def test_token_page_draws_both_charts_without_console_errors(live_server, page, 
     )
 
     page.goto(f"{live_server.url}/tokens/hyperliquid/")
+    page.locator("#price-chart").scroll_into_view_if_needed()
 
     expect(page.locator("#price-chart canvas").first).to_be_visible()
     expect(page.locator("#revenue-chart canvas").first).to_be_visible()

@@ -47,9 +47,16 @@ def test_leaderboard_filters_and_sorts_without_reloading(live_server, page, rate
 
 
 def test_token_page_draws_the_grade_history_and_swaps_what_changed(live_server, page, rated, console_errors):
-    page.goto(f"{live_server.url}/tokens/alpha/")
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.set_viewport_size({"width": 400, "height": 700})
+    page.goto(f"{live_server.url}/tokens/alpha/", wait_until="networkidle")
     expect(page.locator("#rating .grade-card")).to_have_count(3)
+    # The grade history loads when its chart is scrolled to, not with the page.
+    assert not [url for url in requested if "/ratings/alpha/history/" in url]
+    page.locator("#rating-chart").scroll_into_view_if_needed()
     expect(page.locator("#rating-chart canvas").first).to_be_visible()
+    assert [url for url in requested if url.endswith("/ratings/alpha/history/")]
     expect(page.locator(".rating-chart-card .chart-readout")).to_contain_text("Investor")
     page.evaluate("window.__marker = 1")
 

@@ -219,6 +219,20 @@ def test_post_is_refused(client):
     assert client.post(BOARD).status_code == 405
 
 
+def test_leaderboard_order_is_kept_until_ratings_are_recomputed(client):
+    token("first", investor_score=Decimal("80.0"))
+    second = token("second", investor_score=Decimal("60.0"))
+    assert slugs(client.get(BOARD)) == ["first", "second"]
+    Rating.objects.filter(token=second).update(investor_score=Decimal("90.0"))
+
+    cached = client.get(BOARD)
+    Rating.objects.filter(token=second).update(computed_at=NOW + dt.timedelta(hours=1))  # a recompute
+    fresh = client.get(BOARD)
+
+    assert slugs(cached) == ["first", "second"] and "90.0" in cached.content.decode()
+    assert slugs(fresh) == ["second", "first"]
+
+
 def queries(client, url, **headers) -> int:
     cache.clear()
     with CaptureQueriesContext(connection) as ctx:
@@ -632,13 +646,35 @@ def test_token_page_shows_the_rating_panel_with_inputs_chart_and_comparison(clie
     assert f'data-methodology-version="{METHODOLOGY.version}">v{METHODOLOGY.version}<' in html
     assert '<time datetime="2026-11-20" data-rating-day>2026-11-20</time>' in html
     assert "Revenue, annualised" in html and "$2.5M" in html  # an input behind a component
-    data = json.loads(
-        re.search(r'<script id="rating-chart-data" type="application/json">(.*?)</script>', html).group(1)
-    )
+    assert 'data-src="/ratings/aave/history/"' in html and "ratings-chart.js" in html
+    data = client.get("/ratings/aave/history/").json()
     assert data["investor"] == [{"time": "2026-10-21", "value": 40.0}, {"time": "2026-11-20", "value": 62.5}]
     assert 'hx-get="/ratings/aave/changes/"' in html and 'value="2026-10-21"' in html
     assert "+22.5" in html  # the default comparison: 30 days back
     assert "band change D → B" in html
+
+
+def test_rating_history_gives_both_grades_series_and_the_bands(client):
+    item = rated_history()
+    rate(item, DAY - dt.timedelta(days=10), latest=False, investor_score=None, trader_score=Decimal("55.0"))
+
+    data = client.get("/ratings/aave/history/").json()
+
+    assert [p["time"] for p in data["investor"]] == ["2026-10-21", "2026-11-20"]
+    assert {"time": "2026-11-10", "value": 55.0} in data["trader"]
+    assert [b["letter"] for b in data["bands"]] == [b.letter for b in METHODOLOGY.bands if b.min_score > 0]
+
+
+def test_rating_history_of_an_unknown_token_is_404(client):
+    assert client.get("/ratings/no-such-token/history/").status_code == 404
+
+
+def test_token_page_without_ratings_has_no_grade_chart(client):
+    MetricSnapshotFactory(token=token("unrated", rated=False))
+
+    html = client.get("/tokens/unrated/").content.decode()
+
+    assert 'id="rating-chart"' not in html and "ratings-chart.js" not in html
 
 
 def test_token_page_shows_when_a_rating_was_computed_apart_from_its_day(client):

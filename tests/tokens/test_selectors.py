@@ -329,7 +329,7 @@ def test_token_page_chart_series():
     AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="burn", usd_amount=Decimal(500))  # a fee burn
     AccrualEventFactory(token=token, date=dt.date(2026, 11, 2), kind="burn", usd_amount=None)
 
-    chart = selectors.token_page("t").chart
+    chart = selectors.token_chart("t")
 
     assert chart["price"] == [
         {"time": "2026-10-30", "value": 10.0},
@@ -358,7 +358,7 @@ def test_token_page_chart_draws_negative_revenue_below_zero():
     ):
         RevenueDayFactory(token=token, date=day, revenue_usd=revenue, holders_revenue_usd=holders)
 
-    chart = selectors.token_page("t").chart
+    chart = selectors.token_chart("t")
 
     # Each bar's total (protocol + holders) is the day's revenue, holders drawn as stored.
     assert chart["revenue_daily"][1:] == [
@@ -378,7 +378,7 @@ def test_token_page_chart_is_bounded():
         for i in range(selectors.CHART_MAX_DAYS + 3)
     )
 
-    chart = selectors.token_page("t").chart
+    chart = selectors.token_chart("t")
 
     assert len(chart["price"]) == selectors.CHART_MAX_DAYS
     assert chart["price"][-1]["time"] == TODAY.isoformat()

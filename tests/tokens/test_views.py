@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.tokens import services, snapshots
+from apps.tokens import selectors, services, snapshots, views
 from apps.tokens.models import AccrualEvent, Category, MetricSnapshot, PriceDay, RevenueDay, Source, Token
 from apps.tokens.providers import coingecko
 from apps.tokens.providers.base import Catalogue, EventInfo, ReportInfo, TokenInfo
@@ -72,6 +72,20 @@ def test_home_shows_leader_boards(client):
     assert "Revenue leaders" in html and "Best holder yields" in html
     assert "$1.20B" in html and "3.1%" in html
     assert 'href="/tokens/hyperliquid/"' in html
+
+
+def test_home_boards_are_cached_until_a_refresh_finishes(client):
+    """Every reader sees the same boards, so they are kept until the next refresh (or minute)."""
+    token_with("hyperliquid", revenue_annualised=Decimal("1200000000"))
+    assert 'href="/tokens/hyperliquid/"' in client.get("/").content.decode()
+    token_with("aave", revenue_annualised=Decimal("900000000"))
+
+    cached = client.get("/").content.decode()
+    services.sync_run_finish(run=services.sync_run_start(provider="defillama", kind="revenue"), rows_written=1)
+    fresh = client.get("/").content.decode()
+
+    assert 'href="/tokens/aave/"' not in cached
+    assert 'href="/tokens/aave/"' in fresh and 'href="/tokens/hyperliquid/"' in fresh
 
 
 def test_home_with_no_tokens(client):
@@ -301,6 +315,46 @@ def test_post_is_refused(client):
     assert client.post(SCREENER).status_code == 405
 
 
+def test_screener_order_is_kept_until_a_refresh_finishes_but_figures_are_fresh(client):
+    """Sorting every token is done once per data generation; the rows shown are read each time."""
+    token_with("big", market_cap_usd=Decimal("2000000000"))
+    small = token_with("small", market_cap_usd=Decimal("1000000000"))
+    assert slugs(client.get(SCREENER)) == ["big", "small"]
+    MetricSnapshot.objects.filter(token=small).update(market_cap_usd=Decimal("3000000000"))
+
+    cached = client.get(SCREENER)
+    services.sync_run_finish(run=services.sync_run_start(provider="coingecko", kind="markets"), rows_written=1)
+    fresh = client.get(SCREENER)
+
+    assert slugs(cached) == ["big", "small"] and "$3.00B" in cached.content.decode()
+    assert slugs(fresh) == ["small", "big"]
+
+
+def test_screener_orders_are_kept_apart_by_filter_and_sort(client):
+    token_with("aa", category=Category.LENDING, ps=Decimal(5))
+    token_with("bb", category=Category.SPOT_DEX, ps=Decimal(1))
+
+    assert slugs(client.get(SCREENER, {"sort": "ps", "dir": "asc"})) == ["bb", "aa"]
+    assert slugs(client.get(SCREENER, {"sort": "ps", "dir": "desc"})) == ["aa", "bb"]
+    assert slugs(client.get(SCREENER, {"sort": "ps", "category": Category.LENDING})) == ["aa"]
+
+
+def test_cached_order_reads_only_the_page_and_skips_rows_gone_since(django_assert_num_queries, monkeypatch):
+    monkeypatch.setattr(selectors, "ORDER_CHUNK", 2)  # pages that straddle chunks
+    tokens = [token_with(f"t{i}") for i in range(5)]
+    rows = Token.objects.select_related("latest_snapshot")
+    selectors.cached_order(Token.objects.order_by("-slug"), key="test", rows=rows)  # sorts and caches
+    tokens[3].delete()
+
+    with django_assert_num_queries(1):  # the rows of the page, not the sort
+        order = selectors.cached_order(Token.objects.order_by("-slug"), key="test", rows=rows)
+        assert len(order) == 5  # as sorted
+        assert [t.slug for t in order[1:4]] == ["t2", "t1"]
+    assert order[-1].slug == "t0"
+    cache.delete_many([f"{order.name}:1"])  # a chunk evicted: sorted again
+    assert [t.slug for t in order[0:5]] == ["t4", "t2", "t1", "t0"]
+
+
 # --- token page ------------------------------------------------------------------
 
 
@@ -345,8 +399,100 @@ def test_token_page_shows_figures_with_sources_and_medians(client):
     assert "P/HR on FDV" in html and "market cap ÷ annualised holders revenue" in html
     assert "Buyback" in html and "97.0% of fees" in html
     assert 'href="https://example.com/arr-report"' in html and ">Editor<" in html
-    assert 'id="chart-data"' in html and 'id="price-chart"' in html and 'id="revenue-chart"' in html
-    assert "lightweight-charts.standalone.production.js" in html and "token-charts.js" in html
+    assert 'id="price-chart"' in html and 'id="revenue-chart"' in html
+    assert 'data-src="/tokens/hyperliquid/charts/"' in html and "token-charts.js" in html
+    # The series and the chart library load when the charts are scrolled to, not with the page.
+    assert 'id="chart-data"' not in html and 'data-lib="/static/vendor/lightweight-charts/' in html
+    assert not re.search(r"<script[^>]*lightweight-charts", html)
+
+
+def test_token_charts_endpoint_returns_the_series(client):
+    full_token(days=3, events=0)
+
+    response = client.get("/tokens/hyperliquid/charts/")
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    data = response.json()
+    assert [p["time"] for p in data["price"]] == [(TODAY - dt.timedelta(days=i)).isoformat() for i in (2, 1, 0)]
+    assert len(data["revenue_daily"]) == 3 and data["buybacks"] == []
+
+
+def test_token_charts_endpoint_is_404_for_an_unknown_token(client):
+    assert client.get("/tokens/no-such-token/charts/").status_code == 404
+
+
+def test_token_charts_endpoint_refuses_post(client):
+    full_token()
+
+    assert client.post("/tokens/hyperliquid/charts/").status_code == 405
+
+
+def test_token_page_shows_the_latest_events_and_links_to_all_of_them(client):
+    full_token(events=selectors.TOKEN_PAGE_EVENTS + 3)
+
+    html = client.get("/tokens/hyperliquid/").content.decode()
+
+    events = html[html.index('id="events-h"') : html.index('id="reports-h"')]
+    assert events.count("<tr>") == selectors.TOKEN_PAGE_EVENTS + 1  # and the header row
+    total = selectors.TOKEN_PAGE_EVENTS + 3
+    assert f"of {total} events" in events and f'href="/tokens/hyperliquid/events/">All {total} events' in events
+
+
+def test_token_page_with_few_events_does_not_link_to_a_list(client):
+    full_token(events=2)
+
+    html = client.get("/tokens/hyperliquid/").content.decode()
+
+    assert "/tokens/hyperliquid/events/" not in html and "Latest 2 of 2 events" in html
+
+
+def test_event_list_pages_every_event_newest_first(client):
+    full_token(events=views.TOKEN_LIST_PAGE_SIZE + 2)
+
+    first = client.get("/tokens/hyperliquid/events/")
+    second = client.get("/tokens/hyperliquid/events/", {"page": 2})
+
+    assert first.status_code == 200 and second.status_code == 200
+    days = re.findall(r'<td class="nowrap">(\d{4}-\d\d-\d\d)</td>', first.content.decode())
+    assert len(days) == views.TOKEN_LIST_PAGE_SIZE and days == sorted(days, reverse=True)
+    assert days[0] == TODAY.isoformat()
+    rest = re.findall(r'<td class="nowrap">(\d{4}-\d\d-\d\d)</td>', second.content.decode())
+    assert rest == [(TODAY - dt.timedelta(days=n)).isoformat() for n in (50, 51)]
+    assert 'rel="next" href="?page=2"' in first.content.decode()
+
+
+def test_report_list_shows_editor_reports_first(client):
+    token = full_token()
+    RevenueReportFactory(token=token, period="arr", source=Source.EDITOR, source_url="https://example.com/r")
+
+    html = client.get("/tokens/hyperliquid/reports/").content.decode()
+
+    rows = re.findall(r"<tr(?: class=\"editorial\")?>\s*<td>", html)
+    assert len(rows) == 2 and rows[0].startswith('<tr class="editorial">')
+    assert 'href="https://example.com/r"' in html
+
+
+@pytest.mark.parametrize("url", ["/tokens/no-such-token/events/", "/tokens/no-such-token/reports/"])
+def test_lists_of_an_unknown_token_are_404(client, url):
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("page", ["2", "0", "x"])
+def test_list_page_that_is_not_a_page_is_404(client, page):
+    full_token(events=3)
+
+    assert client.get("/tokens/hyperliquid/events/", {"page": page}).status_code == 404
+
+
+def test_token_lists_have_flat_query_counts(client):
+    token = full_token(events=3)
+    small = {url: queries_for(client, url) for url in ("/tokens/hyperliquid/events/", "/tokens/hyperliquid/reports/")}
+    AccrualEvent.objects.bulk_create(
+        AccrualEventFactory.build(token=token, date=TODAY - dt.timedelta(days=100 + i)) for i in range(60)
+    )
+    RevenueReportFactory.create_batch(5, token=token)
+
+    assert {url: queries_for(client, url) for url in small} == small
 
 
 def catalogue_with_report_and_event(slug: str) -> Catalogue:
@@ -494,6 +640,20 @@ def test_category_medians_show_their_own_counts_and_none_below_three(client):
     assert "(5 tokens in all)" in valuation and "Fewer than 3: no median." in valuation
 
 
+def test_category_medians_are_kept_until_a_refresh_finishes(client):
+    for slug, ps in (("aa", 10), ("bb", 20), ("cc", 30)):
+        token_with(slug, ps=Decimal(ps))
+    assert '20.0×<span class="hint">of 3 tokens' in client.get("/tokens/aa/").content.decode()
+    MetricSnapshot.objects.filter(token__slug="aa").update(ps=Decimal(25))
+
+    cached = client.get("/tokens/cc/").content.decode()
+    services.sync_run_finish(run=services.sync_run_start(provider="coingecko", kind="markets"), rows_written=1)
+    fresh = client.get("/tokens/cc/").content.decode()
+
+    assert '20.0×<span class="hint">of 3 tokens' in cached
+    assert '25.0×<span class="hint">of 3 tokens' in fresh
+
+
 def test_unknown_token_is_404(client):
     response = client.get("/tokens/no-such-token/")
 
@@ -508,7 +668,7 @@ def test_token_without_snapshot_or_history_shows_dashes_not_zeros(client):
 
     assert "—" in html
     assert "$0" not in html and "0.0%" not in html and "0.0×" not in html
-    assert 'id="chart-data"' not in html  # no chart without history
+    assert 'id="price-chart"' not in html and "token-charts.js" not in html  # no chart without history
 
 
 def test_missing_figures_render_as_dash_in_the_screener(client):
@@ -552,7 +712,8 @@ def make_tokens(n: int, offset: int = 0) -> None:
 def test_query_counts_do_not_grow_with_the_number_of_tokens(client):
     make_tokens(10)
     full_token(slug="hyperliquid")
-    small = {url: queries_for(client, url) for url in ("/", SCREENER, "/tokens/hyperliquid/", SCREENER + "?q=bulk")}
+    urls = ("/", SCREENER, "/tokens/hyperliquid/", "/tokens/hyperliquid/charts/", SCREENER + "?q=bulk")
+    small = {url: queries_for(client, url) for url in urls}
 
     make_tokens(490, offset=10)
     large = {url: queries_for(client, url) for url in small}
