@@ -29,6 +29,8 @@ _SCALES = (
 
 
 def _decimal(value) -> Decimal | None:
+    if isinstance(value, Decimal):  # as the database gives it: no round trip through a string
+        return value if value.is_finite() else None
     if value is None or value == "":
         return None
     try:
@@ -39,13 +41,15 @@ def _decimal(value) -> Decimal | None:
 
 
 def _half_up(func):
-    """Round halves up, as money is read (12.345 → 12.35), not to even."""
+    """Round halves up, as money is read (12.345 → 12.35), not to even. The text is marked
+    safe: made of digits and fixed symbols, it has nothing to escape (and a page of figures
+    then spends nothing escaping them)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with localcontext() as ctx:
             ctx.rounding = ROUND_HALF_UP
-            return func(*args, **kwargs)
+            return mark_safe(func(*args, **kwargs))
 
     return wrapper
 
@@ -122,7 +126,7 @@ def change_class(value) -> str:
 @register.filter
 def signed_pct(value) -> str:
     """A signed percentage in a span coloured by direction."""
-    return format_html('<span class="chg {}">{}</span>', change_class(value), pct(value, "signed"))
+    return mark_safe(f'<span class="chg {change_class(value)}">{pct(value, "signed")}</span>')  # both safe
 
 
 @register.filter
@@ -172,9 +176,10 @@ def screener_cells(snapshot) -> str:
         as_of_text = date(template_localtime(as_of), "Y-m-d H:i")
         title = format_html(' title="{} · as of {} UTC"', source_label(source), as_of_text)
     price = usd(getattr(snapshot, "price_usd", None), "price")
-    cells = [format_html('<td class="num"{}>{}{}</td>', title, price, stale_badge(as_of, "price", source))]
+    # Every part is safe already (formatted figures, the badge, the escaped title).
+    cells = [f'<td class="num"{title}>{price}{stale_badge(as_of, "price", source)}</td>']
     for field, fmt in SCREENER_FIGURES:
-        cells.append(format_html('<td class="num">{}</td>', figure(getattr(snapshot, field, None), fmt)))
+        cells.append(f'<td class="num">{figure(getattr(snapshot, field, None), fmt)}</td>')
     return mark_safe("\n        ".join(cells))
 
 
