@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from django import template
 from django.http import QueryDict
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 
 from apps.tokens.models import Source
@@ -48,7 +48,7 @@ def _half_up(func):
     def wrapper(*args, **kwargs):
         with localcontext() as ctx:
             ctx.rounding = ROUND_HALF_UP
-            return mark_safe(func(*args, **kwargs))
+            return SafeString(func(*args, **kwargs))  # not mark_safe: it checks for lazy text each call
 
     return wrapper
 
@@ -125,7 +125,7 @@ def change_class(value) -> str:
 @register.filter
 def signed_pct(value) -> str:
     """A signed percentage in a span coloured by direction."""
-    return mark_safe(f'<span class="chg {change_class(value)}">{pct(value, "signed")}</span>')  # both safe
+    return SafeString(f'<span class="chg {change_class(value)}">{pct(value, "signed")}</span>')  # both safe
 
 
 @register.filter
@@ -180,7 +180,7 @@ def screener_cells(snapshot) -> str:
     cells = [f'<td class="num"{title}>{price}{stale_badge(as_of, "price", source)}</td>']
     for field, fmt in SCREENER_FIGURES:
         cells.append(f'<td class="num">{figure(getattr(snapshot, field, None), fmt)}</td>')
-    return mark_safe("\n        ".join(cells))
+    return SafeString("\n        ".join(cells))
 
 
 @register.filter

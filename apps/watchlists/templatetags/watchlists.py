@@ -5,6 +5,7 @@ from collections.abc import Container
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 register = template.Library()
 
@@ -21,6 +22,21 @@ STAR_HTML = (
 )
 
 
+# The fixed parts of each state, safe already (format_html then leaves them as they are).
+_STAR_ON = {
+    "on": SafeString(" star-on"),
+    "pressed": SafeString("true"),
+    "title": SafeString("In your watchlist: click to remove"),
+    "glyph": SafeString("★"),
+}
+_STAR_OFF = {
+    "on": SafeString(""),
+    "pressed": SafeString("false"),
+    "title": SafeString("Add to your watchlist"),
+    "glyph": SafeString("☆"),
+}
+
+
 def star_html(token, *, starred: bool, next: str, csrf_token, error: str = "") -> str:
     """The star button for a token: a form that adds it to the reader's watchlist or removes it."""
     symbol = token.symbol.upper()
@@ -29,11 +45,8 @@ def star_html(token, *, starred: bool, next: str, csrf_token, error: str = "") -
         url=reverse("watchlists:star", args=[token.slug]),
         csrf_token="" if csrf_token is None else csrf_token,
         next=next,
-        on=" star-on" if starred else "",
-        pressed="true" if starred else "false",
         label=f"Remove {symbol} from watchlist" if starred else f"Add {symbol} to watchlist",
-        title="In your watchlist: click to remove" if starred else "Add to your watchlist",
-        glyph="★" if starred else "☆",
+        **(_STAR_ON if starred else _STAR_OFF),
         error=format_html('<span class="star-error" role="alert">{}</span>', error) if error else "",
     )
 
