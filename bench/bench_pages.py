@@ -4,6 +4,7 @@ Lighthouse's performance score of each in Chromium. Goal: every page under 30 ms
     python -m bench.bench_pages                    # setup once (20-60 minutes), then measure
     python -m bench.bench_pages --no-lighthouse    # server times only
     python -m bench.bench_pages --requests 100     # fewer requests per page
+    python -m bench.bench_pages --pages screener   # one page (or a few)
 
 * **Database**: ``--database-url``, else ``DATABASE_URL``, else
   ``postgres://postgres@127.0.0.1:5432/accrual_bench_pages`` (created when missing; a name
@@ -314,6 +315,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page")
     parser.add_argument("--max-seconds", type=float, default=300, help="bound on the timed requests")
+    parser.add_argument("--pages", nargs="+", choices=PAGES, default=PAGES, help="measure only these pages")
     parser.add_argument("--no-lighthouse", action="store_true")
     parser.add_argument("--lighthouse-runs", type=int, default=3, help="runs per page; the median is reported")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -339,7 +341,7 @@ def main() -> None:
 
     redis.Redis.from_url(args.redis_url).flushdb()
 
-    pages = page_urls(args.tokens)
+    pages = {page: urls for page, urls in page_urls(args.tokens).items() if page in args.pages}
     page_of = {url: page for page, urls in pages.items() for url in urls}
     rng = random.Random(13)
     order = []
@@ -377,7 +379,7 @@ def main() -> None:
         if bad:
             _say(f"not 200: {bad[:5]}")
         results = {}
-        for page in PAGES:
+        for page in pages:
             present = [url for url in pages[page] if client["cold"][url][0] != 404]
             if not present:
                 continue
@@ -402,7 +404,7 @@ def main() -> None:
         client_times = [ms for _, _, ms, _ in client["timed"]]
         report["client_median_ms"] = median_or_none(client_times)
         if not args.no_lighthouse:
-            for page in LIGHTHOUSE_PAGES:
+            for page in (page for page in LIGHTHOUSE_PAGES if page in pages):
                 url = pages[page][0]
                 _say(f"lighthouse {url} × {args.lighthouse_runs}")
                 runs = [lighthouse(base + url, work / f"lighthouse-{page}.json") for _ in range(args.lighthouse_runs)]

@@ -169,6 +169,11 @@ class Token(models.Model):
 
         return reverse("tokens:detail", kwargs={"slug": self.slug})
 
+    @property
+    def chain_names(self) -> str:
+        """The chains' names in one string, for a list's row: "Base, Ethereum"."""
+        return ", ".join(chain.name for chain in self.chains.all())
+
 
 class DefiLlamaProtocol(models.Model):
     """A protocol from DefiLlama's /protocols, kept to map tokens and list the unmapped."""

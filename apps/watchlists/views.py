@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -21,6 +22,7 @@ from apps.tokens.models import Token
 from . import selectors, services
 from .forms import WatchlistNameForm
 from .signals import PENDING_STAR_SESSION_KEY
+from .templatetags.watchlists import star_html
 
 # A form error or a plan limit: the request was understood but not carried out. htmx swaps
 # this status too (base.html's responseHandling), so the message replaces the form.
@@ -64,8 +66,8 @@ def star(request: HttpRequest, slug: str) -> HttpResponse:
         starred, error = False, exc.message
     status = UNPROCESSABLE if error else 200
     if request.htmx:
-        context = {"token": token, "starred": starred, "next": next_url, "error": error}
-        return render(request, "watchlists/_star.html", context, status=status)
+        html = star_html(token, starred=starred, next=next_url, csrf_token=get_token(request), error=error)
+        return HttpResponse(html, status=status)
     if error:
         return render(request, "watchlists/limit.html", {"message": error, "next": next_url}, status=status)
     return redirect(next_url)

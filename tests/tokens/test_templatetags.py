@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
+from django.conf import settings
 from django.template import Context, Template
+from django.utils import timezone
 
-from apps.tokens.templatetags.accrual_format import change_class, figure, multiple, pct, signed_pct, source_label, usd
+from apps.tokens.templatetags.accrual_format import (
+    SCREENER_FIGURES,
+    change_class,
+    figure,
+    multiple,
+    pct,
+    screener_cells,
+    signed_pct,
+    source_label,
+    usd,
+)
 
 
 @pytest.mark.parametrize(
@@ -110,3 +125,31 @@ def test_missing_is_a_dash_in_templates_even_on_a_missing_object():
         "{{ s.price_change_7d|pct:'signed' }}"
     )
     assert template.render(Context({"s": None})) == "— — — —"
+
+
+def test_screener_cells_without_a_snapshot_are_dashes_without_a_title():
+    html = screener_cells(None)
+    cells = re.findall(r"<td([^>]*)>(.*?)</td>", html)
+    assert len(cells) == 1 + len(SCREENER_FIGURES)
+    assert all(attrs == ' class="num"' and re.sub(r"<[^>]+>", "", text) == "—" for attrs, text in cells)
+
+
+def test_screener_cells_title_the_price_badge_it_when_stale_and_keep_the_column_order():
+    as_of = timezone.now() - dt.timedelta(hours=settings.PRICE_FRESHNESS_HOURS + 1)
+    figures = {field: None for field, _ in SCREENER_FIGURES}
+    snapshot = SimpleNamespace(
+        **figures | {"ps": Decimal("12.34"), "price_change_7d": Decimal("-0.05"), "fdv_usd": Decimal("45600000")},
+        price_usd=Decimal("97123.456"),
+        price_as_of=as_of,
+        price_source="coingecko",
+    )
+    cells = re.findall(r"<td([^>]*)>(.*?)</td>", screener_cells(snapshot))
+    title, price = cells[0]
+    assert title == f' class="num" title="CoinGecko · as of {as_of:%Y-%m-%d %H:%M} UTC"'
+    assert price.startswith('$97,123.46<span class="badge stale"')
+    texts = dict(zip([field for field, _ in SCREENER_FIGURES], [text for _, text in cells[1:]], strict=True))
+    assert texts["ps"] == "12.3×" and texts["fdv_usd"] == "$45.6M"
+    assert texts["price_change_7d"] == '<span class="chg down">−5.0%</span>'
+    assert texts["market_cap_usd"] == "—"
+    fresh = SimpleNamespace(**vars(snapshot) | {"price_as_of": timezone.now(), "price_source": "sample"})
+    assert "Stale" not in screener_cells(fresh)

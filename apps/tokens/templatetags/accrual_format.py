@@ -8,7 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from django import template
 from django.http import QueryDict
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import template_localtime
 
 from apps.tokens.models import Source
 from apps.tokens.selectors import is_stale
@@ -27,6 +28,8 @@ _SCALES = (
 
 
 def _decimal(value) -> Decimal | None:
+    if isinstance(value, Decimal):  # as the database gives it: no round trip through a string
+        return value if value.is_finite() else None
     if value is None or value == "":
         return None
     try:
@@ -37,13 +40,15 @@ def _decimal(value) -> Decimal | None:
 
 
 def _half_up(func):
-    """Round halves up, as money is read (12.345 → 12.35), not to even."""
+    """Round halves up, as money is read (12.345 → 12.35), not to even. The text is marked
+    safe: made of digits and fixed symbols, it has nothing to escape (and a page of figures
+    then spends nothing escaping them)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with localcontext() as ctx:
             ctx.rounding = ROUND_HALF_UP
-            return func(*args, **kwargs)
+            return SafeString(func(*args, **kwargs))  # not mark_safe: it checks for lazy text each call
 
     return wrapper
 
@@ -120,7 +125,7 @@ def change_class(value) -> str:
 @register.filter
 def signed_pct(value) -> str:
     """A signed percentage in a span coloured by direction."""
-    return format_html('<span class="chg {}">{}</span>', change_class(value), pct(value, "signed"))
+    return SafeString(f'<span class="chg {change_class(value)}">{pct(value, "signed")}</span>')  # both safe
 
 
 @register.filter
@@ -135,6 +140,47 @@ def figure(value, fmt: str) -> str:
     if fmt == "signed":
         return signed_pct(value)
     return pct(value)
+
+
+# The screener's figures after the price, in the order of its columns (templates/tokens/screener.html):
+# a MetricSnapshot field and its ``figure`` format.
+SCREENER_FIGURES = (
+    ("price_change_7d", "signed"),
+    ("price_change_30d", "signed"),
+    ("market_cap_usd", "usd"),
+    ("revenue_annualised", "usd"),
+    ("holders_revenue_annualised", "usd"),
+    ("ps", "multiple"),
+    ("phr", "multiple"),
+    ("holder_yield", "pct"),
+    ("revenue_growth_30d", "signed"),
+    ("fees_annualised", "usd"),
+    ("pf", "multiple"),
+    ("buyback_yield", "pct"),
+    ("revenue_growth_90d", "signed"),
+    ("fdv_usd", "usd"),
+    ("volume_usd", "usd"),
+)
+
+
+@register.simple_tag
+def screener_cells(snapshot) -> str:
+    """A screener row's figure cells from its latest snapshot (None: every figure "—"): the
+    price, titled with its source and as-of and badged when stale, then ``SCREENER_FIGURES``.
+    One tag, as 16 template variables on each of 50 rows were most of the page's time."""
+    as_of = getattr(snapshot, "price_as_of", None)
+    source = getattr(snapshot, "price_source", "")
+    title = ""
+    if as_of:
+        # The date filter's "Y-m-d H:i" as strftime writes it, in a tenth of the time.
+        as_of_text = template_localtime(as_of).strftime("%Y-%m-%d %H:%M")
+        title = format_html(' title="{} · as of {} UTC"', source_label(source), as_of_text)
+    price = usd(getattr(snapshot, "price_usd", None), "price")
+    # Every part is safe already (formatted figures, the badge, the escaped title).
+    cells = [f'<td class="num"{title}>{price}{stale_badge(as_of, "price", source)}</td>']
+    for field, fmt in SCREENER_FIGURES:
+        cells.append(f'<td class="num">{figure(getattr(snapshot, field, None), fmt)}</td>')
+    return SafeString("\n        ".join(cells))
 
 
 @register.filter
