@@ -11,3 +11,17 @@ class TokensConfig(AppConfig):
         from config.postgres import fast_utc_timestamps
 
         connection_created.connect(fast_utc_timestamps, dispatch_uid="accrual-fast-utc-timestamps")
+
+        from django.contrib.admin.models import LogEntry
+        from django.db.models.signals import post_save
+
+        # An editor's change in the admin (a token, an event, a report) changes what pages
+        # show; the admin logs each one. Refreshes retire the caches when their run finishes.
+        post_save.connect(_admin_edited, sender=LogEntry, dispatch_uid="accrual-admin-edited")
+
+
+def _admin_edited(sender, instance, **kwargs) -> None:
+    if instance.content_type is not None and instance.content_type.app_label == "tokens":
+        from .selectors import data_changed
+
+        data_changed()

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.core.cache import cache
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from .models import Chain, DataSet, DefiLlamaProtocol, SyncRun, Token
-from .selectors import DATA_STATUS_CACHE_KEY
+from .selectors import data_changed
 
 CLEAR_COMMAND = "python manage.py clear_data"
 
@@ -44,8 +43,8 @@ def data_set_refusal(*, offered: str) -> str:
 
 
 def _status_changed() -> None:
-    cache.delete(DATA_STATUS_CACHE_KEY)
-    transaction.on_commit(lambda: cache.delete(DATA_STATUS_CACHE_KEY))  # a page may re-cache before the commit
+    data_changed()
+    transaction.on_commit(data_changed)  # a page may re-cache before the commit
 
 
 def data_set_claim(*, mode: str) -> DataSet:

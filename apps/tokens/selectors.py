@@ -36,12 +36,23 @@ from .models import (
 class DataStatus:
     mode: str  # the data set the database holds: "sample", "live", or "" (nothing yet)
     as_of: dt.datetime | None
-    # New each time the status is worked out: after every refresh (a finished sync run clears
-    # the status) and at least once a minute. Caches of what refreshes change key on it.
+    # Changes when the data does (``data_changed``: a finished sync run, a data set claimed
+    # or cleared, an editor's save), not with the status's minute: caches of what refreshes
+    # change key on it, so a reader meets a cold page once per change, not once a minute.
     generation: str = ""
 
 
 DATA_STATUS_CACHE_KEY = "tokens:data-status"
+DATA_GENERATION_CACHE_KEY = "tokens:data-generation"
+
+
+def data_changed() -> None:
+    """Forget the data status and retire every cache keyed on the data's generation."""
+    cache.delete_many([DATA_STATUS_CACHE_KEY, DATA_GENERATION_CACHE_KEY])
+
+
+def data_generation() -> str:
+    return cache.get_or_set(DATA_GENERATION_CACHE_KEY, lambda: uuid.uuid4().hex, None)
 
 
 def data_status() -> DataStatus:
@@ -56,7 +67,7 @@ def data_status() -> DataStatus:
         held = DataSet.objects.values_list("mode", Subquery(newest)).first()  # one query where a set is held
         if held is None:
             held = ("", Token.objects.aggregate(as_of=Max("latest_snapshot__price_as_of"))["as_of"])
-        status = DataStatus(mode=held[0], as_of=held[1], generation=uuid.uuid4().hex)
+        status = DataStatus(mode=held[0], as_of=held[1], generation=data_generation())
         cache.set(DATA_STATUS_CACHE_KEY, status, 60)
     return status
 
@@ -227,7 +238,7 @@ def screener_tokens(
 def screener_list(**filters) -> CachedOrder:
     """The screener's tokens (``screener_tokens``' filters) for paging. Sorting every token's
     latest snapshot is the page's dearest work, so the order is kept until the data's next
-    generation (a refresh, or a minute)."""
+    generation (a refresh or an editor's save)."""
     ordered = screener_tokens(**filters)
     key = f"tokens:screener:{data_status().generation}:{sorted(filters.items())!r}"
     return cached_order(
@@ -256,7 +267,7 @@ class HomeSections:
 def home_sections(*, size: int = HOME_SECTION_SIZE) -> HomeSections:
     """The home page's leader boards. The same for every reader and each a sort of every
     token's latest snapshot, so they are cached until the data status is next worked out
-    (after a refresh, or within a minute)."""
+    (after a refresh or an editor's save)."""
     key = f"tokens:home:{size}:{data_status().generation}"
     sections = cache.get(key)
     if sections is None:
@@ -410,7 +421,7 @@ class CategoryMedian:
 def _category_medians(category: str) -> tuple[dict[str, CategoryMedian], int]:
     """Each valuation metric's median over the latest snapshots of the category, and how many
     tokens there have a snapshot. The same for every token of the category, so kept until the
-    data's next generation (a refresh, or a minute)."""
+    data's next generation (a refresh or an editor's save)."""
     key = f"tokens:medians:{category}:{data_status().generation}"
     medians = cache.get(key)
     if medians is None:

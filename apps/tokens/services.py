@@ -9,7 +9,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,7 +29,7 @@ from .models import (
     Token,
 )
 from .providers.base import Catalogue, MarketQuote, PricePoint, ProviderDataError, RevenuePoint
-from .selectors import DATA_STATUS_CACHE_KEY
+from .selectors import data_changed
 
 UPSERT_BATCH = 2000
 # Above this many quotes, reading every token with a CoinGecko id beats an IN list of ids.
@@ -70,7 +69,7 @@ def sync_run_finish(
     run.remaining = remaining
     run.finished_at = finished_at or timezone.now()
     run.save(update_fields=["status", "rows_written", "pages", "retries", "error", "remaining", "finished_at"])
-    cache.delete(DATA_STATUS_CACHE_KEY)
+    data_changed()
     return run
 
 

@@ -31,6 +31,7 @@ from tests.factories import (
     RevenueDayFactory,
     RevenueReportFactory,
     TokenFactory,
+    UserFactory,
 )
 from tests.support.data_set import hold
 
@@ -86,6 +87,22 @@ def test_home_boards_are_cached_until_a_refresh_finishes(client):
 
     assert 'href="/tokens/aave/"' not in cached
     assert 'href="/tokens/aave/"' in fresh and 'href="/tokens/hyperliquid/"' in fresh
+
+
+def test_home_boards_outlive_the_status_minute_and_an_editors_save_retires_them(client):
+    """The boards are kept while the data is unchanged — not rebuilt each time the minute's
+    data status is — and an editor's change in the admin (which the admin logs) retires them."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    hyperliquid = token_with("hyperliquid", revenue_annualised=Decimal("1200000000"))
+    assert "Hyperliquid" in client.get("/").content.decode()
+    cache.delete(selectors.DATA_STATUS_CACHE_KEY)  # the status's minute is up
+    Token.objects.filter(pk=hyperliquid.pk).update(name="Hyperliquid Renamed")  # no signal, no log
+    assert "Hyperliquid Renamed" not in client.get("/").content.decode()
+
+    editor = UserFactory(is_staff=True)
+    LogEntry.objects.log_actions(editor.pk, [hyperliquid], CHANGE, single_object=True)  # as the admin does
+    assert "Hyperliquid Renamed" in client.get("/").content.decode()
 
 
 def test_home_with_no_tokens(client):
