@@ -294,7 +294,7 @@ def priority_source(name: str, token_ids: Callable[[], Iterable[int]]) -> None:
 def priority_token_ids() -> set[int]:
     """The tokens readers care most about: the ACCRUAL_PRIORITY_TOKENS largest by market cap,
     and every token a registered source names (watchlists; Top 10 lists)."""
-    quotable = Token.objects.tracked().exclude(coingecko_id=None)
+    quotable = Token.objects.quotable()
     largest = quotable.order_by(
         F("latest_snapshot__market_cap_usd").desc(nulls_last=True), F("market_cap_rank").asc(nulls_last=True), "pk"
     ).values_list("pk", flat=True)[: settings.ACCRUAL_PRIORITY_TOKENS]
@@ -390,7 +390,7 @@ def markets_due(*, plan: Plan, priority: set[int], now: dt.datetime) -> list[int
     index = plan.run_index(now)
     # The plan's rates round per run; what is left of the quota is the hard stop.
     calls_left = plan.quotas[COINGECKO].remaining
-    quotable = Token.objects.tracked().exclude(coingecko_id=None)
+    quotable = Token.objects.quotable()
     oldest_first = (F("quoted_at").asc(nulls_first=True), "pk")
     chosen: list[int] = []
     for name, tokens in ((PRIORITY, quotable.filter(pk__in=priority)), (REST, quotable.exclude(pk__in=priority))):

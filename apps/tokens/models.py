@@ -84,6 +84,10 @@ class TokenQuerySet(models.QuerySet):
             Q(editor_choice=EditorChoice.INCLUDE) | Q(listing=Listing.ACTIVE)
         )
 
+    def quotable(self) -> TokenQuerySet:
+        """The tracked tokens CoinGecko can quote: those with a CoinGecko id."""
+        return self.tracked().exclude(coingecko_id=None)
+
 
 # The fields of a token that every market quote restates (a refresh updates them).
 SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]

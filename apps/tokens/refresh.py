@@ -357,7 +357,7 @@ def price_history_refresh(
     if refused := _refused(provider, "price-history"):
         return refused
     today = today or timezone.now().date()
-    tokens = Token.objects.tracked().exclude(coingecko_id=None)
+    tokens = Token.objects.quotable()
     if token_ids is not None:
         tokens = tokens.filter(pk__in=token_ids)
     # Turn about: a backfill of thousands (weeks on a small plan) must not let the missed days

@@ -248,7 +248,7 @@ def quoted_tokens(
     """The tokens a market refresh asks quotes for: coingecko_id → (pk, *SUPPLY_FIELDS), every
     tracked token with a CoinGecko id (``Token.objects.tracked()``: an editor's choice, else
     still listed), or those of ``token_ids`` or of ``coingecko_ids``."""
-    quoted = Token.objects.tracked().exclude(coingecko_id=None)
+    quoted = Token.objects.quotable()
     if token_ids is not None:
         quoted = quoted.filter(pk__in=list(token_ids))
     if coingecko_ids is not None:
