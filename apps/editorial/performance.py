@@ -131,7 +131,8 @@ def records(holdings_by_list: Mapping[int, tuple[Sequence[Holding], dt.date]], *
             raise ValueError(f"list {list_id} is published on {start}, after the record's end {end}")
     token_ids = {h.token_id for holdings, _ in holdings_by_list.values() for h in holdings}
     prices = _prices(token_ids, end=end)
-    universe = universe_series()
+    since = min((start for _, start in holdings_by_list.values()), default=end)
+    universe = universe_series(since=since)
     newest = max((series.days[-1] for series in prices.values()), default=None)
     if universe:
         newest = max(newest or universe[-1].date, universe[-1].date)
@@ -253,24 +254,27 @@ def _universe_index(universe: list[UniverseDay], days: list[dt.date]) -> tuple[l
     return index, measured
 
 
-def universe_series() -> list[UniverseDay]:
-    """The rated universe's daily moves over all history, cached until the data changes (a
-    refresh, a data set, an editor's save) or ratings are recomputed, whichever is first."""
+def universe_series(*, since: dt.date) -> list[UniverseDay]:
+    """The rated universe's daily moves from the first of ``since``'s month (pages of lists
+    published the same month share one), cached until the data changes (a refresh, a data
+    set, an editor's save) or ratings are recomputed, whichever is first."""
+    since = since.replace(day=1)
     as_of = ratings_as_of()
     stamp = as_of.computed_at.timestamp() if as_of.computed_at else 0
-    key = f"editorial:universe:{data_generation()}:{as_of.date}:{stamp}"
+    key = f"editorial:universe:{since}:{data_generation()}:{as_of.date}:{stamp}"
     series = cache.get(key)
     if series is None:
-        series = _universe_series()
+        series = _universe_series(since)
         cache.set(key, series, GENERATION_CACHE_SECONDS)
     return series
 
 
-def _universe_series() -> list[UniverseDay]:
-    """One GROUP BY date over the daily prices, each token's move from its previous positive
-    price (LAG), kept from the day after its first rating; beside it, each day's entrants: the
-    tokens whose first rating and first price are both on or before that day, for the first
-    time. Portable SQL (PostgreSQL and SQLite ≥ 3.25)."""
+def _universe_series(since: dt.date) -> list[UniverseDay]:
+    """One GROUP BY date over the daily prices from ``since``: each token's move from its
+    previous positive price (LAG; for its first row, its last price before ``since``), kept
+    from the day after its first rating; beside it, each day's entrants: the tokens whose
+    first rating and first price are both on or before that day, for the first time (all
+    history: one index probe a token). Portable SQL (PostgreSQL, SQLite ≥ 3.25)."""
     quote = connection.ops.quote_name
     prices, ratings, tokens = (quote(m._meta.db_table) for m in (PriceDay, Rating, Token))
     sql = f"""
@@ -282,11 +286,14 @@ def _universe_series() -> list[UniverseDay]:
         ),
         moves AS (
             SELECT p.token_id, p.date,
-                   CAST(p.price_usd AS DOUBLE PRECISION)
-                   / CAST(LAG(p.price_usd) OVER (PARTITION BY p.token_id ORDER BY p.date) AS DOUBLE PRECISION)
-                   - 1 AS moved
+                   CAST(p.price_usd AS DOUBLE PRECISION) / CAST(COALESCE(
+                       LAG(p.price_usd) OVER (PARTITION BY p.token_id ORDER BY p.date),
+                       (SELECT q.price_usd FROM {prices} q
+                        WHERE q.token_id = p.token_id AND q.date < %s AND q.price_usd > 0
+                        ORDER BY q.date DESC LIMIT 1)
+                   ) AS DOUBLE PRECISION) - 1 AS moved
             FROM {prices} p
-            WHERE p.price_usd > 0
+            WHERE p.price_usd > 0 AND p.date >= %s
         )
         SELECT day, SUM(moved), SUM(entered) FROM (
             SELECT m.date AS day, m.moved AS moved, 0 AS entered
@@ -299,7 +306,7 @@ def _universe_series() -> list[UniverseDay]:
         GROUP BY day ORDER BY day
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(sql, [since, since])
         rows = cursor.fetchall()
     return [
         UniverseDay(

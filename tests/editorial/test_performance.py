@@ -215,15 +215,32 @@ def test_universe_is_the_equal_weighted_rated_tokens_from_the_day_after_their_ra
 
 
 @pytest.mark.django_db
+def test_universe_move_across_the_month_it_starts_from_uses_the_price_before():
+    """The series is read from the first of the list's month: a token priced last on 27
+    February and next on 2 March moved 15/10 − 1 on 2 March, not from nothing."""
+    token = TokenFactory()
+    Rating.objects.create(
+        token=token, date=dt.date(2026, 2, 20), methodology_version=VERSION, fingerprint="f", computed_at=timezone.now()
+    )
+    PriceDayFactory(token=token, date=dt.date(2026, 2, 27), price_usd=Decimal("10"))
+    PriceDayFactory(token=token, date=D[1], price_usd=Decimal("15"))
+
+    result = record([], start=D[0], end=D[1])
+
+    _close(result.universe_index, [1, 1.5])
+    assert result.universe_return == Decimal("0.5")
+
+
+@pytest.mark.django_db
 def test_universe_series_is_read_once_per_data_generation():
     _universe()
-    universe_series()
+    universe_series(since=D[0])
     with CaptureQueriesContext(connection) as queries:
-        universe_series()
+        universe_series(since=D[0])
     assert len(queries) == 1  # the ratings' as-of only; the series is cached
     cache.clear()  # a new generation
     with CaptureQueriesContext(connection) as queries:
-        universe_series()
+        universe_series(since=D[0])
     assert len(queries) == 2
 
 
