@@ -44,11 +44,14 @@ from apps.ratings.models import Rating
 from apps.ratings.selectors import ratings_as_of
 from apps.tokens.metrics import EXACT, rounded
 from apps.tokens.models import PriceDay, Token
-from apps.tokens.selectors import GENERATION_CACHE_SECONDS, data_generation
+from apps.tokens.selectors import data_generation
 from apps.tokens.snapshots import RATIO_LIMIT, RATIO_PLACES
 
 ONE = Decimal(1)
 DAY = dt.timedelta(days=1)
+# The universe's series takes seconds to compute at 20,000 tokens over months; a new
+# generation or ratings recompute retires it, so it may live long.
+UNIVERSE_CACHE_SECONDS = 24 * 60 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,11 +241,12 @@ def _holding_return(holding: Holding, prices: _Prices, end: dt.date) -> HoldingR
 
 
 def _universe_index(universe: list[UniverseDay], days: list[dt.date]) -> tuple[list[float], bool]:
-    """The universe's index over ``days``, and whether it had any member on one of them."""
+    """The universe's index over ``days``, and whether it had a member on any of them (else
+    there was nothing to measure: no return, as for a list without a price)."""
     by_day = {u.date: u for u in universe}
     # The tokens in the universe on days[0]: those that entered before it.
     members = sum(u.entered for u in universe if u.date < days[0])
-    level, index, measured = 1.0, [1.0], False
+    level, index, measured = 1.0, [1.0], members > 0
     for day in days[1:]:
         previous = by_day.get(day - DAY)
         members += previous.entered if previous else 0
@@ -265,7 +269,7 @@ def universe_series(*, since: dt.date) -> list[UniverseDay]:
     series = cache.get(key)
     if series is None:
         series = _universe_series(since)
-        cache.set(key, series, GENERATION_CACHE_SECONDS)
+        cache.set(key, series, UNIVERSE_CACHE_SECONDS)
     return series
 
 

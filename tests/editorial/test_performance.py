@@ -212,6 +212,8 @@ def test_universe_is_the_equal_weighted_rated_tokens_from_the_day_after_their_ra
     later = record([], start=D[2], end=D[4])
     _close(later.universe_index, [1, 11 / 12, 55 / 72])
     assert later.universe_return == Decimal("-0.2361111111")
+    # On its publication day a list's universe has members but no move yet: 0, not "—".
+    assert record([], start=D[4], end=D[4]).universe_return == Decimal("0")
 
 
 @pytest.mark.django_db
