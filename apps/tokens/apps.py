@@ -6,6 +6,13 @@ class TokensConfig(AppConfig):
     name = "apps.tokens"
 
     def ready(self) -> None:
+        from django.db import models
+
+        from .bulk import AnyOf
+
+        models.IntegerField.register_lookup(AnyOf)
+        models.ForeignKey.register_lookup(AnyOf)
+
         from django.db.backends.signals import connection_created
 
         from config.postgres import fast_utc_timestamps
