@@ -13,12 +13,6 @@ class TokensConfig(AppConfig):
         models.IntegerField.register_lookup(AnyOf)
         models.ForeignKey.register_lookup(AnyOf)
 
-        from django.db.backends.signals import connection_created
-
-        from config.postgres import fast_utc_timestamps
-
-        connection_created.connect(fast_utc_timestamps, dispatch_uid="accrual-fast-utc-timestamps")
-
         from django.contrib.admin.models import LogEntry
         from django.db.models.signals import post_save
 
