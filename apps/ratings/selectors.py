@@ -519,7 +519,7 @@ def track_record(*, as_of: RatingsAsOf | None = None) -> TrackRecord:
     if cached is not None:
         return cached
     record = _track_record()
-    cache.set(key, record, 600)
+    cache.set(key, record, 24 * 3600)  # the stamp in the key retires it
     return record
 
 
