@@ -241,9 +241,7 @@ def screener_list(**filters) -> CachedOrder:
     generation (a refresh or an editor's save)."""
     ordered = screener_tokens(**filters)
     key = f"tokens:screener:{data_status().generation}:{sorted(filters.items())!r}"
-    return cached_order(
-        ordered, key=key, rows=Token.objects.select_related("latest_snapshot").prefetch_related("chains")
-    )
+    return cached_order(ordered, key=key, rows=Token.objects.for_rows())
 
 
 # --- Home -----------------------------------------------------------------------
