@@ -205,10 +205,16 @@ def recompute_snapshots(token_ids: list[int] | None = None, since: str | None = 
     return snapshots.snapshots_recompute(token_ids=token_ids, since=dt.date.fromisoformat(since) if since else None)
 
 
-REFRESH_TASKS = {
+REFRESH_TASKS = {  # SyncRun kind -> the task that refreshes it (the admin and refresh_data use it)
     "mapping": refresh_mapping,
     "markets": refresh_markets,
     "price-history": refresh_price_history,
     "revenue-history": refresh_revenue,
     "universe": refresh_universe,
 }
+
+
+def kind_lock(kind: str) -> AbstractContextManager[FlightLock]:
+    """The single-flight lock of the refresh task of the SyncRun ``kind``, which
+    ``refresh_data`` takes before running the same refresh in the foreground."""
+    return refresh_lock(REFRESH_TASKS[kind].name.removeprefix("tokens."))  # refresh_task's lock name
