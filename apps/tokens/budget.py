@@ -304,7 +304,7 @@ def priority_token_ids() -> set[int]:
     return set(largest) | followed
 
 
-def calls_used(provider: str, limit: int) -> int:
+def calls_used(provider: str) -> int:
     """Calls counted against ``provider``'s monthly quota so far (the http client's counter)."""
     from .providers.shared_state import quota_used
 
@@ -319,13 +319,13 @@ def provider_budgets() -> tuple[ProviderBudget, ProviderBudget]:
             COINGECKO,
             settings.COINGECKO_RATE_LIMIT_PER_MINUTE,
             coingecko_quota,
-            calls_used(COINGECKO, coingecko_quota) if coingecko_quota else 0,
+            calls_used(COINGECKO) if coingecko_quota else 0,
         ),
         ProviderBudget(
             DEFILLAMA,
             settings.DEFILLAMA_RATE_LIMIT_PER_MINUTE,
             defillama_quota,
-            calls_used(DEFILLAMA, defillama_quota) if defillama_quota else 0,
+            calls_used(DEFILLAMA) if defillama_quota else 0,
         ),
     )
 
