@@ -49,7 +49,7 @@ GOAL = 1.25  # a refresh's wall time within GOAL × its requests ÷ the rate
 STORED_DAYS = 120  # history already in the database (revenue: for the protocols behind)
 SERVED_DAYS = 125  # history the server returns, to yesterday
 PER_PAGE = 250  # CoinGecko's page size (and the client's ids per request)
-REVISION_DAYS = 3  # the refresh re-reads this many stored days (apps.tokens.refresh)
+REVISION_DAYS = 3  # the refresh re-reads this many stored days (apps.tokens.history)
 WINDOW = 60.0  # the providers' limits are per minute
 RESULTS_DIR = ROOT / "bench" / "results"
 

@@ -421,21 +421,21 @@ def markets_run(*, provider, now: dt.datetime | None = None):
 def history_run(*, provider, now: dt.datetime | None = None, deadline: float | None = None):
     """The daily price-history job within the plan's calls: a backfill of thousands of tokens
     goes on over successive days. None when the plan gives it no call today."""
-    from . import refresh
+    from . import history
 
     max_calls = current_plan(now=now).jobs["price-history"].max_calls
     if max_calls == 0:
         return None
-    return refresh.price_history_refresh(provider=provider, max_calls=max_calls, deadline=deadline)
+    return history.price_history_refresh(provider=provider, max_calls=max_calls, deadline=deadline)
 
 
 def revenue_run(*, provider, now: dt.datetime | None = None, deadline: float | None = None):
-    from . import refresh
+    from . import history
 
     max_calls = current_plan(now=now).jobs["revenue-history"].max_calls
     if max_calls == 0:
         return None
-    return refresh.revenue_refresh(provider=provider, max_calls=max_calls, deadline=deadline)
+    return history.revenue_refresh(provider=provider, max_calls=max_calls, deadline=deadline)
 
 
 # --- Showing the plan ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from apps.tokens import budget, refresh, universe
+from apps.tokens import budget, history, refresh, universe
 from apps.tokens.data_set import data_set_refusal
 from apps.tokens.models import SyncRun, Token
 from apps.tokens.tasks import kind_lock, refresh_followup
@@ -106,14 +106,14 @@ class Command(BaseCommand):
                 elif kind == "markets":
                     result = refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids)
                 elif kind == "prices":
-                    result = refresh.price_history_refresh(
+                    result = history.price_history_refresh(
                         provider=refresh.market_provider(),
                         token_ids=token_ids,
-                        backfill_days=backfill_days or refresh.DEFAULT_BACKFILL_DAYS,
+                        backfill_days=backfill_days or history.DEFAULT_BACKFILL_DAYS,
                         progress=progress,
                     )
                 else:
-                    result = refresh.revenue_refresh(
+                    result = history.revenue_refresh(
                         provider=refresh.revenue_provider(),
                         token_ids=token_ids,
                         backfill=backfill_days is not None,
