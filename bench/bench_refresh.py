@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.provider_server import ProviderServer, SyntheticData  # noqa: E402
+from tests.support.provider_data import SyntheticData  # noqa: E402
+from tests.support.provider_server import ProviderServer  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/accrual_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
