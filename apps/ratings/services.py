@@ -29,8 +29,9 @@ from apps.tokens.models import MetricSnapshot, Token
 
 from . import scoring
 from .loading import load_inputs
+from .methodology import METHODOLOGY
 from .models import LatestRating, Rating, RatingChange
-from .scoring import METHODOLOGY, TokenInputs, TokenRating
+from .scoring import TokenInputs, TokenRating
 
 CHUNK_TOKENS = 1000
 # Inputs of this many token-days are held at once; a long backfill goes in blocks of days.

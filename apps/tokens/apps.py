@@ -17,7 +17,8 @@ class TokensConfig(AppConfig):
         from django.db.models.signals import post_save
 
         # An editor's change in the admin (a token, an event, a report) changes what pages
-        # show; the admin logs each one. Refreshes retire the caches when their run finishes.
+        # show; the admin logs each one (a bulk delete without this signal: admin.RetiresPageCaches).
+        # Refreshes retire the caches when their run finishes.
         post_save.connect(_admin_edited, sender=LogEntry, dispatch_uid="accrual-admin-edited")
 
 

@@ -142,7 +142,7 @@ class Token(models.Model):
         help_text="Always track keeps a token its providers no longer list; never track drops it from every refresh.",
     )
     market_cap_rank = models.PositiveIntegerField(null=True, blank=True, help_text="CoinGecko's rank at discovery")
-    # Refresh bookkeeping (apps/tokens/budget.py and refresh.py): when each kind of data was
+    # Refresh bookkeeping (apps/tokens/budget.py, refresh.py, history.py): when each kind of data was
     # last fetched for the token, so a job resumes where it stopped and none is starved.
     quoted_at = models.DateTimeField(null=True, blank=True)
     price_history_at = models.DateTimeField(
