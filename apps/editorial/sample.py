@@ -112,7 +112,7 @@ def _set_entries(top_list: TopList, slugs: tuple[str, ...], tokens: dict[str, To
         token = tokens[slug]
         entry = existing.get(token.pk) or ListEntry(top_list=top_list, token=token)
         entry.rank = rank
-        entry.blurb = entry.blurb or f"{token.name}: on the list by its sample figures."
+        entry.blurb = entry.blurb or "Sample blurb: on the list by its figures in the sample data."
         if sample.sponsored_entry and sample.sponsored_entry[0] == slug:
             entry.sponsored, entry.sponsor_name = True, sample.sponsored_entry[1]
         entry.save()
@@ -121,6 +121,11 @@ def _set_entries(top_list: TopList, slugs: tuple[str, ...], tokens: dict[str, To
 def sample_lists_load() -> int:
     """Make the sample's lists that are missing; returns how many were made. A list whose
     tokens are not all in the database (another data set) is skipped."""
+    # Emptying the database (clear_data) takes the tokens and every entry with them: the
+    # sample's lists left without any are made again.
+    TopList.objects.filter(is_sample=True).exclude(entries__isnull=False).exclude(
+        revisions__entries__isnull=False
+    ).delete()
     made = 0
     for sample in SAMPLE_LISTS:
         if TopList.objects.filter(slug=sample.slug).exists():

@@ -40,3 +40,16 @@ def test_a_list_whose_tokens_are_missing_is_skipped():
 
     assert sample_lists_load() == 0
     assert not TopList.objects.exists()
+
+
+def test_lists_emptied_with_the_data_set_are_made_again(sample_tokens):
+    from apps.tokens.data_set import data_clear
+
+    sample_lists_load()
+    data_clear()
+    assert TopList.objects.count() == len(SAMPLE_LISTS)  # lists stay; their tokens and entries went
+
+    for token in sample_tokens:
+        TokenFactory(slug=token.slug)
+    assert sample_lists_load() == len(SAMPLE_LISTS)
+    assert RevisionEntry.objects.count() == 10 * 3 + 6 + 5 + 6 + 5
