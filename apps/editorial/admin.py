@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.accounts.models import User
+from apps.tokens.models import Token
 
 from . import selectors, services
 from .models import MAX_ENTRIES, ListEntry, Revision, RevisionEntry, TopList
@@ -214,9 +215,11 @@ class TopListAdmin(StaffChoiceMixin, SortableAdminBase, SimpleHistoryAdmin):
         top_list = self._object(request, pk, change=False)
         records = list(
             ListEntry.history.filter(top_list_id=top_list.pk)
-            .select_related("history_user", "token")
+            .select_related("history_user")
             .order_by("history_date", "history_id")
         )
+        # Looked up apart: a join would hide the rows of a token deleted since.
+        symbols = dict(Token.objects.filter(pk__in={r.token_id for r in records}).values_list("pk", "symbol"))
         fields = ["token_id", "rank", "blurb", "sponsored", "sponsor_name"]
         previous: dict[int, object] = {}
         rows = []
@@ -227,7 +230,7 @@ class TopListAdmin(StaffChoiceMixin, SortableAdminBase, SimpleHistoryAdmin):
                 for name in fields
                 if before is not None and getattr(before, name) != getattr(record, name)
             ]
-            rows.append({"record": record, "changes": changes})
+            rows.append({"record": record, "symbol": symbols.get(record.token_id, ""), "changes": changes})
             previous[record.id] = record
         context = {
             **self.admin_site.each_context(request),
