@@ -41,12 +41,17 @@ class ListEntryFormSet(CustomInlineFormSet):
         kept = [
             form
             for form in self.forms
-            if form.is_valid() and form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("token")
+            if form.is_valid()
+            and form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("token")
         ]
         if any(self.errors):
             return
         if len(kept) > MAX_ENTRIES:
-            raise ValidationError(f"A Top 10 list holds at most {MAX_ENTRIES} entries; this has {len(kept)}. Remove one.")
+            raise ValidationError(
+                f"A Top 10 list holds at most {MAX_ENTRIES} entries; this has {len(kept)}. Remove one."
+            )
         drafts = [
             EntryDraft(
                 token_id=form.cleaned_data["token"].pk,
@@ -90,7 +95,17 @@ class StaffChoiceMixin:
 class TopListForm(forms.ModelForm):
     class Meta:
         model = TopList
-        fields = "__all__"
+        fields = [
+            "title",
+            "slug",
+            "summary",
+            "criteria",
+            "publish_at",
+            "author",
+            "editors",
+            "sponsored",
+            "sponsor_name",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -136,12 +151,12 @@ class TopListAdmin(StaffChoiceMixin, SortableAdminBase, SimpleHistoryAdmin):
         form.instance.editors.add(request.user)
 
     def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/preview/", view(self.preview_view), name="%s_%s_preview" % info),
-            path("<int:pk>/publishing/", view(self.publishing_view), name="%s_%s_publishing" % info),
-            path("<int:pk>/entry-history/", view(self.entry_history_view), name="%s_%s_entry_history" % info),
+            path("<int:pk>/preview/", view(self.preview_view), name=f"{prefix}_preview"),
+            path("<int:pk>/publishing/", view(self.publishing_view), name=f"{prefix}_publishing"),
+            path("<int:pk>/entry-history/", view(self.entry_history_view), name=f"{prefix}_entry_history"),
             *super().get_urls(),
         ]
 

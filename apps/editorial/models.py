@@ -28,9 +28,7 @@ class TopList(models.Model):
     summary = models.TextField(blank=True)
     criteria = models.TextField(blank=True, help_text="What a token must meet to be on the list.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
-    publish_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a scheduled list publishes itself (UTC)."
-    )
+    publish_at = models.DateTimeField(null=True, blank=True, help_text="When a scheduled list publishes itself (UTC).")
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     archived_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Why the scheduled publish last failed (cleared when it succeeds), for the editor to fix.
@@ -92,7 +90,9 @@ class Revision(models.Model):
     number = models.PositiveIntegerField()
     made_at = models.DateTimeField()
     note = models.TextField(blank=True, help_text="Why the list changed.")
-    editor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    editor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     # Only the note may change after publication (a typo); its old wording is kept.
     history = HistoricalRecords()

@@ -45,17 +45,50 @@ SAMPLE_LISTS = (
         revisions=(
             SampleRevision(
                 dt.date(2026, 5, 4),
-                ("hyperliquid", "aave", "jupiter", "raydium", "pump-fun", "gmx", "aerodrome", "pendle", "sky", "ether-fi"),
+                (
+                    "hyperliquid",
+                    "aave",
+                    "jupiter",
+                    "raydium",
+                    "pump-fun",
+                    "gmx",
+                    "aerodrome",
+                    "pendle",
+                    "sky",
+                    "ether-fi",
+                ),
                 SAMPLE_NOTE,
             ),
             SampleRevision(
                 dt.date(2026, 8, 3),
-                ("hyperliquid", "aave", "jupiter", "pump-fun", "raydium", "aerodrome", "gmx", "pendle", "sky", "uniswap"),
+                (
+                    "hyperliquid",
+                    "aave",
+                    "jupiter",
+                    "pump-fun",
+                    "raydium",
+                    "aerodrome",
+                    "gmx",
+                    "pendle",
+                    "sky",
+                    "uniswap",
+                ),
                 "Uniswap switched its fee on: it joins; ether.fi's holders revenue fell under the bar: it leaves.",
             ),
             SampleRevision(
                 dt.date(2026, 10, 5),
-                ("hyperliquid", "aave", "pump-fun", "jupiter", "aster", "raydium", "aerodrome", "pendle", "sky", "uniswap"),
+                (
+                    "hyperliquid",
+                    "aave",
+                    "pump-fun",
+                    "jupiter",
+                    "aster",
+                    "raydium",
+                    "aerodrome",
+                    "pendle",
+                    "sky",
+                    "uniswap",
+                ),
                 "Aster's buybacks passed six months: it joins; GMX's yield slipped below the others: it leaves.",
             ),
         ),
@@ -66,7 +99,9 @@ SAMPLE_LISTS = (
         summary="Perpetual futures venues whose tokens earn from the trading they host.",
         criteria="A perpetuals exchange with 30-day fees over $5m and a token that receives part of them.",
         revisions=(
-            SampleRevision(dt.date(2026, 6, 1), ("hyperliquid", "aster", "dydx", "gmx", "drift", "gains-network"), SAMPLE_NOTE),
+            SampleRevision(
+                dt.date(2026, 6, 1), ("hyperliquid", "aster", "dydx", "gmx", "drift", "gains-network"), SAMPLE_NOTE
+            ),
             SampleRevision(
                 dt.date(2026, 9, 7),
                 ("hyperliquid", "aster", "gmx", "gains-network", "drift"),
@@ -81,7 +116,9 @@ SAMPLE_LISTS = (
         summary="Physical-infrastructure networks whose tokens capture the revenue their users pay.",
         criteria="A DePIN network with on-chain revenue for twelve months and a burn or buyback.",
         revisions=(
-            SampleRevision(dt.date(2026, 4, 6), ("helium", "render", "akash", "filecoin", "geodnet", "hivemapper"), SAMPLE_NOTE),
+            SampleRevision(
+                dt.date(2026, 4, 6), ("helium", "render", "akash", "filecoin", "geodnet", "hivemapper"), SAMPLE_NOTE
+            ),
             SampleRevision(
                 dt.date(2026, 7, 6),
                 ("helium", "render", "geodnet", "akash", "hivemapper"),

@@ -38,7 +38,9 @@ def _with_revisions(lists: QuerySet[TopList]) -> QuerySet[TopList]:
     return lists.prefetch_related(
         Prefetch(
             "revisions",
-            queryset=Revision.objects.select_related("editor").prefetch_related(Prefetch("entries", queryset=entries)).order_by("number"),
+            queryset=Revision.objects.select_related("editor")
+            .prefetch_related(Prefetch("entries", queryset=entries))
+            .order_by("number"),
         )
     )
 
@@ -187,7 +189,9 @@ def list_page(top_list: TopList, *, preview: bool = False) -> ListPage:
         )
         for e in entries
     ]
-    price_as_of = max((r.snapshot.price_as_of for r in entry_rows if r.snapshot and r.snapshot.price_as_of), default=None)
+    price_as_of = max(
+        (r.snapshot.price_as_of for r in entry_rows if r.snapshot and r.snapshot.price_as_of), default=None
+    )
     return ListPage(
         top_list=top_list,
         entries=entry_rows,

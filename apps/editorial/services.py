@@ -73,8 +73,14 @@ def entry_problems(entries: list[EntryDraft]) -> list[str]:
 def list_problems(top_list: TopList, entries: list[EntryDraft] | None = None) -> list[str]:
     """What stops the list (its fields and working entries, or ``entries``) from being published."""
     problems = [
-        f"The list needs {what}." for what, value in (("a title", top_list.title), ("a slug", top_list.slug),
-        ("a summary", top_list.summary), ("criteria", top_list.criteria)) if not value.strip()
+        f"The list needs {what}."
+        for what, value in (
+            ("a title", top_list.title),
+            ("a slug", top_list.slug),
+            ("a summary", top_list.summary),
+            ("criteria", top_list.criteria),
+        )
+        if not value.strip()
     ]
     if top_list.sponsored and not top_list.sponsor_name.strip():
         problems.append("The list is marked sponsored but names no sponsor.")
@@ -181,7 +187,9 @@ def schedule(*, top_list: TopList, publish_at: dt.datetime | None) -> TopList:
     with transaction.atomic():
         current = _locked(top_list)
         if current.status not in {TopList.Status.DRAFT, TopList.Status.SCHEDULED}:
-            raise ValidationError(f"“{current.title}” is {current.get_status_display().lower()}: it cannot be scheduled.")
+            raise ValidationError(
+                f"“{current.title}” is {current.get_status_display().lower()}: it cannot be scheduled."
+            )
         current.status = TopList.Status.SCHEDULED
         current.publish_at = publish_at
         current.schedule_error = ""

@@ -45,14 +45,18 @@ def list_form(tokens, *, slug: str = "new-list", **extra) -> dict:
 
 
 def errors_of(response) -> str:
-    return " ".join(str(e) for formset in response.context["inline_admin_formsets"] for e in formset.formset.non_form_errors())
+    return " ".join(
+        str(e) for formset in response.context["inline_admin_formsets"] for e in formset.formset.non_form_errors()
+    )
 
 
 # --- Who may do what ---------------------------------------------------------------------
 
 
 def test_the_editors_group_may_edit_lists_entries_and_notes_and_view_history(editors_group):
-    codenames = set(editors_group.permissions.filter(content_type__app_label="editorial").values_list("codename", flat=True))
+    codenames = set(
+        editors_group.permissions.filter(content_type__app_label="editorial").values_list("codename", flat=True)
+    )
 
     assert {"add_toplist", "change_toplist", "view_toplist"} <= codenames
     assert {"add_listentry", "change_listentry", "delete_listentry"} <= codenames
@@ -88,8 +92,13 @@ def test_an_editor_cannot_touch_ratings_users_or_plans(client, editor):
     assert client.post(f"/admin/ratings/rating/{rating.pk}/change/", {"investor_grade": "A"}).status_code == 403
     assert client.get("/admin/ratings/rating/add/").status_code == 403
     assert client.post(f"/admin/ratings/rating/{rating.pk}/delete/", {"post": "yes"}).status_code == 403
-    for url in ["/admin/accounts/user/", f"/admin/accounts/user/{editor.pk}/change/", "/admin/accounts/plan/",
-                f"/admin/accounts/plan/{plan.pk}/change/", "/admin/auth/group/"]:
+    for url in [
+        "/admin/accounts/user/",
+        f"/admin/accounts/user/{editor.pk}/change/",
+        "/admin/accounts/plan/",
+        f"/admin/accounts/plan/{plan.pk}/change/",
+        "/admin/auth/group/",
+    ]:
         assert client.get(url).status_code == 403, url
     assert client.post(f"/admin/accounts/plan/{plan.pk}/change/", {"name": "Free"}).status_code == 403
     assert Rating.objects.get().investor_grade == "" and Plan.objects.get(pk=plan.pk).name == "Gold"
@@ -149,8 +158,16 @@ def test_removing_an_entry_closes_the_ranks_up(client, editor):
     data = list_form([], slug=top_list.slug, title=top_list.title)
     data.update({"entries-TOTAL_FORMS": "3", "entries-INITIAL_FORMS": "3"})
     for n, entry in enumerate(entries):
-        data.update({f"entries-{n}-id": entry.pk, f"entries-{n}-top_list": top_list.pk, f"entries-{n}-token": entry.token_id,
-                     f"entries-{n}-rank": entry.rank, f"entries-{n}-blurb": entry.blurb, f"entries-{n}-sponsor_name": ""})
+        data.update(
+            {
+                f"entries-{n}-id": entry.pk,
+                f"entries-{n}-top_list": top_list.pk,
+                f"entries-{n}-token": entry.token_id,
+                f"entries-{n}-rank": entry.rank,
+                f"entries-{n}-blurb": entry.blurb,
+                f"entries-{n}-sponsor_name": "",
+            }
+        )
     data["entries-1-DELETE"] = "on"
 
     response = client.post(f"/admin/editorial/toplist/{top_list.pk}/change/", data)
@@ -228,7 +245,12 @@ def test_a_revision_note_can_be_corrected_and_its_old_wording_kept(client, edito
     top_list = published_list(make_tokens(1))
     revision = top_list.revisions.get()
 
-    inline = {"entries-TOTAL_FORMS": "1", "entries-INITIAL_FORMS": "1", "entries-MIN_NUM_FORMS": "0", "entries-MAX_NUM_FORMS": "1000"}
+    inline = {
+        "entries-TOTAL_FORMS": "1",
+        "entries-INITIAL_FORMS": "1",
+        "entries-MIN_NUM_FORMS": "0",
+        "entries-MAX_NUM_FORMS": "1000",
+    }
     response = client.post(f"/admin/editorial/revision/{revision.pk}/change/", {"note": "Corrected note.", **inline})
 
     assert response.status_code == 302

@@ -20,8 +20,16 @@ pytestmark = pytest.mark.django_db
 
 def rated() -> dict[str, tuple]:
     return {
-        r.token.slug: (r.inputs, r.components, r.investor_score, r.investor_grade, r.trader_score, r.trader_grade,
-                       r.signal, r.fingerprint)
+        r.token.slug: (
+            r.inputs,
+            r.components,
+            r.investor_score,
+            r.investor_grade,
+            r.trader_score,
+            r.trader_grade,
+            r.signal,
+            r.fingerprint,
+        )
         for r in Rating.objects.filter(date=END).select_related("token")
     }
 

@@ -59,7 +59,10 @@ def test_entries_show_live_grades_figures_and_when_they_joined(client):
 
     token = make_tokens(1)[0]
     Rating.objects.create(
-        token=token, date=dt.date(2026, 11, 20), methodology_version="x", fingerprint="f",
+        token=token,
+        date=dt.date(2026, 11, 20),
+        methodology_version="x",
+        fingerprint="f",
         computed_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
     )
     top_list = published_list([token])
