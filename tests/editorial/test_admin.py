@@ -278,3 +278,11 @@ def test_create_editor_refuses_a_weak_password_and_creates_nothing(editors_group
         call_command("create_editor", "weak@example.com", "--password", "123")
     assert not User.objects.filter(email="weak@example.com").exists()
     assert Group.objects.get(name="Editors").user_set.count() == 0
+
+
+def test_describe_mode_says_how_to_make_an_editor():
+    from io import StringIO
+
+    out = StringIO()
+    call_command("describe_mode", stdout=out)
+    assert "python manage.py create_editor you@example.com" in out.getvalue()
