@@ -183,7 +183,7 @@ def schedule(*, top_list: TopList, publish_at: dt.datetime | None) -> TopList:
     """Set a draft to publish itself at ``publish_at``; it is checked then (``list_problems``
     says now what would stop it)."""
     if publish_at is None:
-        raise ValidationError("Set a publish time before scheduling the list.")
+        raise ValidationError("Set a publish time on the list (and save it) before scheduling it.")
     with transaction.atomic():
         current = _locked(top_list)
         if current.status not in {TopList.Status.DRAFT, TopList.Status.SCHEDULED}:

@@ -223,3 +223,17 @@ def test_scheduling_needs_a_time_and_the_beat_entry_runs_the_task():
         services.schedule(top_list=top_list, publish_at=None)
     entry = settings.CELERY_BEAT_SCHEDULE["editorial-publish-due-every-minute"]
     assert entry["task"] == publish_due.name == "editorial.publish_due"
+
+
+def test_the_tokens_of_published_lists_are_quoted_first():
+    from apps.editorial.selectors import listed_token_ids
+    from apps.tokens import budget
+
+    tokens = make_tokens(4)
+    top_list = published_list(tokens[:2])
+    set_entries(top_list, [tokens[0], tokens[2]])
+    services.publish_revision(top_list=top_list, editor=None, note="Swap", now=PUBLISHED_AT + dt.timedelta(days=1))
+    make_list([tokens[3]], slug="draft")
+
+    assert sorted(listed_token_ids()) == [tokens[0].pk, tokens[2].pk]
+    assert budget.PRIORITY_SOURCES["editorial"] is listed_token_ids
