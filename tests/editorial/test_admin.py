@@ -80,6 +80,11 @@ def test_an_editor_creates_a_list_with_inline_entries(client, editor):
     change = client.get(f"/admin/editorial/toplist/{top_list.pk}/change/")
     assert change.status_code == 200 and f"/admin/editorial/toplist/{top_list.pk}/preview/" in change.content.decode()
     assert "adminsortable2" in change.content.decode()  # the drag-and-drop inline
+    search = client.get(
+        "/admin/autocomplete/",
+        {"app_label": "editorial", "model_name": "listentry", "field_name": "token", "term": tokens[0].symbol},
+    )
+    assert search.status_code == 200 and search.json()["results"][0]["id"] == str(tokens[0].pk)
 
 
 def test_an_editor_cannot_touch_ratings_users_or_plans(client, editor):
