@@ -291,3 +291,15 @@ def test_describe_mode_says_how_to_make_an_editor():
     out = StringIO()
     call_command("describe_mode", stdout=out)
     assert "python manage.py create_editor you@example.com" in out.getvalue()
+
+
+def test_the_preview_of_a_published_list_shows_its_unpublished_edits(client, editor):
+    tokens = make_tokens(3)
+    top_list = published_list(tokens[:2])
+    ListEntry.objects.create(top_list=top_list, token=tokens[2], rank=3)
+
+    preview = client.get(f"/admin/editorial/toplist/{top_list.pk}/preview/").content.decode()
+    public = client.get(top_list.get_absolute_url()).content.decode()
+
+    assert f'data-token="{tokens[2].slug}"' in preview and "not yet published as a revision" in preview
+    assert f'data-token="{tokens[2].slug}"' not in public
