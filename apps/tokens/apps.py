@@ -6,11 +6,12 @@ class TokensConfig(AppConfig):
     name = "apps.tokens"
 
     def ready(self) -> None:
-        from django.db.backends.signals import connection_created
+        from django.db import models
 
-        from config.postgres import fast_utc_timestamps
+        from .bulk import AnyOf
 
-        connection_created.connect(fast_utc_timestamps, dispatch_uid="accrual-fast-utc-timestamps")
+        models.IntegerField.register_lookup(AnyOf)
+        models.ForeignKey.register_lookup(AnyOf)
 
         from django.contrib.admin.models import LogEntry
         from django.db.models.signals import post_save

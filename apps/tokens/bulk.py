@@ -18,10 +18,32 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, models, transaction
+from django.db.models import Lookup
 
 COPY_MIN_ROWS = 500
 ORM_BATCH = 2000
+
+
+class AnyOf(Lookup):
+    """``field__any=[ids]``: ``= ANY(%s)`` with the list as one array parameter on PostgreSQL
+    (an ``IN`` list elsewhere). Thousands of ids in an ``IN`` list cost the refresh more CPU
+    in Django's and psycopg's query building than the query takes (bench/README.md)."""
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def get_prep_lookup(self):
+        return [int(value) for value in self.rhs]
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*params, self.rhs]
+        if not self.rhs:
+            raise EmptyResultSet
+        return f"{lhs} IN ({', '.join(['%s'] * len(self.rhs))})", [*params, *self.rhs]
 
 
 def _column(model: type[models.Model], name: str) -> str:
@@ -55,10 +77,20 @@ def _scratch(cursor, model: type[models.Model], columns: Sequence[str]) -> str:
 def copy_into_scratch(cursor, model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple]) -> str:
     """COPY ``rows`` (tuples in ``columns`` order) into a scratch table (``_scratch``); its name."""
     scratch = _scratch(cursor, model, columns)
-    with cursor.cursor.copy(f"COPY {scratch} ({_quoted(columns)}) FROM STDIN") as copy:
+    _copy(cursor, scratch, model, columns, rows)
+    return scratch
+
+
+def _copy(cursor, table: str, model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """COPY rows into ``table``, in PostgreSQL's binary format where psycopg writes every
+    column's values as they are (a third faster than text for Decimals and datetimes)."""
+    types = _binary_types(model, columns)
+    binary = " (FORMAT BINARY)" if types else ""
+    with cursor.cursor.copy(f"COPY {table} ({_quoted(columns)}) FROM STDIN{binary}") as copy:
+        if types:
+            copy.set_types(types)
         for row in rows:
             copy.write_row(row)
-    return scratch
 
 
 def upsert_changed(
@@ -106,71 +138,6 @@ def _upsert_changed_sql(model, fields, rows, unique_fields, compare_fields, upda
             params = [value for row in rows for value in row]
             cursor.execute(f"INSERT INTO {table} AS t ({cols}) VALUES {values} {tail}", params)
         return [tuple(key) for key in cursor.fetchall()]
-
-
-def upsert_changed_from_select(
-    model: type[models.Model],
-    fields: Sequence[str],
-    select: str,
-    params: dict,
-    *,
-    unique_fields: Sequence[str],
-    compare_fields: Sequence[str],
-    update_fields: Sequence[str] | None = None,
-    scope: str = "",
-    on_insert: str = "",
-) -> list[tuple]:
-    """``upsert_changed`` of the rows a SELECT computes in the database (PostgreSQL only):
-    ``select`` gives ``fields`` in order; ``scope``, a condition on the stored rows (alias
-    ``t``) that every computed row meets (``t.date = %(day)s``), keeps the comparison to
-    them. The rows land in a scratch table, then one UPDATE writes the stored rows that
-    differ and one INSERT the missing ones: unlike ``ON CONFLICT``, a row found unchanged
-    is neither written nor locked; with nothing stored in ``scope``, the SELECT is inserted
-    directly. A row another transaction inserts meanwhile makes the INSERT fail
-    (IntegrityError), not merge. ``on_insert``: a statement run in the same statement as each
-    INSERT, over the rows it adds as ``inserted`` (their ``id`` and unique fields), as a
-    pointer to the newest row is moved. Returns the unique key of every row written."""
-    update_fields = list(update_fields or [f for f in fields if f not in unique_fields])
-    table = model._meta.db_table
-    columns = _columns(model, fields)
-    cols = _quoted(columns)
-    unique = _columns(model, unique_fields)
-    same_key = " AND ".join(f"t.{c} = s.{c}" for c in unique)
-    changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in _columns(model, compare_fields))
-    scoped = f" AND {scope}" if scope else ""
-    keys = ", ".join(f"t.{c}" for c in unique)
-
-    def insert(rows: str) -> str:
-        if not on_insert:
-            return f"INSERT INTO {table} AS t ({cols}) {rows} RETURNING {keys}"
-        return (
-            f"WITH inserted AS (INSERT INTO {table} AS t ({cols}) {rows} RETURNING t.id, {keys}),"
-            f" followed AS ({on_insert}) SELECT {', '.join(unique)} FROM inserted"
-        )
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        if scope:
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} AS t WHERE {scope})", params)
-            if not cursor.fetchone()[0]:  # nothing stored in scope (a day's first reprice): all new
-                cursor.execute(insert(select), params)
-                return [tuple(key) for key in cursor.fetchall()]
-        scratch = _scratch(cursor, model, columns)
-        cursor.execute(f"INSERT INTO {scratch} ({cols}) {select}", params)
-        cursor.execute(
-            f"UPDATE {table} AS t SET "
-            + ", ".join(f"{c} = s.{c}" for c in _columns(model, update_fields))
-            + f" FROM {scratch} AS s WHERE {same_key}{scoped} AND ({changed}) RETURNING {keys}",
-            params,
-        )
-        written = [tuple(key) for key in cursor.fetchall()]
-        cursor.execute(
-            insert(
-                f"SELECT {cols} FROM {scratch} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} AS t"
-                f" WHERE {same_key}{scoped})"
-            ),
-            params,
-        )
-        return written + [tuple(key) for key in cursor.fetchall()]
 
 
 def _on_conflict_update_changed(model, unique_fields, compare_fields, update_fields, not_older) -> str:
@@ -228,18 +195,8 @@ def insert_new(model: type[models.Model], fields: Sequence[str], rows: Sequence[
     if connection.vendor != "postgresql":
         model.objects.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=ORM_BATCH)
         return len(rows)
-    cols = _quoted(_columns(model, fields))
-    types = _binary_types(model, fields)
-    binary = " (FORMAT BINARY)" if types else ""
-    with (
-        transaction.atomic(),
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {model._meta.db_table} ({cols}) FROM STDIN{binary}") as copy,
-    ):
-        if types:
-            copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _copy(cursor, model._meta.db_table, model, _columns(model, fields), rows)
     return len(rows)
 
 

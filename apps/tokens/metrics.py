@@ -15,8 +15,7 @@ Every figure is computed exactly and rounded once, where it is stored: each func
 its sums and products exactly and at most one division, in ``EXACT``: 100 significant
 digits rounded "to odd" (ROUND_05UP), which keeps the last digit honest, so that rounding
 the result to a column's places (``rounded``: half away from zero) gives the exact
-quotient rounded once. PostgreSQL's numeric computes the same figures the same way
-(snapshots.py reprices in SQL), so both give the same digits, ties included.
+quotient rounded once, ties included.
 """
 
 from __future__ import annotations
@@ -39,11 +38,11 @@ _ROUNDING = Context(prec=100, rounding=ROUND_HALF_UP, Emax=999_999, Emin=-999_99
 def rounded(value: Decimal | None, places: Decimal, limit: Decimal) -> Decimal | None:
     """``value`` rounded half away from zero to ``places`` (a power of ten), or None when
     the result is not below ``limit`` (what the column holds)."""
-    if value is None or value.copy_abs() >= limit:
+    if value is None:
         return None
     try:
         result = value.quantize(places, context=_ROUNDING)
-    except InvalidOperation:
+    except InvalidOperation:  # more digits than the context holds: far beyond any column
         return None
     return result if result.copy_abs() < limit else None
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncMonth, TruncQuarter
 from django.utils import timezone
@@ -303,13 +303,13 @@ class _Supply:
 
 
 _CARRIED = [
-    "latest_snapshot__fees_30d",
-    "latest_snapshot__revenue_30d",
-    "latest_snapshot__holders_revenue_30d",
-    "latest_snapshot__revenue_growth_30d",
-    "latest_snapshot__revenue_growth_90d",
-    "latest_snapshot__revenue_source",
-    "latest_snapshot__revenue_as_of",
+    "fees_30d",
+    "revenue_30d",
+    "holders_revenue_30d",
+    "revenue_growth_30d",
+    "revenue_growth_90d",
+    "revenue_source",
+    "revenue_as_of",
 ]
 
 
@@ -321,268 +321,64 @@ def snapshots_reprice(
     supplies: Sequence[tuple] = (),
 ) -> int:
     """The day's snapshots after new quotes, cheaply: the revenue side is carried from each
-    token's latest snapshot (revenue does not move intraday), the price side is read fresh.
-    Gives exactly what a full recompute gives for that day, in a fixed handful of queries
-    (on PostgreSQL one INSERT … SELECT computes them in the database: _reprice_sql);
-    ``token_ids=None`` means every token quoted that day (and no id lists in the SQL).
-
+    token's latest snapshot (revenue does not move intraday), the price side is read fresh;
+    the figures are assemble_snapshot's, so exactly what a full recompute gives for that day,
+    in a fixed handful of queries. ``token_ids=None`` means every token quoted that day.
     ``supplies``: the quoted tokens' supplies and ``quoted_at`` as just quoted, rows
-    (id, *QUOTED_FIELDS) not yet stored. They are stored, and the figures use them; on
-    PostgreSQL in the same UPDATE that moves the tokens' latest-snapshot pointers, so that
-    each token is rewritten once, not twice."""
+    (id, *QUOTED_FIELDS) not yet stored; they are stored first, and the figures use them."""
     ids = None if token_ids is None else list(token_ids)
     now = computed_at or timezone.now()
-    if connection.vendor != "postgresql":
-        bulk.update_rows(Token, ["id", *QUOTED_FIELDS], supplies)
-        return _reprice_in_python(ids, day, now)
-    params = {
-        "day": day,
-        "week": day - dt.timedelta(days=7),
-        "month": day - dt.timedelta(days=30),
-        "revenue_from": day - dt.timedelta(days=REVENUE_MAX_LAG_DAYS - 1),  # as_of is the day after
-        "buybacks_from": day - dt.timedelta(days=29),
-        "bought": list(BOUGHT_KINDS),
-        "burned": list(BURNED_KINDS),
-        "now": now,
-        "ids": ids,
-    }
     with transaction.atomic():
-        quoted = None
-        if supplies:
-            with connection.cursor() as cursor:
-                quoted = bulk.copy_into_scratch(cursor, Token, ["id", *QUOTED_FIELDS], supplies)
-        written = bulk.upsert_changed_from_select(
-            MetricSnapshot,
-            SNAPSHOT_COLUMNS,
-            _reprice_sql(scoped=ids is not None, supplies=quoted),
-            params,
-            unique_fields=["token_id", "date"],
-            compare_fields=COMPARED_FIELDS,
-            update_fields=SNAPSHOT_FIELDS,
-            scope="t.date = %(day)s",
-            on_insert=_pointers_and_supplies(quoted),
-        )
-    # Tokens with no snapshot yet, or only one dated after the day: computed in full. None
-    # when every token priced that day was just written (a day's first refresh).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM {PriceDay._meta.db_table} AS p WHERE p.date = %(day)s"
-            + (" AND p.token_id = ANY(%(ids)s)" if ids is not None else ""),
-            params,
-        )
-        if cursor.fetchone()[0] == len(written):
-            return len(written)
-        cursor.execute(
-            f"""SELECT p.token_id FROM {PriceDay._meta.db_table} AS p
-            JOIN {Token._meta.db_table} AS tok ON tok.id = p.token_id
-            LEFT JOIN LATERAL (
-                SELECT date FROM {MetricSnapshot._meta.db_table} WHERE id = tok.latest_snapshot_id OFFSET 0
-            ) AS ls ON true
-            WHERE p.date = %(day)s AND (ls.date IS NULL OR ls.date > %(day)s)
-            {"AND p.token_id = ANY(%(ids)s)" if ids is not None else ""}
-            ORDER BY p.token_id""",
-            params,
-        )
-        fallback = [token_id for (token_id,) in cursor.fetchall()]
-    if fallback:
-        snapshots_recompute(token_ids=fallback, since=day, until=day, computed_at=now)
-    return len(written) + len(fallback)
+        bulk.update_rows(Token, ["id", *QUOTED_FIELDS], supplies)
+        return _reprice(ids, day, now)
 
 
-def _pointers_and_supplies(quoted: str | None) -> str:
-    """The UPDATE run with the reprice's INSERT (``inserted``: the day's new snapshots). Each
-    token repriced had its latest snapshot dated on or before the day, so a snapshot inserted
-    for the day is now its latest (one updated already was); with ``quoted`` (a scratch table
-    of supplies and ``quoted_at``), those are stored in the same rewrite of the token's row
-    (only where they differ from the stored ones: a second day's reprice finds them stored)."""
-    table = Token._meta.db_table
-    if quoted is None:
-        return (
-            f"UPDATE {table} AS tok SET latest_snapshot_id = inserted.id FROM inserted WHERE tok.id = inserted.token_id"
-        )
-    sets = ", ".join(f"{f} = CASE WHEN u.quoted THEN u.{f} ELSE tok.{f} END" for f in QUOTED_FIELDS)
-    stored = ", ".join(f"tok.{f}" for f in QUOTED_FIELDS)
-    given = ", ".join(f"u.{f}" for f in QUOTED_FIELDS)
-    return f"""UPDATE {table} AS tok
-        SET latest_snapshot_id = coalesce(u.snapshot_id, tok.latest_snapshot_id), {sets}
-        FROM (
-            SELECT coalesce(inserted.token_id, q.id) AS token_id, inserted.id AS snapshot_id,
-                q.id IS NOT NULL AS quoted, {", ".join(f"q.{f}" for f in QUOTED_FIELDS)}
-            FROM inserted FULL JOIN {quoted} AS q ON q.id = inserted.token_id
-        ) AS u
-        WHERE tok.id = u.token_id
-        AND (u.snapshot_id IS NOT NULL OR (u.quoted AND ({stored}) IS DISTINCT FROM ({given})))"""
-
-
-def _reprice_sql(*, scoped: bool, supplies: str | None = None) -> str:
-    """The SELECT of snapshots_reprice on PostgreSQL: assemble_snapshot's figures, computed
-    as metrics.py computes them (sums and products exact, each quotient one division carried
-    to 60 places, then rounded half away from zero to its column's places), so that the
-    digits are the same, ties included (tests/tokens/test_reprice_sql.py). Sixty places are
-    enough: every quotient here is of stored figures (the FDV too, as stored), so written as
-    a fraction of integers its denominator is below 10^41 (a price to 18 places, a supply to
-    8); it lies either on a tie or more than 10^-52 away from one."""
-
-    def quotient(numerator: str, denominator: str, places: int) -> str:
-        return f"round(({numerator})::numeric(1000, 60) / ({denominator}), {places})"
-
-    def ratio(condition: str, numerator: str, denominator: str) -> str:
-        return f"CASE WHEN {condition} THEN {quotient(numerator, denominator, 10)} END"
-
-    def annualised(total: str) -> str:
-        return quotient(f"{total} * {metrics.DAYS_PER_YEAR}", str(metrics.ANNUALISATION_WINDOW_DAYS), 4)
-
-    def multiple(value: str, total: str) -> str:
-        days, year = metrics.ANNUALISATION_WINDOW_DAYS, metrics.DAYS_PER_YEAR
-        return ratio(f"{value} > 0 AND {total} > 0", f"{value} * {days}", f"{total} * {year}")
-
-    def yield_on(total: str, *, positive: bool) -> str:
-        days, year = metrics.ANNUALISATION_WINDOW_DAYS, metrics.DAYS_PER_YEAR
-        condition = f"p.market_cap_usd > 0 AND {total} {'>' if positive else '>='} 0"
-        return ratio(condition, f"{total} * {year}", f"p.market_cap_usd * {days}")
-
-    def carried(column: str) -> str:
-        return f"CASE WHEN rv.fresh THEN ls.{column} END"
-
-    figures = {
-        "price_usd": "p.price_usd",
-        "market_cap_usd": "p.market_cap_usd",
-        "fdv_usd": "f.fdv",
-        "volume_usd": "p.volume_usd",
-        "price_change_7d": ratio("w.price_usd > 0", "p.price_usd - w.price_usd", "w.price_usd"),
-        "price_change_30d": ratio("m.price_usd > 0", "p.price_usd - m.price_usd", "m.price_usd"),
-        "fees_30d": "f.fees",
-        "revenue_30d": "f.revenue",
-        "holders_revenue_30d": "f.holders",
-        "fees_annualised": annualised("f.fees"),
-        "revenue_annualised": annualised("f.revenue"),
-        "holders_revenue_annualised": annualised("f.holders"),
-        "buybacks_30d": "bb.total",
-        "pf": multiple("p.market_cap_usd", "f.fees"),
-        "pf_fdv": multiple("f.fdv", "f.fees"),
-        "ps": multiple("p.market_cap_usd", "f.revenue"),
-        "ps_fdv": multiple("f.fdv", "f.revenue"),
-        "phr": multiple("p.market_cap_usd", "f.holders"),
-        "phr_fdv": multiple("f.fdv", "f.holders"),
-        "holder_yield": yield_on("f.holders", positive=True),
-        "buyback_yield": yield_on("bb.total", positive=False),
-        "revenue_growth_30d": carried("revenue_growth_30d"),
-        "revenue_growth_90d": carried("revenue_growth_90d"),
-        "burned_share": (
-            "CASE WHEN bu.total IS NULL OR bu.total < 0 THEN NULL"
-            f" WHEN coalesce(sup.max_supply, 0) <> 0 THEN {ratio('sup.max_supply > 0', 'bu.total', 'sup.max_supply')}"
-            " WHEN sup.total_supply + bu.total > 0"
-            f" THEN {quotient('bu.total', 'sup.total_supply + bu.total', 10)} END"
-        ),
-        "holders_share": ratio("f.revenue > 0 AND f.holders >= 0", "f.holders", "f.revenue"),
-        "price_source": "p.source",
-        "price_as_of": "p.observed_at",
-        "revenue_source": "CASE WHEN rv.fresh THEN ls.revenue_source ELSE '' END",
-        "revenue_as_of": carried("revenue_as_of"),
-        "computed_at": "%(now)s",
-    }
-    assert list(figures) == SNAPSHOT_FIELDS
-    limits = {PRICE_PLACES: PRICE_LIMIT, MONEY_PLACES: MONEY_LIMIT, RATIO_PLACES: RATIO_LIMIT}
-    outer = []
-    for name in SNAPSHOT_FIELDS:
-        places = getattr(MetricSnapshot._meta.get_field(name), "decimal_places", None)
-        if places is None:
-            outer.append(f"r.{name}")
-        else:  # what does not fit its column is no value, as metrics.rounded has it
-            outer.append(f"CASE WHEN abs(r.{name}) < {limits[Decimal(1).scaleb(-places)]:f} THEN r.{name} END")
-    inner = ", ".join(f"{sql} AS {name}" for name, sql in figures.items())
-    price, token, snapshot, event = (
-        PriceDay._meta.db_table,
-        Token._meta.db_table,
-        MetricSnapshot._meta.db_table,
-        AccrualEvent._meta.db_table,
-    )
-    if supplies is None:
-        supplies_join = "CROSS JOIN LATERAL (SELECT tok.max_supply, tok.total_supply) AS sup"
-    else:  # the supplies just quoted, where there are
-        supplies_join = f"""LEFT JOIN {supplies} AS q ON q.id = p.token_id
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN q.id IS NULL THEN tok.max_supply ELSE q.max_supply END AS max_supply,
-                CASE WHEN q.id IS NULL THEN tok.total_supply ELSE q.total_supply END AS total_supply
-        ) AS sup"""
-    return f"""
-    SELECT r.token_id, r.date, {", ".join(outer)} FROM (
-        SELECT p.token_id, p.date, {inner}
-        FROM {price} AS p
-        JOIN {token} AS tok ON tok.id = p.token_id
-        -- The latest snapshot by its key, token by token (OFFSET 0 keeps it so: a join of the
-        -- whole snapshot table, years of days, is what the planner might pick otherwise).
-        CROSS JOIN LATERAL (
-            SELECT * FROM {snapshot} WHERE id = tok.latest_snapshot_id AND date <= %(day)s OFFSET 0
-        ) AS ls
-        LEFT JOIN {price} AS w ON w.token_id = p.token_id AND w.date = %(week)s
-        LEFT JOIN {price} AS m ON m.token_id = p.token_id AND m.date = %(month)s
-        LEFT JOIN (
-            SELECT token_id, coalesce(sum(usd_amount) FILTER (WHERE date BETWEEN %(buybacks_from)s AND %(day)s), 0)
-                AS total
-            FROM {event} WHERE kind = ANY(%(bought)s) AND usd_amount IS NOT NULL GROUP BY token_id
-        ) AS bb ON bb.token_id = p.token_id
-        LEFT JOIN (
-            SELECT token_id, sum(token_amount) AS total
-            FROM {event} WHERE kind = ANY(%(burned)s) AND token_amount IS NOT NULL AND date <= %(day)s
-            GROUP BY token_id
-        ) AS bu ON bu.token_id = p.token_id
-        CROSS JOIN LATERAL (
-            SELECT (ls.revenue_as_of AT TIME ZONE 'UTC')::date >= %(revenue_from)s AS fresh
-        ) AS rv
-        {supplies_join}
-        CROSS JOIN LATERAL (
-            SELECT round(p.price_usd * nullif(coalesce(nullif(sup.max_supply, 0), sup.total_supply), 0), 4) AS fdv
-        ) AS supply
-        CROSS JOIN LATERAL (
-            SELECT {carried("fees_30d")} AS fees, {carried("revenue_30d")} AS revenue,
-                {carried("holders_revenue_30d")} AS holders,
-                coalesce(p.fdv_usd, CASE WHEN abs(supply.fdv) < {MONEY_LIMIT:f} THEN supply.fdv END) AS fdv
-        ) AS f
-        WHERE p.date = %(day)s {"AND p.token_id = ANY(%(ids)s)" if scoped else ""}
-        OFFSET 0
-    ) AS r"""
-
-
-def _reprice_in_python(ids: list[int] | None, day: dt.date, now: dt.datetime) -> int:
-    """snapshots_reprice elsewhere than on PostgreSQL: the same figures, assembled here."""
-    scope = Q() if ids is None else Q(token_id__in=ids)
+def _reprice(ids: list[int] | None, day: dt.date, now: dt.datetime) -> int:
+    scope = Q() if ids is None else Q(token_id__any=ids)
+    week, month = day - dt.timedelta(days=7), day - dt.timedelta(days=30)
     prices = {
         row[0]: row[1:]
         for row in PriceDay.objects.filter(scope, date=day)
         .order_by()
         .values_list("token_id", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "source", "observed_at")
     }
-    week, month = day - dt.timedelta(days=7), day - dt.timedelta(days=30)
+    tokens = list(
+        Token.objects.filter(pk__any=list(prices)).values_list("pk", "max_supply", "total_supply", "latest_snapshot_id")
+    )
+    # Each latest snapshot by its key: a join on the pointer lets PostgreSQL walk the whole
+    # snapshot table (every day of every token) to find them.
+    latest = {
+        row[0]: row[1:]
+        for row in MetricSnapshot.objects.filter(pk__any=[t[3] for t in tokens if t[3]]).values_list(
+            "pk", "date", *_CARRIED
+        )
+    }
+    priced, fallback = [], []
+    for pk, max_supply, total_supply, snapshot_id in tokens:
+        carried = latest.get(snapshot_id)
+        if carried is None or carried[0] > day:  # no snapshot yet, or one after the day: in full
+            fallback.append(pk)
+        else:
+            priced.append((pk, prices[pk], max_supply, total_supply, carried[1:]))
+    if fallback:
+        snapshots_recompute(token_ids=sorted(fallback), since=day, until=day, computed_at=now)
+    if not priced:
+        return len(fallback)
     earlier = {
         (token_id, date): price
         for token_id, date, price in PriceDay.objects.filter(scope, date__in=[week, month])
         .order_by()
         .values_list("token_id", "date", "price_usd")
     }
-    carried: dict[int, tuple] = {}
-    supplies: dict[int, _Supply] = {}
-    tokens = Token.objects.filter(latest_snapshot__date__lte=day)
-    if ids is not None:
-        tokens = tokens.filter(pk__in=ids)
-    for pk, max_supply, total_supply, *revenue in tokens.values_list("pk", "max_supply", "total_supply", *_CARRIED):
-        if pk in prices:
-            supplies[pk] = _Supply(pk, max_supply, total_supply)
-            carried[pk] = revenue
-    fallback = sorted(set(prices) - set(supplies))
-    if fallback:  # no snapshot yet, or one dated after the day: compute those in full
-        snapshots_recompute(token_ids=fallback, since=day, until=day, computed_at=now)
-    if not supplies:
-        return len(fallback)
-    events = AccrualEvent.objects.filter(scope)
-    buybacks_all = events.filter(kind__in=BOUGHT_KINDS, usd_amount__isnull=False)
-    has_buybacks = set(buybacks_all.values_list("token_id", flat=True).distinct())
-    buybacks = dict(
-        buybacks_all.filter(date__range=(day - dt.timedelta(days=29), day))
-        .values("token_id")
-        .annotate(total=Sum("usd_amount"))
+    events = AccrualEvent.objects.filter(scope).order_by()
+    bought = events.filter(kind__in=BOUGHT_KINDS, usd_amount__isnull=False)
+    # 0 for a programme that bought nothing in the window; None where nothing was ever bought.
+    buybacks = {
+        token_id: total or Decimal(0)
+        for token_id, total in bought.values("token_id")
+        .annotate(total=Sum("usd_amount", filter=Q(date__range=(day - dt.timedelta(days=29), day))))
         .values_list("token_id", "total")
-    )
+    }
     burned = dict(
         events.filter(kind__in=BURNED_KINDS, date__lte=day, token_amount__isnull=False)
         .values("token_id")
@@ -590,24 +386,22 @@ def _reprice_in_python(ids: list[int] | None, day: dt.date, now: dt.datetime) ->
         .values_list("token_id", "total")
     )
     rows = []
-    for pk, token in supplies.items():
-        fees, revenue, holders, growth_30d, growth_90d, source, as_of = carried[pk]
+    for pk, price_row, max_supply, total_supply, (fees, revenue, holders, g30, g90, source, as_of) in priced:
         row = assemble_snapshot(
-            token,
+            _Supply(pk, max_supply, total_supply),
             day,
-            price_row=prices[pk],
+            price_row=price_row,
             price_7d_ago=earlier.get((pk, week)),
             price_30d_ago=earlier.get((pk, month)),
-            revenue=RevenueFigures(fees, revenue, holders, growth_30d, growth_90d, source, as_of) if as_of else None,
-            buybacks_30d=buybacks.get(pk, Decimal(0)) if pk in has_buybacks else None,
+            revenue=RevenueFigures(fees, revenue, holders, g30, g90, source, as_of) if as_of else None,
+            buybacks_30d=buybacks.get(pk),
             burned=burned.get(pk),
             now=now,
         )
         if row is not None:
             rows.append(row)
-    with transaction.atomic():
-        written = _snapshots_write(rows)
-        latest_point_at(ids)
+    written = _snapshots_write(rows)
+    latest_point_at(ids)
     return len(written) + len(fallback)
 
 
@@ -711,7 +505,7 @@ def latest_point_at(token_ids: list[int] | None) -> None:
     """Point each token's ``latest_snapshot`` (of every token, for None) at its newest
     snapshot, in one statement that writes only the tokens whose pointer moves."""
     newest = Subquery(MetricSnapshot.objects.filter(token=OuterRef("pk")).order_by("-date").values("pk")[:1])
-    tokens = Token.objects.all() if token_ids is None else Token.objects.filter(pk__in=token_ids)
+    tokens = Token.objects.all() if token_ids is None else Token.objects.filter(pk__any=token_ids)
     tokens.exclude(latest_snapshot=newest).update(latest_snapshot=newest)
 
 
