@@ -8,19 +8,25 @@ their latest snapshots) and the current tokens' latest ratings in a fixed number
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
+from django.utils import timezone
 
 from apps.ratings.models import Rating
 from apps.ratings.selectors import LEADERBOARD_MAX_AGE_DAYS, VERSION, ratings_as_of
+from apps.tokens.metrics import rounded
 from apps.tokens.models import MetricSnapshot, Token
 from apps.tokens.selectors import data_status
+from apps.tokens.snapshots import RATIO_LIMIT, RATIO_PLACES
 
+from . import performance
 from .models import ListEntry, Revision, RevisionEntry, TopList
+from .performance import Record
 
 PUBLIC_STATUSES = (TopList.Status.PUBLISHED, TopList.Status.ARCHIVED)
 
@@ -125,9 +131,79 @@ def revision_rows(revisions: list[Revision]) -> list[RevisionRow]:
     return rows
 
 
-def memberships(revisions: list[Revision]) -> list[tuple[dt.date, list[int]]]:
+def revision_memberships(revisions: list[Revision]) -> list[tuple[dt.date, list[int]]]:
     """The list's token ids by revision day, the input of the performance record."""
     return [(r.made_at.date(), [e.token_id for e in r.entries.all()]) for r in revisions]
+
+
+def _ended(record: Record, day: dt.date) -> Record:
+    """An archived list's record cut at its archiving day: the list is flat after it (nothing
+    held), so only the universe's series and return need cutting."""
+    if not record.days or day >= record.days[-1]:
+        return record
+    kept = max(bisect_right(record.days, day), 1)
+    universe = record.universe_index[:kept]
+    return replace(
+        record,
+        end=day,
+        days=record.days[:kept],
+        list_index=record.list_index[:kept],
+        universe_index=universe,
+        universe_return=(
+            rounded(Decimal(repr(universe[-1])) - 1, RATIO_PLACES, RATIO_LIMIT)
+            if record.universe_return is not None
+            else None
+        ),
+        as_of=min(record.as_of, day) if record.as_of else None,
+    )
+
+
+def list_records(lists: Iterable[TopList], *, today: dt.date | None = None) -> dict[int, Record]:
+    """Each published list's record since its first revision (lists with their revisions
+    prefetched): entries held from the revision that added them to the one that dropped
+    them, an archived list's to its archiving. A fixed number of queries for any number."""
+    inputs: dict[int, tuple[list[performance.Holding], dt.date]] = {}
+    ends: dict[int, dt.date] = {}
+    for top_list in lists:
+        revisions = list(top_list.revisions.all())
+        if not revisions:
+            continue
+        end = (
+            top_list.archived_at.date() if top_list.status == TopList.Status.ARCHIVED and top_list.archived_at else None
+        )
+        if end is not None:
+            end = max(end, revisions[-1].made_at.date())
+            ends[top_list.pk] = end
+        holdings = performance.memberships(revision_memberships(revisions), end=end)
+        inputs[top_list.pk] = (holdings, revisions[0].made_at.date())
+    if not inputs:
+        return {}
+    last = max([today or timezone.now().date(), *(start for _, start in inputs.values())])
+    records = performance.records(inputs, end=last)
+    return {pk: _ended(record, ends[pk]) if pk in ends else record for pk, record in records.items()}
+
+
+def record_chart(record: Record | None) -> dict:
+    """The chart's two lines, as the change since publication in percent; {} with under two days."""
+    if record is None or len(record.days) < 2:
+        return {}
+    times = [day.isoformat() for day in record.days]
+    return {
+        "lines": [
+            {"key": key, "points": [{"time": t, "value": round((v - 1) * 100, 4)} for t, v in zip(times, series)]}
+            for key, series in (("list", record.list_index), ("universe", record.universe_index))
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class PastHolding:
+    """A stay on the list that ended: the token, its entry and exit days, its change between."""
+
+    token: Token
+    joined: dt.date
+    exited: dt.date
+    change: Decimal | None
 
 
 def joined_dates(rows: list[RevisionRow]) -> dict[int, dt.date]:
@@ -149,8 +225,9 @@ class ListPage:
     ratings_as_of: dt.date | None
     price_as_of: dt.datetime | None
     preview: bool = False
-    record: object | None = None  # the performance record, when computed
+    record: Record | None = None  # None: not published yet
     chart: dict = field(default_factory=dict)
+    past: list[PastHolding] = field(default_factory=list)  # newest exit first
 
     @property
     def latest(self) -> Revision | None:
@@ -167,8 +244,10 @@ class ListPage:
 
 def list_page(top_list: TopList, *, preview: bool = False) -> ListPage:
     """The list's page: the latest revision's entries (``preview``: the working entries) with
-    live grades and figures, and the dated revisions with entries and exits."""
-    rows = revision_rows(list(top_list.revisions.all()))
+    live grades and figures and their change since joining, the list's record against the
+    rated universe, the entries it dropped, and the dated revisions with entries and exits."""
+    revisions = list(top_list.revisions.all())
+    rows = revision_rows(revisions)
     joined = joined_dates(rows)
     if preview:
         entries: list[RevisionEntry | ListEntry] = list(
@@ -178,17 +257,32 @@ def list_page(top_list: TopList, *, preview: bool = False) -> ListPage:
         )
     else:
         entries = rows[-1].entries if rows else []
+    record = list_records([top_list]).get(top_list.pk)
+    holdings = record.holdings if record else {}
     ratings = latest_ratings(e.token_id for e in entries)
-    entry_rows = [
-        EntryRow(
-            entry=e,
-            token=e.token,
-            snapshot=e.token.latest_snapshot,
-            rating=ratings.get(e.token_id),
-            joined=joined.get(e.token_id),
+    entry_rows = []
+    for e in entries:
+        held = holdings.get((e.token_id, joined[e.token_id])) if e.token_id in joined else None
+        entry_rows.append(
+            EntryRow(
+                entry=e,
+                token=e.token,
+                snapshot=e.token.latest_snapshot,
+                rating=ratings.get(e.token_id),
+                joined=joined.get(e.token_id),
+                change=held.change if held else None,
+            )
         )
-        for e in entries
-    ]
+    tokens = {e.token_id: e.token for r in rows for e in r.entries}
+    past = sorted(
+        (
+            PastHolding(token=tokens[h.token_id], joined=h.joined, exited=h.exited, change=h.change)
+            for h in holdings.values()
+            if h.exited is not None and h.token_id in tokens
+        ),
+        key=lambda p: (p.exited, p.joined),
+        reverse=True,
+    )
     price_as_of = max(
         (r.snapshot.price_as_of for r in entry_rows if r.snapshot and r.snapshot.price_as_of), default=None
     )
@@ -199,6 +293,9 @@ def list_page(top_list: TopList, *, preview: bool = False) -> ListPage:
         ratings_as_of=ratings_as_of().date,
         price_as_of=price_as_of,
         preview=preview,
+        record=record,
+        chart=record_chart(record),
+        past=past,
     )
 
 
@@ -208,7 +305,7 @@ class ListCard:
     latest: Revision | None
     entries: list[RevisionEntry]
     revisions: int
-    record: object | None = None
+    record: Record | None = None
 
 
 def index_cards() -> list[ListCard]:
@@ -216,6 +313,7 @@ def index_cards() -> list[ListCard]:
     of lists and revisions."""
     # "published" sorts after "archived": descending puts the live lists first.
     lists = list(_with_revisions(public_lists()).order_by("-status", "-published_at", "title"))
+    records = list_records(lists)
     cards = []
     for top_list in lists:
         revisions = list(top_list.revisions.all())
@@ -226,6 +324,7 @@ def index_cards() -> list[ListCard]:
                 latest=latest,
                 entries=list(latest.entries.all()) if latest else [],
                 revisions=len(revisions),
+                record=records.get(top_list.pk),
             )
         )
     return cards
