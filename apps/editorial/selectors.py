@@ -190,7 +190,10 @@ def record_chart(record: Record | None) -> dict:
     times = [day.isoformat() for day in record.days]
     return {
         "lines": [
-            {"key": key, "points": [{"time": t, "value": round((v - 1) * 100, 4)} for t, v in zip(times, series)]}
+            {
+                "key": key,
+                "points": [{"time": t, "value": round((v - 1) * 100, 4)} for t, v in zip(times, series, strict=True)],
+            }
             for key, series in (("list", record.list_index), ("universe", record.universe_index))
         ]
     }
