@@ -14,7 +14,7 @@ from apps.editorial import services
 from apps.editorial.models import ListEntry, TopList
 from apps.tokens.models import DataSet
 from apps.watchlists.models import Watchlist, WatchlistItem
-from tests.factories import UserFactory
+from tests.factories import PriceDayFactory, UserFactory
 
 from .conftest import PUBLISHED_AT, make_list, make_tokens, published_list, set_entries
 
@@ -154,6 +154,9 @@ def grow(lists: int, revisions: int) -> None:
     """``lists`` published lists of five tokens, each with ``revisions`` revisions."""
     for n in range(lists):
         tokens = make_tokens(6, prefix=f"l{lists}x{n}")
+        for token in tokens:  # prices for the record, which reads them all at once
+            for day in range(revisions + 1):
+                PriceDayFactory(token=token, date=PUBLISHED_AT.date() + dt.timedelta(days=day))
         top_list = published_list(tokens[:5], slug=f"list-{lists}-{n}")
         for r in range(2, revisions + 1):
             set_entries(top_list, tokens[r % 2 : r % 2 + 5])
