@@ -94,10 +94,13 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "simple_history",
+    "adminsortable2",
     "apps.accounts",
     "apps.tokens",
     "apps.ratings",
     "apps.watchlists",
+    "apps.editorial",
 ]
 
 MIDDLEWARE = [
@@ -113,6 +116,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.accounts.middleware.CacheOutageMiddleware",
+    # Records the admin user on each historical row of the editorial models.
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -222,6 +227,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=7, minute=0),
         "options": {"expires": 23 * 3600},
     },
+    # Scheduled Top 10 lists go live within a minute of their publish time.
+    "editorial-publish-due-every-minute": {
+        "task": "editorial.publish_due",
+        "schedule": 60,
+        "options": {"expires": 55},
+    },
     # Webhooks: queue new notifications and post the deliveries that are due.
     "webhooks-every-minute": {
         "task": "webhooks.deliver",
@@ -309,6 +320,9 @@ STORAGES = {
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The editorial models' change history is for reading: a list changes through its admin
+# form and its publish actions (which check it), never by restoring an old row.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- Email ---------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")
