@@ -13,6 +13,7 @@ without a real ``SECRET_KEY``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -101,6 +102,7 @@ INSTALLED_APPS = [
     "apps.ratings",
     "apps.watchlists",
     "apps.editorial",
+    "apps.briefings",
 ]
 
 MIDDLEWARE = [
@@ -232,6 +234,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "editorial.publish_due",
         "schedule": 60,
         "options": {"expires": 55},
+    },
+    # The daily briefing: built once the day's ratings exist and BRIEFING_TIME_UTC has passed.
+    "briefings-build-and-send-every-5-minutes": {
+        "task": "briefings.build_and_send",
+        "schedule": 300,
+        "options": {"expires": 290},
     },
     # Webhooks: queue new notifications and post the deliveries that are due.
     "webhooks-every-minute": {
@@ -416,4 +424,28 @@ PROVIDER_CIRCUIT_RESET_SECONDS = env_int("PROVIDER_CIRCUIT_RESET_SECONDS", 300)
 # Hours after which a token's last good price or revenue is shown as stale.
 PRICE_FRESHNESS_HOURS = env_int("PRICE_FRESHNESS_HOURS", 2)
 REVENUE_FRESHNESS_HOURS = env_int("REVENUE_FRESHNESS_HOURS", 48)
+
+
+def env_time(name: str, default: str) -> str:
+    """An "HH:MM" UTC time of day ("" allowed where the default is "")."""
+    raw = env_str(name, default).strip()
+    if raw:
+        try:
+            dt.time.fromisoformat(raw)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} must be a time HH:MM (UTC), got {raw!r}") from exc
+    return raw
+
+
+# The daily briefing (apps/briefings): built after the day's refresh and ratings, at or
+# after this UTC time. "wait": it waits for the editor's note until the deadline (none:
+# until the note comes); "skip": it goes at the time, with a note only if one is written.
+# The site's address, for links in emails (no request to take it from).
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+BRIEFING_TIME_UTC = env_time("BRIEFING_TIME_UTC", "07:00")
+BRIEFING_NOTE_POLICY = env_str("BRIEFING_NOTE_POLICY", "skip")
+if BRIEFING_NOTE_POLICY not in {"wait", "skip"}:
+    raise ImproperlyConfigured("BRIEFING_NOTE_POLICY must be wait or skip")
+BRIEFING_NOTE_DEADLINE_UTC = env_time("BRIEFING_NOTE_DEADLINE_UTC", "09:00")
+BRIEFING_ARCHIVE_PAGE_SIZE = env_int("BRIEFING_ARCHIVE_PAGE_SIZE", 20)
 SCREENER_PAGE_SIZE = env_int("SCREENER_PAGE_SIZE", 50)

@@ -105,6 +105,9 @@ def _load(provider: SampleProvider, as_of, report: Progress) -> LoadResult:
     from apps.editorial.sample import sample_lists_load  # likewise: editorial reads tokens
 
     sample_lists_load()  # the sample's Top 10 lists, made once (skipped unless their tokens are here)
+    from apps.briefings.sample import sample_briefings_load  # briefings read ratings, tokens and lists
+
+    sample_briefings_load()  # the briefings of the sample's last days, after the lists they report
     if run.status != SyncRun.Status.SUCCEEDED:  # a repeated load keeps the first load's record
         services.sync_run_finish(run=run, rows_written=rows + price_rows + revenue_rows, pages=total, finished_at=as_of)
     return LoadResult(

@@ -33,6 +33,7 @@ class Command(BaseCommand):
         if not force and loaded and loaded.started_at == as_of and loaded.status == SyncRun.Status.SUCCEEDED:
             self.stdout.write(f"Sample data as of {as_of:%Y-%m-%d} is already loaded (--force reloads it).")
             self._sample_lists()  # a database loaded before the lists existed gets them
+            self._sample_briefings()  # likewise the briefings
             return
         bars: dict[str, tqdm] = {}
 
@@ -67,3 +68,12 @@ class Command(BaseCommand):
         made = sample_lists_load()
         if made:
             self.stdout.write(f"Sample Top 10 lists made: {made}.")
+
+    def _sample_briefings(self) -> None:
+        from apps.briefings.models import Briefing
+        from apps.briefings.sample import sample_briefings_load
+
+        if not Briefing.objects.filter(is_sample=True).exists():
+            made = sample_briefings_load()
+            if made:
+                self.stdout.write(f"Sample briefings built: {made}.")

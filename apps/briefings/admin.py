@@ -1,0 +1,68 @@
+"""Admin: editors write a day's note before its briefing's send time; briefings are read-only
+here (the schedule builds them)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from .models import Briefing, EditorNote
+
+
+class EditorNoteForm(forms.ModelForm):
+    class Meta:
+        model = EditorNote
+        fields = ["date", "text"]
+
+    def clean_date(self):
+        day = self.cleaned_data["date"]
+        if Briefing.objects.filter(date=day, status=Briefing.Status.SENT).exists():
+            raise forms.ValidationError("That day's briefing was already sent: a note can no longer go in it.")
+        return day
+
+
+@admin.register(EditorNote)
+class EditorNoteAdmin(admin.ModelAdmin):
+    form = EditorNoteForm
+    list_display = ["date", "author", "updated_at", "briefing_status"]
+    date_hierarchy = "date"
+    search_fields = ["text"]
+
+    def get_queryset(self, request: HttpRequest):
+        status = Briefing.objects.filter(date=OuterRef("date")).values("status")[:1]
+        return super().get_queryset(request).select_related("author").annotate(briefing=Subquery(status))
+
+    @admin.display(description="Briefing")
+    def briefing_status(self, obj: EditorNote) -> str:
+        return Briefing.Status(obj.briefing).label if obj.briefing else "Not built yet"
+
+    def has_change_permission(self, request: HttpRequest, obj: EditorNote | None = None) -> bool:
+        # A sent briefing keeps the note it went out with: its note is no longer edited here.
+        if obj is not None and Briefing.objects.filter(date=obj.date, status=Briefing.Status.SENT).exists():
+            return False
+        return super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj: EditorNote, form, change: bool) -> None:
+        obj.author = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Briefing)
+class BriefingAdmin(admin.ModelAdmin):
+    list_display = ["date", "status", "built_at", "sent_at", "is_sample", "page"]
+    list_filter = ["status", "is_sample"]
+    date_hierarchy = "date"
+    readonly_fields = ["date", "status", "built_at", "sent_at", "is_sample", "sections"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Briefing | None = None) -> bool:
+        return False
+
+    @admin.display(description="Page")
+    def page(self, obj: Briefing) -> str:
+        return format_html('<a href="{}">view</a>', obj.get_absolute_url()) if obj.is_public else "—"
