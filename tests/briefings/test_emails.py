@@ -1,0 +1,81 @@
+"""The briefing as an email: subject, HTML and plain text with absolute links, as-of times and
+the unsubscribe link; a subscriber whose watchlists hold the day's tokens reads them first."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from apps.briefings import services
+from apps.briefings.emails import render_briefing_email
+from apps.briefings.models import Briefing, EditorNote
+from apps.watchlists.models import Watchlist, WatchlistItem
+from tests.factories import TokenFactory, UserFactory
+
+from .conftest import DAY
+
+pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2026, 11, 20, 7, 5, tzinfo=dt.UTC)
+UNSUBSCRIBE = "https://accrual.example/newsletter/unsubscribe/tok3n/"
+
+
+def watcher(*tokens) -> object:
+    user = UserFactory()
+    watchlist = Watchlist.objects.create(user=user, name="Mine", is_default=True)
+    for token in tokens:
+        WatchlistItem.objects.create(watchlist=watchlist, token=token)
+    return user
+
+
+def test_subject_html_and_text_carry_the_figures_links_as_of_and_unsubscribe(day_data, settings):
+    settings.SITE_URL = "https://accrual.example"
+    EditorNote.objects.create(date=DAY, text="Buybacks led.\n\nRevenue too.")
+    briefing = services.briefing_build(day=DAY, now=NOW)
+
+    subject, html, text = render_briefing_email(briefing, unsubscribe_url=UNSUBSCRIBE)
+
+    assert subject.startswith("Accrual briefing 2026-11-20: 3 grade changes · 2 signal flips")
+    assert 'href="https://accrual.example/tokens/uptoken/"' in html and f'href="{UNSUBSCRIBE}"' in html
+    assert "<p>Buybacks led.</p>" in html and "2026-11-20 00:04 UTC" in html
+    assert "- UPTO: $15.0M from $10.0M, +50.0% (as of 2026-11-20 00:04 UTC) https://accrual.example/tokens/uptoken/" in text
+    assert "- UPTO: Investor grade: B -> A, score 60.0 -> 75.5 (as of 2026-11-20 02:30 UTC)" in text
+    assert "Buybacks led.\n\nRevenue too." in text and f"Unsubscribe: {UNSUBSCRIBE}" in text
+    assert "<span" not in text and "&#x27;" not in text  # plain text: no markup, no escaping
+
+
+def test_a_subscriber_with_watched_tokens_in_the_briefing_reads_them_first(day_data):
+    user = watcher(day_data.down, TokenFactory())  # a watched token the day does not mention: left out
+    briefing = services.briefing_build(day=DAY, now=NOW)
+
+    _, html, text = render_briefing_email(briefing, subscription_user=user, unsubscribe_url=UNSUBSCRIBE)
+
+    assert html.index('id="your-tokens"') < html.index('id="rating-changes"')
+    assert text.index("YOUR TOKENS") < text.index("RATING CHANGES")
+    mine = text[text.index("YOUR TOKENS") : text.index("RATING CHANGES")]
+    assert "DOWN (Downtoken)" in mine and "Signal flipped bullish → bearish" in mine
+    assert mine.count("http://localhost:8000/tokens/") == 1
+
+
+@pytest.mark.parametrize("has_account", [False, True])
+def test_no_own_section_without_an_account_or_without_watched_tokens_that_day(day_data, has_account):
+    user = watcher(TokenFactory()) if has_account else None
+    briefing = services.briefing_build(day=DAY, now=NOW)
+    _, html, text = render_briefing_email(briefing, subscription_user=user, unsubscribe_url=UNSUBSCRIBE)
+    assert 'id="your-tokens"' not in html and "YOUR TOKENS" not in text
+
+
+def test_the_email_shows_what_was_built_not_todays_data(day_data):
+    briefing = services.briefing_build(day=DAY, now=NOW)
+    Briefing.objects.filter(pk=briefing.pk).update(status=Briefing.Status.SENT)
+    day_data.up.snapshots.filter(date=DAY).update(revenue_30d=1)
+    briefing.refresh_from_db()
+    _, html, _ = render_briefing_email(briefing, unsubscribe_url=UNSUBSCRIBE)
+    assert "$15.0M" in html
+
+
+def test_a_sample_briefing_says_so(day_data):
+    briefing = services.briefing_build(day=DAY, now=NOW)
+    briefing.is_sample = True
+    subject, html, text = render_briefing_email(briefing, unsubscribe_url=UNSUBSCRIBE)
+    assert "(sample)" in subject and "Sample briefing" in html and "sample data set" in text
