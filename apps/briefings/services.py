@@ -197,9 +197,7 @@ def _revisions(day: dt.date) -> list[dict]:
     entries = RevisionEntry.objects.select_related("token").order_by("rank")
     pairs = {
         (r.top_list_id, r.number): r
-        for r in Revision.objects.filter(wanted).prefetch_related(
-            Prefetch("entries", queryset=entries)
-        )
+        for r in Revision.objects.filter(wanted).prefetch_related(Prefetch("entries", queryset=entries))
     }
     out = []
     for r in made:

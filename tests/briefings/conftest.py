@@ -25,7 +25,9 @@ WEEK_BEFORE = DAY - dt.timedelta(days=7)
 COMPUTED = dt.datetime(2026, 11, 20, 2, 30, tzinfo=dt.UTC)
 
 
-def token_with_revenue(slug: str, *, now: str | None, before: str | None, holders_now=None, holders_before=None) -> Token:
+def token_with_revenue(
+    slug: str, *, now: str | None, before: str | None, holders_now: str | None = None, holders_before: str | None = None
+) -> Token:
     """A token with its 30-day revenue on DAY and a week before."""
     token = TokenFactory(slug=slug, symbol=slug[:4], name=slug.title())
     MetricSnapshotFactory(

@@ -38,7 +38,8 @@ def test_subject_html_and_text_carry_the_figures_links_as_of_and_unsubscribe(day
     assert subject.startswith("Accrual briefing 2026-11-20: 3 grade changes · 2 signal flips")
     assert 'href="https://accrual.example/tokens/uptoken/"' in html and f'href="{UNSUBSCRIBE}"' in html
     assert "<p>Buybacks led.</p>" in html and "2026-11-20 00:04 UTC" in html
-    assert "- UPTO: $15.0M from $10.0M, +50.0% (as of 2026-11-20 00:04 UTC) https://accrual.example/tokens/uptoken/" in text
+    up = "- UPTO: $15.0M from $10.0M, +50.0% (as of 2026-11-20 00:04 UTC) https://accrual.example/tokens/uptoken/"
+    assert up in text
     assert "- UPTO: Investor grade: B -> A, score 60.0 -> 75.5 (as of 2026-11-20 02:30 UTC)" in text
     assert "Buybacks led.\n\nRevenue too." in text and f"Unsubscribe: {UNSUBSCRIBE}" in text
     assert "<span" not in text and "&#x27;" not in text  # plain text: no markup, no escaping

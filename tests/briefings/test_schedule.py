@@ -9,9 +9,9 @@ import pytest
 
 from apps.briefings import services, tasks
 from apps.briefings.models import Briefing, EditorNote
+from tests.factories import TokenFactory
 
 from .conftest import DAY, rate
-from tests.factories import TokenFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -62,6 +62,16 @@ def test_bundled_sample_loads_with_its_public_figures(client):
     assert top_list.context["page"].record.list_return is not None and len(top_list.context["page"].past) == 2
     assert client.get("/top-lists/sample-liquid-staking-draft/").status_code == 404
 
+    # The sample's last days have briefings, labelled sample, with grade changes, movers and buybacks.
+    from apps.briefings.models import Briefing
+
+    briefings = list(Briefing.objects.filter(is_sample=True, status="ready").order_by("-date"))
+    assert len(briefings) == 5 and briefings[0].date == hype.latest_snapshot.date
+    assert all(b.sections["rating_changes"] and b.sections["revenue_movers"] for b in briefings)
+    assert any(b.sections["accrual_events"] for b in briefings)
+    page = client.get(briefings[0].get_absolute_url())
+    assert page.status_code == 200 and "Sample briefing" in page.content.decode()
+
     # Generated reports say so, and link to no outside page as if it were their source.
     html = client.get("/tokens/hyperliquid/").content.decode()
     assert ">Generated<" in html and ">Editor<" not in html and "defillama.com" not in html
