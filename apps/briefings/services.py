@@ -3,7 +3,9 @@
 Every figure is copied into ``Briefing.sections`` when it is built (token slug, values as
 strings, as-of), so the page and the emails show what was sent even if the data changes.
 Revenue movers compare each token's 30-day figure with its snapshot ``MOVERS_DAYS_BACK``
-days earlier (week over week, as the revenue alerts do).
+days earlier (week over week, as the revenue alerts do). A day's briefing reports that
+day's rating changes, the buybacks and burns dated the day before (the last complete UTC
+day at the briefing time) and the Top 10 revisions of the 24 hours to its time.
 """
 
 from __future__ import annotations
@@ -152,10 +154,16 @@ def _movers(day: dt.date, field: str) -> list[dict]:
     ]
 
 
+def events_day(day: dt.date) -> dt.date:
+    """The day whose buybacks and burns ``day``'s briefing reports: the UTC day before, the
+    last one complete at the briefing time (as the day's snapshots and ratings are)."""
+    return day - dt.timedelta(days=1)
+
+
 def _accrual_events(day: dt.date) -> list[dict]:
-    """Buybacks and burns dated the day, largest first."""
+    """Buybacks and burns dated ``events_day(day)``, largest first."""
     events = (
-        AccrualEvent.objects.filter(date=day, kind__in=ACCRUAL_KINDS)
+        AccrualEvent.objects.filter(date=events_day(day), kind__in=ACCRUAL_KINDS)
         .select_related("token")
         .order_by(F("usd_amount").desc(nulls_last=True), "token__slug", "pk")
     )
@@ -283,6 +291,7 @@ def briefing_sections(day: dt.date) -> dict[str, Any]:
         "all_rating_changes": changes,
         "signal_flips": flips[:TOP_N],
         "all_signal_flips": flips,
+        "events_day": events_day(day).isoformat(),
         "accrual_events": _accrual_events(day),
         "top_list_revisions": _revisions(day),
         "note": _note(day),

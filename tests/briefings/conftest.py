@@ -93,7 +93,7 @@ def revise(top_list: TopList, tokens: list[Token], *, at: dt.datetime, note: str
 def day_data() -> SimpleNamespace:
     """GIVEN a day with: revenue up 50% (up), down 50% with holders revenue down 60% (down), a
     +400% move on a tiny base (tiny), a 3% move (flat), no earlier snapshot (new); grade
-    changes, signal flips, buybacks and burns on the day and the day before, and a Top 10
+    changes and signal flips on the day, buybacks and burns on the day before (and around it), and a Top 10
     revision inside the day's window and one after it."""
     up = token_with_revenue("uptoken", now="15000000", before="10000000")
     down = token_with_revenue(
@@ -113,11 +113,13 @@ def day_data() -> SimpleNamespace:
     flip(down, "bullish", "bearish")
     flip(flat, "neutral", "bullish")
 
-    AccrualEventFactory(token=up, date=DAY, kind=AccrualEvent.Kind.BUYBACK, usd_amount=Decimal("500000"))
-    AccrualEventFactory(token=down, date=DAY, kind=AccrualEvent.Kind.BURN, usd_amount=None)
-    AccrualEventFactory(token=flat, date=DAY, kind=AccrualEvent.Kind.BUYBACK_BURN, usd_amount=Decimal("900000"))
-    AccrualEventFactory(token=up, date=DAY, kind=AccrualEvent.Kind.DISTRIBUTION, usd_amount=Decimal("9000000"))
-    AccrualEventFactory(token=tiny, date=DAY - dt.timedelta(days=1), kind=AccrualEvent.Kind.BUYBACK)
+    events_day = DAY - dt.timedelta(days=1)  # the day before: the last complete one at the briefing time
+    AccrualEventFactory(token=up, date=events_day, kind=AccrualEvent.Kind.BUYBACK, usd_amount=Decimal("500000"))
+    AccrualEventFactory(token=down, date=events_day, kind=AccrualEvent.Kind.BURN, usd_amount=None)
+    AccrualEventFactory(token=flat, date=events_day, kind=AccrualEvent.Kind.BUYBACK_BURN, usd_amount=Decimal("9e5"))
+    AccrualEventFactory(token=up, date=events_day, kind=AccrualEvent.Kind.DISTRIBUTION, usd_amount=Decimal("9e6"))
+    AccrualEventFactory(token=tiny, date=DAY, kind=AccrualEvent.Kind.BUYBACK)  # the next briefing's
+    AccrualEventFactory(token=tiny, date=DAY - dt.timedelta(days=2), kind=AccrualEvent.Kind.BUYBACK)  # the last's
 
     at = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
     revised = publish([up, down, flat], slug="revised", at=at - dt.timedelta(days=20))

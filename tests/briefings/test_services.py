@@ -50,7 +50,7 @@ def test_grade_changes_largest_move_first_and_signal_flips_bullish_first(day_dat
     assert s["rating_changes_total"] == 3 and s["signal_flips_total"] == 2
 
 
-def test_buybacks_and_burns_dated_the_day_largest_first_without_distributions(day_data):
+def test_buybacks_and_burns_dated_the_day_before_largest_first_without_distributions(day_data):
     s = services.briefing_build(day=DAY, now=NOW).sections
 
     assert [(e["slug"], e["kind"]) for e in s["accrual_events"]] == [
@@ -59,6 +59,7 @@ def test_buybacks_and_burns_dated_the_day_largest_first_without_distributions(da
         ("downtoken", "burn"),  # no USD amount: last
     ]
     assert s["accrual_events"][2]["usd_amount"] is None and s["accrual_events"][1]["as_of"]
+    assert s["events_day"] == "2026-11-19" and {e["date"] for e in s["accrual_events"]} == {"2026-11-19"}
 
 
 def test_top_10_revisions_of_the_24_hours_to_the_briefing_time_with_joined_and_dropped(day_data):
@@ -91,7 +92,7 @@ def test_the_watch_map_has_every_figure_of_each_token_in_words(day_data):
         "Signal flipped bullish → bearish",
         "30-day revenue −50.0% in 7 days, to $5.0M",
         "30-day holders revenue −60.0% in 7 days, to $2.0M",
-        "Burn on 2026-11-20",
+        "Burn on 2026-11-19",
         "Dropped from “Top revised”",
     ]
     assert [line["text"] for line in watch["newtoken"]["lines"]] == ["Joined “Top revised” at #2"]
