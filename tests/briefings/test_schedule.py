@@ -77,3 +77,18 @@ def test_the_beat_task_queues_the_send_once(rated, settings, monkeypatch, django
         assert tasks.build_and_send() == {"day": "2026-11-20", "action": "ready"}
         assert tasks.build_and_send() == {"day": "2026-11-20", "action": "done"}
     assert queued == ["2026-11-20"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("BRIEFING_TIME_UTC", "7am", "BRIEFING_TIME_UTC must be a time HH:MM (UTC)"),
+        ("BRIEFING_NOTE_DEADLINE_UTC", "25:00", "BRIEFING_NOTE_DEADLINE_UTC must be a time HH:MM (UTC)"),
+        ("BRIEFING_NOTE_POLICY", "later", "BRIEFING_NOTE_POLICY must be wait or skip"),
+    ],
+)
+def test_a_bad_briefing_setting_fails_loudly(name, value, message):
+    from tests.test_settings import manage
+
+    result = manage("check", **{name: value})
+    assert result.returncode != 0 and message in result.stderr
