@@ -187,6 +187,8 @@ PAGES = [
     PageState("top-lists", "/top-lists/", "Top 10 lists", ".top-list-card"),
     PageState("top-list", "/top-lists/sample-top-10-revenue-sharers/", "Top 10 revenue sharers", ".past-table"),
     PageState("top-list-archived", "/top-lists/sample-depin-earners/", "DePIN earners", "#top-list-chart canvas"),
+    PageState("briefings", "/briefings/", "Daily briefings", ".briefing-archive li"),
+    PageState("briefing", "/briefings/2026-11-20/", "Briefing of", "#rating-changes table.data"),
     PageState("not-found", "/tokens/no-such-token/", "Not found", status=404),
     # The admin's login is the accounts login (same rate limits and 2FA).
     PageState("admin-login", "/admin/login/", "Sign In", 'form.account-form[action="/account/login/"]'),
