@@ -440,8 +440,6 @@ def env_time(name: str, default: str) -> str:
 # The daily briefing (apps/briefings): built after the day's refresh and ratings, at or
 # after this UTC time. "wait": it waits for the editor's note until the deadline (none:
 # until the note comes); "skip": it goes at the time, with a note only if one is written.
-# The site's address, for links in emails (no request to take it from).
-SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 BRIEFING_TIME_UTC = env_time("BRIEFING_TIME_UTC", "07:00")
 BRIEFING_NOTE_POLICY = env_str("BRIEFING_NOTE_POLICY", "skip")
 if BRIEFING_NOTE_POLICY not in {"wait", "skip"}:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +49,24 @@ def public_briefing(day: str) -> Briefing:
     if briefing is None:
         raise Http404("No such briefing")
     return briefing
+
+
+def briefing_to_send(day: str) -> Briefing | None:
+    """The ready or sent briefing of ``day`` ("YYYY-MM-DD"), sample or not; None otherwise."""
+    try:
+        date = dt.date.fromisoformat(day)
+    except ValueError:
+        return None
+    return Briefing.objects.filter(date=date, status__in=PUBLIC_STATUSES).first()
+
+
+def watchers_of(briefing: Briefing) -> dict[int, set[str]]:
+    """Each user whose watchlists hold tokens the briefing mentions: those tokens' slugs (one query)."""
+    rows = WatchlistItem.objects.filter(token__slug__in=list(briefing.sections.get("watch", {})))
+    watchers: dict[int, set[str]] = defaultdict(set)
+    for user_id, slug in rows.values_list("watchlist__user_id", "token__slug"):
+        watchers[user_id].add(slug)
+    return dict(watchers)
 
 
 def watched_slugs(user: User | None) -> set[str]:

@@ -89,6 +89,12 @@ def revise(top_list: TopList, tokens: list[Token], *, at: dt.datetime, note: str
     editorial.publish_revision(top_list=top_list, editor=None, note=note, now=at)
 
 
+@pytest.fixture(autouse=True)
+def _site_url(settings):
+    """The site's address for links in emails (the newsletter's settings define it)."""
+    settings.SITE_URL = "http://127.0.0.1:8000"
+
+
 @pytest.fixture
 def day_data() -> SimpleNamespace:
     """GIVEN a day with: revenue up 50% (up), down 50% with holders revenue down 60% (down), a

@@ -4,11 +4,12 @@ the unsubscribe link; a subscriber whose watchlists hold the day's tokens reads 
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 
 from apps.briefings import services
-from apps.briefings.emails import render_briefing_email
+from apps.briefings.emails import briefing_renderer, render_briefing_email
 from apps.briefings.models import Briefing, EditorNote
 from apps.watchlists.models import Watchlist, WatchlistItem
 from tests.factories import TokenFactory, UserFactory
@@ -55,7 +56,7 @@ def test_a_subscriber_with_watched_tokens_in_the_briefing_reads_them_first(day_d
     assert text.index("YOUR TOKENS") < text.index("RATING CHANGES")
     mine = text[text.index("YOUR TOKENS") : text.index("RATING CHANGES")]
     assert "DOWN (Downtoken)" in mine and "Signal flipped bullish → bearish" in mine
-    assert mine.count("http://localhost:8000/tokens/") == 1
+    assert mine.count("http://127.0.0.1:8000/tokens/") == 1
 
 
 @pytest.mark.parametrize("has_account", [False, True])
@@ -80,3 +81,30 @@ def test_a_sample_briefing_says_so(day_data):
     briefing.is_sample = True
     subject, html, text = render_briefing_email(briefing, unsubscribe_url=UNSUBSCRIBE)
     assert "(sample)" in subject and "Sample briefing" in html and "sample data set" in text
+
+
+def test_without_an_unsubscribe_url_the_email_has_no_footer_of_its_own(day_data):
+    # The newsletter's sending adds its footer and List-Unsubscribe headers itself.
+    _, html, text = render_briefing_email(services.briefing_build(day=DAY, now=NOW))
+    assert "Unsubscribe" not in html and "Unsubscribe" not in text
+
+
+def test_the_renderer_factory_renders_a_ready_briefing_for_each_subscriber(day_data, django_assert_num_queries):
+    reader = watcher(day_data.up)
+    briefing = services.briefing_build(day=DAY, now=NOW)
+    assert briefing_renderer("briefing:2026-11-20") is None  # a draft is not sent
+    Briefing.objects.filter(pk=briefing.pk).update(status=Briefing.Status.READY)
+
+    render = briefing_renderer("briefing:2026-11-20")
+    with django_assert_num_queries(0):  # the watchers were read once, by the factory
+        subject, _, mine = render(SimpleNamespace(user_id=reader.pk, email="r@example.com"))
+        _, _, anonymous = render(SimpleNamespace(user_id=None, email="a@example.com"))
+    assert subject.startswith("Accrual briefing 2026-11-20")
+    assert "YOUR TOKENS" in mine and "UPTO (Uptoken)" in mine and "YOUR TOKENS" not in anonymous
+
+
+@pytest.mark.parametrize("key", ["briefing:2026-11-21", "briefing:yesterday", "alerts:2026-11-20", "briefing"])
+def test_the_renderer_factory_knows_no_other_issue(day_data, key):
+    ready = services.briefing_build(day=DAY, now=NOW)
+    Briefing.objects.filter(pk=ready.pk).update(status=Briefing.Status.READY)
+    assert briefing_renderer(key) is None
