@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .models import Briefing, EditorNote
@@ -65,4 +68,22 @@ class BriefingAdmin(admin.ModelAdmin):
 
     @admin.display(description="Page")
     def page(self, obj: Briefing) -> str:
-        return format_html('<a href="{}">view</a>', obj.get_absolute_url()) if obj.is_public else "—"
+        if obj.is_public:
+            return format_html('<a href="{}">view</a>', obj.get_absolute_url())
+        url = reverse("admin:briefings_briefing_preview", kwargs={"pk": obj.pk})
+        return format_html('<a href="{}">preview</a>', url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/preview/", view(self.preview_view), name="briefings_briefing_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The page as readers will see it, a draft too: what the editor's note goes with."""
+        from .views import render_briefing_page
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return render_briefing_page(request, get_object_or_404(Briefing, pk=pk), preview=True)

@@ -21,11 +21,16 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "briefings/index.html", {"page": page})
 
 
+def render_briefing_page(request: HttpRequest, briefing: Briefing, *, preview: bool = False) -> HttpResponse:
+    """A briefing's page, public or in the admin's preview (the same template)."""
+    watch = selectors.watch_section(briefing, selectors.watched_slugs(request.user))
+    context = {"briefing": briefing, "movers": selectors.MOVERS, "watch": watch, "preview": preview}
+    return render(request, "briefings/detail.html", context)
+
+
 @require_safe
 def detail(request: HttpRequest, day: str) -> HttpResponse:
-    briefing = selectors.public_briefing(day)
-    watch = selectors.watch_section(briefing, selectors.watched_slugs(request.user))
-    return render(request, "briefings/detail.html", {"briefing": briefing, "movers": selectors.MOVERS, "watch": watch})
+    return render_briefing_page(request, selectors.public_briefing(day))
 
 
 class BriefingFeed(Feed):

@@ -51,3 +51,27 @@ def test_editors_read_briefings_but_cannot_change_them(client, editor):
     client.post(f"/admin/briefings/briefing/{briefing.pk}/change/", {"status": "sent"})
     briefing.refresh_from_db()
     assert briefing.status == Briefing.Status.DRAFT
+
+
+def test_an_editor_previews_a_draft_briefing_readers_cannot_see(client, editor, day_data):
+    from apps.briefings import services
+
+    briefing = services.briefing_build(day=DAY, now=dt.datetime(2026, 11, 20, 7, 5, tzinfo=dt.UTC))
+    listing = client.get("/admin/briefings/briefing/").content.decode()
+    assert f"/admin/briefings/briefing/{briefing.pk}/preview/" in listing
+
+    page = client.get(f"/admin/briefings/briefing/{briefing.pk}/preview/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "Preview — not public." in html and "without an editor's note yet" in html
+    assert 'href="/tokens/uptoken/"' in html
+    client.logout()
+    assert client.get("/briefings/2026-11-20/").status_code == 404
+    assert client.get(f"/admin/briefings/briefing/{briefing.pk}/preview/").status_code == 302  # to the login
+
+
+def test_a_reader_cannot_preview(client, day_data):
+    from apps.briefings import services
+
+    briefing = services.briefing_build(day=DAY, now=dt.datetime(2026, 11, 20, 7, 5, tzinfo=dt.UTC))
+    client.force_login(UserFactory(is_staff=True))  # staff without the Editors' permissions
+    assert client.get(f"/admin/briefings/briefing/{briefing.pk}/preview/").status_code == 403
