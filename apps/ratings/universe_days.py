@@ -94,7 +94,7 @@ def _day_sums(start: dt.date) -> list[tuple]:
     """One GROUP BY day over the prices from ``start``: (day, the sum of the day's moves of the
     tokens rated before it, the tokens entering at its close), and a row with no day counting
     those that entered before ``start``. A move is from the token's previous positive price
-    (LAG; for its first row from ``start``, its last price before it); a token enters at the
+    (LAG from the day before ``start``; failing that, a probe for its last price before); a token enters at the
     close of the later of its first rating and first positive price (one index probe each).
     Portable SQL (PostgreSQL, SQLite ≥ 3.25); floating point (≈15 significant digits)."""
     quote = connection.ops.quote_name
@@ -106,16 +106,22 @@ def _day_sums(start: dt.date) -> list[tuple]:
                    (SELECT MIN(p.date) FROM {prices} p WHERE p.token_id = t.id AND p.price_usd > 0) AS priced
             FROM {tokens} t
         ),
-        moves AS (
-            SELECT p.token_id, p.date,
-                   CAST(p.price_usd AS DOUBLE PRECISION) / CAST(COALESCE(
-                       LAG(p.price_usd) OVER (PARTITION BY p.token_id ORDER BY p.date),
-                       (SELECT q.price_usd FROM {prices} q
-                        WHERE q.token_id = p.token_id AND q.date < %s AND q.price_usd > 0
-                        ORDER BY q.date DESC LIMIT 1)
-                   ) AS DOUBLE PRECISION) - 1 AS moved
+        lagged AS (
+            SELECT p.token_id, p.date, p.price_usd,
+                   LAG(p.price_usd) OVER (PARTITION BY p.token_id ORDER BY p.date) AS previous
             FROM {prices} p
             WHERE p.price_usd > 0 AND p.date >= %s
+        ),
+        moves AS (
+            SELECT l.token_id, l.date,
+                   CAST(l.price_usd AS DOUBLE PRECISION) / CAST(COALESCE(
+                       l.previous,
+                       (SELECT q.price_usd FROM {prices} q
+                        WHERE q.token_id = l.token_id AND q.date < %s AND q.price_usd > 0
+                        ORDER BY q.date DESC LIMIT 1)
+                   ) AS DOUBLE PRECISION) - 1 AS moved
+            FROM lagged l
+            WHERE l.date >= %s
         ),
         entries AS (
             SELECT CASE WHEN rated > priced THEN rated ELSE priced END AS day
@@ -131,5 +137,7 @@ def _day_sums(start: dt.date) -> list[tuple]:
         GROUP BY day
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [start, start, start])
+        # The window starts a day early: a token's price the day before is its LAG, not a probe.
+        day_before = start - DAY if start > EVERY_DAY else start
+        cursor.execute(sql, [day_before, start, start, start])
         return cursor.fetchall()
