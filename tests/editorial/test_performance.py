@@ -7,11 +7,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.editorial.performance import Holding, memberships, record, records, universe_series
+from apps.editorial.performance import Holding, memberships, record, records
 from apps.ratings.models import Rating
 from apps.ratings.selectors import VERSION
 from apps.ratings.universe_days import universe_days_update

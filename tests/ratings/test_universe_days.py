@@ -129,7 +129,7 @@ def test_a_revised_price_within_the_window_is_picked_up_and_an_older_one_with_si
 
 
 def test_days_with_no_data_any_more_are_deleted_on_a_full_rebuild():
-    u1, u2, u3, u4 = _hand_universe()
+    u1 = _hand_universe()[0]
     universe_days_update(today=LATER)
     PriceDay.objects.filter(date=D[4]).delete()
     Rating.objects.filter(token=u1).delete()
