@@ -94,8 +94,9 @@ def _day_sums(start: dt.date) -> list[tuple]:
     """One GROUP BY day over the prices from ``start``: (day, the sum of the day's moves of the
     tokens rated before it, the tokens entering at its close), and a row with no day counting
     those that entered before ``start``. A move is from the token's previous positive price
-    (LAG from the day before ``start``; failing that, a probe for its last price before); a token enters at the
-    close of the later of its first rating and first positive price (one index probe each).
+    (LAG from the day before ``start``; without a price that day, a probe for its last one);
+    a token enters at the close of the later of its first rating and first positive price
+    (one index probe each).
     Portable SQL (PostgreSQL, SQLite ≥ 3.25); floating point (≈15 significant digits)."""
     quote = connection.ops.quote_name
     prices, ratings, tokens = (quote(m._meta.db_table) for m in (PriceDay, Rating, Token))
