@@ -108,19 +108,19 @@ def _day_sums(start: dt.date) -> list[tuple]:
             FROM {tokens} t
         ),
         lagged AS (
-            SELECT p.token_id, p.date, p.price_usd,
-                   LAG(p.price_usd) OVER (PARTITION BY p.token_id ORDER BY p.date) AS previous
+            SELECT p.token_id, p.date, CAST(p.price_usd AS DOUBLE PRECISION) AS price,
+                   CAST(p.price_usd AS DOUBLE PRECISION) / CAST(
+                       LAG(p.price_usd) OVER (PARTITION BY p.token_id ORDER BY p.date) AS DOUBLE PRECISION
+                   ) - 1 AS moved
             FROM {prices} p
             WHERE p.price_usd > 0 AND p.date >= %s
         ),
         moves AS (
-            SELECT l.token_id, l.date,
-                   CAST(l.price_usd AS DOUBLE PRECISION) / CAST(COALESCE(
-                       l.previous,
-                       (SELECT q.price_usd FROM {prices} q
-                        WHERE q.token_id = l.token_id AND q.date < %s AND q.price_usd > 0
-                        ORDER BY q.date DESC LIMIT 1)
-                   ) AS DOUBLE PRECISION) - 1 AS moved
+            SELECT l.token_id, l.date, COALESCE(l.moved, l.price / CAST((
+                       SELECT q.price_usd FROM {prices} q
+                       WHERE q.token_id = l.token_id AND q.date < %s AND q.price_usd > 0
+                       ORDER BY q.date DESC LIMIT 1
+                   ) AS DOUBLE PRECISION) - 1) AS moved
             FROM lagged l
             WHERE l.date >= %s
         ),

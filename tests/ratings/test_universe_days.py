@@ -75,14 +75,16 @@ def test_stored_days_are_the_hand_computed_universe():
     _close(_stored(), HAND_DAYS)
 
 
-def test_days_recomputed_from_any_day_equal_the_full_pass():
-    """A run from D2 measures each token's first move there from its price before D2 (U1's
-    D1 price for its D3 move) and counts the members that entered before D2."""
+@pytest.mark.parametrize("since", [1, 2, 3, 4])
+def test_days_recomputed_from_any_day_equal_the_full_pass(since):
+    """A run from a later day measures each token's first move there from its last price
+    before (from D3, U1's D1 price: it has none on D2) and counts the members that entered
+    before it."""
     _hand_universe()
     universe_days_update(today=LATER)
-    UniverseDay.objects.filter(date__gte=D[2]).update(moves_sum=99.0, members=99)
+    UniverseDay.objects.filter(date__gte=D[since]).update(moves_sum=99.0, members=99)
 
-    assert universe_days_update(since=D[2], today=LATER) == 3
+    assert universe_days_update(since=D[since], today=LATER) == 5 - since
 
     _close(_stored(), HAND_DAYS)
 
