@@ -5,9 +5,11 @@ a data set emptied and refilled, and the ratings services keeping them current."
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -188,3 +190,26 @@ def test_a_ratings_backfill_stores_the_universe_days():
     UniverseDay.objects.all().delete()
     universe_days_update(since=EVERY_DAY)
     _close(_stored(), stored)
+
+
+def test_rebuild_command_computes_every_day_again_or_from_a_day():
+    _hand_universe()
+    universe_days_update(today=LATER)
+    UniverseDay.objects.update(moves_sum=99.0, members=99)
+    out = io.StringIO()
+
+    call_command("rebuild_universe_days", "--since", D[3].isoformat(), stdout=out)
+    assert _stored()[D[2]] == (99.0, 99) and _stored()[D[3]] == (pytest.approx(-0.25), 3)
+    call_command("rebuild_universe_days", stdout=out)
+    _close(_stored(), HAND_DAYS)
+    assert "Stored 5 days" in out.getvalue()
+
+
+def test_rebuild_command_refuses_a_bad_date_and_changes_nothing():
+    _hand_universe()
+    universe_days_update(today=LATER)
+    before = _stored()
+
+    with pytest.raises(CommandError, match="Not a date"):
+        call_command("rebuild_universe_days", "--since", "2026-13-01")
+    assert _stored() == before
