@@ -155,6 +155,9 @@ class UniverseDay(models.Model):
     day is its ``moves_sum`` over the day before's ``members``. Written only by
     ``universe_days.universe_days_update``; every day from the first with a member."""
 
+    # Emptied with the data set (``apps.tokens.data_set``), though it points at no token.
+    holds_data_set = True
+
     date = models.DateField(unique=True)
     moves_sum = models.FloatField()  # computed by the database in floating point
     members = models.PositiveIntegerField()

@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection, transaction
-from django.db.models import Max, Min, Subquery, Value
+from django.db.models import Max, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.tokens.models import DataSet, PriceDay, Token
+from apps.tokens.models import PriceDay, Token
 from apps.tokens.refresh import GAP_WINDOW_DAYS
 
 from .models import Rating, UniverseDay
@@ -35,17 +35,12 @@ def universe_days_update(*, since: dt.date | None = None, today: dt.date | None 
     """Store the universe's days that are missing or may have changed: every day after the
     newest stored one, the REVISION_WINDOW_DAYS before ``today`` (default: today, UTC) and
     every day from ``since`` (after a ratings backfill; ``EVERY_DAY`` rebuilds them all).
-    With nothing stored yet, or with days stored before this database's data set was recorded
-    (it was emptied and refilled since), every day is computed. One query computes them, in
-    one transaction; idempotent. Returns the number of days written."""
+    With nothing stored yet (a new or emptied database), every day is computed. One query
+    computes them, in one transaction; idempotent. Returns the number of days written."""
     today = today or timezone.now().date()
     with transaction.atomic():
-        stored = UniverseDay.objects.aggregate(newest=Max("date"), oldest_computed=Min("computed_at"))
-        recorded = DataSet.objects.values_list("recorded_at", flat=True).first()
-        if stored["newest"] is None or (recorded and stored["oldest_computed"] < recorded):
-            start = EVERY_DAY
-        else:
-            start = min(stored["newest"] + DAY, today - dt.timedelta(days=REVISION_WINDOW_DAYS))
+        newest = UniverseDay.objects.aggregate(newest=Max("date"))["newest"]
+        start = EVERY_DAY if newest is None else min(newest + DAY, today - dt.timedelta(days=REVISION_WINDOW_DAYS))
         if since is not None:
             start = min(start, since)
         days = _computed_days(start)

@@ -1,6 +1,6 @@
 """The rated universe's stored days: the hand-computed days, an incremental update that
 computes only the missing and recent days (and from ``since``), a revised price picked up,
-a data set emptied and refilled, and the ratings services keeping them current."""
+the ratings services and the rebuild command keeping them current."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from apps.ratings.models import Rating, UniverseDay
 from apps.ratings.selectors import VERSION
 from apps.ratings.services import ratings_backfill
 from apps.ratings.universe_days import EVERY_DAY, REVISION_WINDOW_DAYS, universe_days, universe_days_update
-from apps.tokens.models import DataSet, PriceDay
+from apps.tokens.models import PriceDay
 from tests.factories import PriceDayFactory, TokenFactory
 
 from .builders import END, rated_universe
@@ -142,17 +142,6 @@ def test_days_with_no_data_any_more_are_deleted_on_a_full_rebuild():
 
     # U2 from D1, U4 from D2; D3: U2 0, U4 0.25.
     _close(_stored(), {D[1]: (0.0, 1), D[2]: (0.2, 2), D[3]: (0.25, 2)})
-
-
-def test_days_stored_before_the_data_set_was_recorded_are_rebuilt():
-    """The database was emptied (clear_data) and refilled since: every day is computed again."""
-    UniverseDay.objects.create(date=D[9], moves_sum=1.0, members=7, computed_at=timezone.now())
-    DataSet.objects.create(mode=DataSet.Mode.LIVE, recorded_at=timezone.now())
-    _hand_universe()
-
-    universe_days_update(today=LATER)
-
-    _close(_stored(), HAND_DAYS)
 
 
 def test_update_costs_the_same_queries_for_more_tokens_and_days():
