@@ -65,8 +65,8 @@ def build(tokens: int, rules: int) -> None:
     from django.utils import timezone
 
     from apps.accounts.models import User
+    from apps.ratings.methodology import METHODOLOGY
     from apps.ratings.models import RatingChange
-    from apps.ratings.scoring import METHODOLOGY
     from apps.tokens.models import AccrualEvent, MetricSnapshot, Source, Token
     from apps.watchlists.models import AlertKind, AlertRule, Watchlist, WatchlistItem
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.support.provider_server import ProviderServer, RecordedData
+from tests.support.provider_data import RecordedData
+from tests.support.provider_server import ProviderServer
 from tests.tokens.sample_builder import write_sample
 
 

@@ -125,14 +125,3 @@ def test_a_worker_pool_process_freezes_its_startup_objects():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
-
-
-def test_postgres_sessions_turn_jit_off_unless_the_url_says_otherwise():
-    show = "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))"
-    plain = manage("shell", "-c", show, DATABASE_URL="postgres://u@db:5432/x")
-    assert plain.returncode == 0, plain.stderr
-    assert "'options': '-c jit=off'" in plain.stdout
-    given = manage("shell", "-c", show, DATABASE_URL="postgres://u@db:5432/x?options=-c%20jit%3Don")
-    assert "'options': '-c jit=off -c jit=on'" in given.stdout  # libpq applies them in order: the URL's wins
-    embedded = manage("shell", "-c", show)
-    assert "jit" not in embedded.stdout

@@ -29,7 +29,7 @@ import numpy as np
 
 from apps.tokens.snapshots import REVENUE_MAX_LAG_DAYS  # revenue windows end as the snapshots' do
 
-from .scoring import METHODOLOGY, Methodology
+from .methodology import METHODOLOGY, Methodology
 
 SIGNIFICANT_DIGITS = 6
 

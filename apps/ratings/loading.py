@@ -38,7 +38,8 @@ from psycopg.pq import Format
 from apps.tokens.models import AccrualEvent, MetricSnapshot, PriceDay, RevenueDay, Token
 
 from . import history
-from .scoring import METHODOLOGY, TokenInputs
+from .methodology import METHODOLOGY
+from .scoring import TokenInputs
 
 SNAPSHOT_INPUTS = tuple(i.key for i in METHODOLOGY.inputs if i.source == "snapshot")
 PRICE_LOOKBACK_DAYS = max(i.window_days for i in METHODOLOGY.inputs if i.source == "prices")

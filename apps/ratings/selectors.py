@@ -20,8 +20,8 @@ from django.shortcuts import get_object_or_404
 from apps.tokens.models import PriceDay, Token
 from apps.tokens.selectors import CachedOrder, cached_order, data_status
 
+from .methodology import METHODOLOGY, Component, Methodology
 from .models import Rating, RatingChange
-from .scoring import METHODOLOGY, Component, Methodology
 
 VERSION = METHODOLOGY.version
 BANDS = tuple(b.letter for b in METHODOLOGY.bands)
@@ -519,7 +519,7 @@ def track_record(*, as_of: RatingsAsOf | None = None) -> TrackRecord:
     if cached is not None:
         return cached
     record = _track_record()
-    cache.set(key, record, 600)
+    cache.set(key, record, 24 * 3600)  # the stamp in the key retires it
     return record
 
 

@@ -30,8 +30,9 @@ from apps.tokens.models import MetricSnapshot, Token
 
 from . import scoring
 from .loading import load_inputs
+from .methodology import METHODOLOGY
 from .models import LatestRating, Rating, RatingChange
-from .scoring import METHODOLOGY, TokenInputs, TokenRating
+from .scoring import TokenInputs, TokenRating
 from .universe_days import universe_days_update
 
 CHUNK_TOKENS = 1000

@@ -15,7 +15,7 @@ import logging
 import uuid
 
 from celery import shared_task
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from apps.tokens.locks import single_flight_lock
 from apps.tokens.models import MetricSnapshot
@@ -61,8 +61,34 @@ def recompute(self, token_ids: list[int] | None = None, day: str | None = None) 
     from apps.watchlists.tasks import queue_evaluation  # watchlists imports ratings
 
     queue_evaluation(when)
+    transaction.on_commit(warm_pages.delay)
     return {"day": when.isoformat(), "rated": result.rated, "written": result.written, "changes": result.changes}
 
 
 def _newest_snapshot_day() -> dt.date | None:
     return MetricSnapshot.objects.order_by("-date").values_list("date", flat=True).first()
+
+
+@shared_task(name="ratings.warm_pages", soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
+def warm_pages() -> dict:
+    """Sort what a reader's first look reads — home, the screener by each column, the
+    leaderboard by each grade, the track record — after new ratings (which follow every
+    refresh), so the first reader after a change does not pay for it (bench/README.md)."""
+    from apps.tokens import selectors as token_selectors
+    from apps.tokens.forms import ScreenerForm
+
+    from . import selectors
+    from .forms import LeaderboardForm
+
+    token_selectors.home_sections()
+    for sort in token_selectors.SCREENER_SORTS:
+        form = ScreenerForm({"sort": sort})
+        form.is_valid()
+        token_selectors.screener_list(**form.selector_kwargs())
+    as_of = selectors.ratings_as_of()
+    for grade in ("investor", "trader"):
+        form = LeaderboardForm({"grade": grade})
+        form.is_valid()
+        selectors.leaderboard_list(**form.selector_kwargs(), as_of=as_of)
+    selectors.track_record(as_of=as_of)
+    return {"screener": len(token_selectors.SCREENER_SORTS), "leaderboard": 2}

@@ -18,8 +18,8 @@ from django.db.models import Max, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.tokens.history import GAP_WINDOW_DAYS
 from apps.tokens.models import PriceDay, Token
-from apps.tokens.refresh import GAP_WINDOW_DAYS
 
 from .models import Rating, UniverseDay
 

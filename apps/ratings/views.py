@@ -14,7 +14,7 @@ from apps.watchlists.selectors import starred_token_ids
 
 from . import selectors
 from .forms import CompareForm, LeaderboardForm
-from .scoring import METHODOLOGY
+from .methodology import METHODOLOGY
 
 PAGE_SIZE = 50
 

@@ -36,8 +36,18 @@ from .models import (
     SyncRun,
     Token,
 )
+from .selectors import data_changed
 from .templatetags.accrual_format import usd
 from .universe import category_mapping_apply
+
+
+class RetiresPageCaches:
+    """Deleting several rows logs them in bulk, which sends no LogEntry post_save (the hook in
+    apps.py): retire the pages' caches here once the rows are gone."""
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        transaction.on_commit(data_changed)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,7 +64,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Chain)
-class ChainAdmin(admin.ModelAdmin):
+class ChainAdmin(RetiresPageCaches, admin.ModelAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -84,7 +94,7 @@ class MappingFilter(admin.SimpleListFilter):
 
 
 @admin.register(Token)
-class TokenAdmin(admin.ModelAdmin):
+class TokenAdmin(RetiresPageCaches, admin.ModelAdmin):
     list_display = [
         "name",
         "symbol",
@@ -160,7 +170,7 @@ class TokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccrualPolicy)
-class AccrualPolicyAdmin(admin.ModelAdmin):
+class AccrualPolicyAdmin(RetiresPageCaches, admin.ModelAdmin):
     list_display = ["token", "mechanism", "share_of_revenue", "basis", "since", "until", "updated_at"]
     list_select_related = ["token"]
     list_filter = ["mechanism", "basis"]
@@ -179,7 +189,7 @@ class EditorEntryMixin:
 
 
 @admin.register(AccrualEvent)
-class AccrualEventAdmin(EditorEntryMixin, admin.ModelAdmin):
+class AccrualEventAdmin(RetiresPageCaches, EditorEntryMixin, admin.ModelAdmin):
     list_display = ["token", "date", "kind", "usd_amount", "token_amount", "source", "reference"]
     list_select_related = ["token"]
     list_filter = ["kind", "source"]
@@ -204,7 +214,7 @@ class AccrualEventAdmin(EditorEntryMixin, admin.ModelAdmin):
 
 
 @admin.register(RevenueReport)
-class RevenueReportAdmin(EditorEntryMixin, admin.ModelAdmin):
+class RevenueReportAdmin(RetiresPageCaches, EditorEntryMixin, admin.ModelAdmin):
     list_display = ["token", "period", "period_start", "period_end", "revenue_usd", "source", "entered_by"]
     list_select_related = ["token", "entered_by"]
     list_filter = ["period", "source"]
@@ -312,7 +322,7 @@ class NeedsMappingFilter(admin.SimpleListFilter):
 
 
 @admin.register(CategoryMapping)
-class CategoryMappingAdmin(admin.ModelAdmin):
+class CategoryMappingAdmin(RetiresPageCaches, admin.ModelAdmin):
     """Provider category names met by discovery and the Accrual category each maps to. A
     name nobody mapped maps to Other and is listed under "needs an editor". Saving a mapping
     re-categorises its tokens at once (but those whose category an editor picked)."""

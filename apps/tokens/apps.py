@@ -13,17 +13,12 @@ class TokensConfig(AppConfig):
         models.IntegerField.register_lookup(AnyOf)
         models.ForeignKey.register_lookup(AnyOf)
 
-        from django.db.backends.signals import connection_created
-
-        from config.postgres import fast_utc_timestamps
-
-        connection_created.connect(fast_utc_timestamps, dispatch_uid="accrual-fast-utc-timestamps")
-
         from django.contrib.admin.models import LogEntry
         from django.db.models.signals import post_save
 
         # An editor's change in the admin (a token, an event, a report) changes what pages
-        # show; the admin logs each one. Refreshes retire the caches when their run finishes.
+        # show; the admin logs each one (a bulk delete without this signal: admin.RetiresPageCaches).
+        # Refreshes retire the caches when their run finishes.
         post_save.connect(_admin_edited, sender=LogEntry, dispatch_uid="accrual-admin-edited")
 
 

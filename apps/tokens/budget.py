@@ -304,7 +304,7 @@ def priority_token_ids() -> set[int]:
     return set(largest) | followed
 
 
-def calls_used(provider: str, limit: int) -> int:
+def calls_used(provider: str) -> int:
     """Calls counted against ``provider``'s monthly quota so far (the http client's counter)."""
     from .providers.shared_state import quota_used
 
@@ -319,13 +319,13 @@ def provider_budgets() -> tuple[ProviderBudget, ProviderBudget]:
             COINGECKO,
             settings.COINGECKO_RATE_LIMIT_PER_MINUTE,
             coingecko_quota,
-            calls_used(COINGECKO, coingecko_quota) if coingecko_quota else 0,
+            calls_used(COINGECKO) if coingecko_quota else 0,
         ),
         ProviderBudget(
             DEFILLAMA,
             settings.DEFILLAMA_RATE_LIMIT_PER_MINUTE,
             defillama_quota,
-            calls_used(DEFILLAMA, defillama_quota) if defillama_quota else 0,
+            calls_used(DEFILLAMA) if defillama_quota else 0,
         ),
     )
 
@@ -421,21 +421,21 @@ def markets_run(*, provider, now: dt.datetime | None = None):
 def history_run(*, provider, now: dt.datetime | None = None, deadline: float | None = None):
     """The daily price-history job within the plan's calls: a backfill of thousands of tokens
     goes on over successive days. None when the plan gives it no call today."""
-    from . import refresh
+    from . import history
 
     max_calls = current_plan(now=now).jobs["price-history"].max_calls
     if max_calls == 0:
         return None
-    return refresh.price_history_refresh(provider=provider, max_calls=max_calls, deadline=deadline)
+    return history.price_history_refresh(provider=provider, max_calls=max_calls, deadline=deadline)
 
 
 def revenue_run(*, provider, now: dt.datetime | None = None, deadline: float | None = None):
-    from . import refresh
+    from . import history
 
     max_calls = current_plan(now=now).jobs["revenue-history"].max_calls
     if max_calls == 0:
         return None
-    return refresh.revenue_refresh(provider=provider, max_calls=max_calls, deadline=deadline)
+    return history.revenue_refresh(provider=provider, max_calls=max_calls, deadline=deadline)
 
 
 # --- Showing the plan ------------------------------------------------------------------------

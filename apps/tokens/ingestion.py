@@ -102,6 +102,9 @@ def _load(provider: SampleProvider, as_of, report: Progress) -> LoadResult:
     from apps.ratings.services import ratings_after_load  # ratings read tokens; tokens do not import ratings
 
     ratings_after_load(report=report)  # stamped when computed, not with the data's as-of
+    from apps.editorial.sample import sample_lists_load  # likewise: editorial reads tokens
+
+    sample_lists_load()  # the sample's Top 10 lists, made once (skipped unless their tokens are here)
     if run.status != SyncRun.Status.SUCCEEDED:  # a repeated load keeps the first load's record
         services.sync_run_finish(run=run, rows_written=rows + price_rows + revenue_rows, pages=total, finished_at=as_of)
     return LoadResult(

@@ -88,6 +88,28 @@ class TokenQuerySet(models.QuerySet):
         """The tracked tokens CoinGecko can quote: those with a CoinGecko id."""
         return self.tracked().exclude(coingecko_id=None)
 
+    def for_rows(self) -> TokenQuerySet:
+        """Tokens as a list's rows show them: the latest snapshot and chains joined, without
+        the refresh's bookkeeping and the description, which no row shows (their timestamps
+        were a tenth of a screener page's decoding)."""
+        return (
+            self.select_related("latest_snapshot")
+            .prefetch_related("chains")
+            .defer(*ROW_DEFERRED, *(f"latest_snapshot__{name}" for name in ("computed_at", "revenue_as_of")))
+        )
+
+
+ROW_DEFERRED = [
+    "description",
+    "created_at",
+    "updated_at",
+    "quoted_at",
+    "delisted_at",
+    "price_history_at",
+    "revenue_history_at",
+    "price_history_failed_at",
+    "revenue_history_failed_at",
+]
 
 # The fields of a token that every market quote restates (a refresh updates them).
 SUPPLY_FIELDS = ["circulating_supply", "total_supply", "max_supply", "image_url"]
@@ -120,7 +142,7 @@ class Token(models.Model):
         help_text="Always track keeps a token its providers no longer list; never track drops it from every refresh.",
     )
     market_cap_rank = models.PositiveIntegerField(null=True, blank=True, help_text="CoinGecko's rank at discovery")
-    # Refresh bookkeeping (apps/tokens/budget.py and refresh.py): when each kind of data was
+    # Refresh bookkeeping (apps/tokens/budget.py, refresh.py, history.py): when each kind of data was
     # last fetched for the token, so a job resumes where it stopped and none is starved.
     quoted_at = models.DateTimeField(null=True, blank=True)
     price_history_at = models.DateTimeField(

@@ -141,8 +141,8 @@ def cached_order(ordered: QuerySet, *, key: str, rows: QuerySet) -> CachedOrder:
     return CachedOrder(ordered, name=f"order:{hashlib.sha256(key.encode()).hexdigest()}", rows=rows)
 
 
-# Longer than the data status lives: a new generation in the key is what retires an entry.
-ORDER_CACHE_SECONDS = 300
+# A new generation in the key is what retires an entry; the expiry only frees old ones.
+ORDER_CACHE_SECONDS = 3600
 # Ids per cache entry: a page of the screener or the leaderboard reads one or two.
 ORDER_CHUNK = 50
 
@@ -241,17 +241,15 @@ def screener_list(**filters) -> CachedOrder:
     generation (a refresh or an editor's save)."""
     ordered = screener_tokens(**filters)
     key = f"tokens:screener:{data_status().generation}:{sorted(filters.items())!r}"
-    return cached_order(
-        ordered, key=key, rows=Token.objects.select_related("latest_snapshot").prefetch_related("chains")
-    )
+    return cached_order(ordered, key=key, rows=Token.objects.for_rows())
 
 
 # --- Home -----------------------------------------------------------------------
 
 HOME_SECTION_SIZE = 10
-# For what is cached under the data's generation: longer than the data status lives, since a
-# new status (its generation) is what retires an entry.
-GENERATION_CACHE_SECONDS = 120
+# For what is cached under the data's generation, which is what retires an entry; the expiry
+# only frees old ones.
+GENERATION_CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from apps.ratings.tasks import RecomputeBusy
 from apps.ratings.tasks import recompute as ratings_recompute
 from apps.watchlists.tasks import queue_evaluation as queue_alerts
 
-from . import budget, refresh, snapshots, universe
+from . import budget, history, refresh, snapshots, universe
 from .locks import FlightLock, single_flight_lock
 
 logger = logging.getLogger(__name__)
@@ -147,13 +147,13 @@ def refresh_markets(self, token_ids: list[int] | None = None) -> dict:
 def refresh_price_history(
     self,
     token_ids: list[int] | None = None,
-    backfill_days: int = refresh.DEFAULT_BACKFILL_DAYS,
+    backfill_days: int = history.DEFAULT_BACKFILL_DAYS,
     max_calls: int | None = None,
 ) -> dict:
     provider = refresh.market_provider()
-    if token_ids is None and backfill_days == refresh.DEFAULT_BACKFILL_DAYS and max_calls is None:
+    if token_ids is None and backfill_days == history.DEFAULT_BACKFILL_DAYS and max_calls is None:
         return _summary_or_skip(budget.history_run(provider=provider, deadline=_deadline(self)))  # the plan's calls
-    result = refresh.price_history_refresh(
+    result = history.price_history_refresh(
         provider=provider,
         token_ids=token_ids,
         backfill_days=backfill_days,
@@ -170,7 +170,7 @@ def refresh_revenue(
     provider = refresh.revenue_provider()
     if token_ids is None and not backfill and max_calls is None:
         return _summary_or_skip(budget.revenue_run(provider=provider, deadline=_deadline(self)))  # the plan's calls
-    result = refresh.revenue_refresh(
+    result = history.revenue_refresh(
         provider=provider, token_ids=token_ids, backfill=backfill, max_calls=max_calls, deadline=_deadline(self)
     )
     return _summary(result)
@@ -205,10 +205,16 @@ def recompute_snapshots(token_ids: list[int] | None = None, since: str | None = 
     return snapshots.snapshots_recompute(token_ids=token_ids, since=dt.date.fromisoformat(since) if since else None)
 
 
-REFRESH_TASKS = {
+REFRESH_TASKS = {  # SyncRun kind -> the task that refreshes it (the admin and refresh_data use it)
     "mapping": refresh_mapping,
     "markets": refresh_markets,
     "price-history": refresh_price_history,
     "revenue-history": refresh_revenue,
     "universe": refresh_universe,
 }
+
+
+def kind_lock(kind: str) -> AbstractContextManager[FlightLock]:
+    """The single-flight lock of the refresh task of the SyncRun ``kind``, which
+    ``refresh_data`` takes before running the same refresh in the foreground."""
+    return refresh_lock(REFRESH_TASKS[kind].name.removeprefix("tokens."))  # refresh_task's lock name

@@ -17,8 +17,8 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from apps.ratings.methodology import METHODOLOGY
 from apps.ratings.models import RatingChange
-from apps.ratings.scoring import METHODOLOGY
 from apps.tokens.models import AccrualEvent, MetricSnapshot, Token
 
 from .models import AlertDelivery, AlertDirection, AlertKind, AlertRule, Notification, WatchlistItem

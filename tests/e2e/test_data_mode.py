@@ -14,7 +14,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from apps.tokens import refresh, services
+from apps.tokens import history, refresh, services
 from apps.tokens.ingestion import sample_data_load
 from apps.tokens.models import Source
 from apps.tokens.providers.coingecko import CoinGeckoClient
@@ -47,8 +47,8 @@ def test_a_live_database_shows_no_sample_banner_but_its_as_of(live_server, page,
     services.catalogue_upsert(catalogue=catalogue, source=Source.EDITOR, fetched_at=AS_OF)
     options = {"max_attempts": 1, "sleep": lambda seconds: None}
     coingecko = CoinGeckoClient(f"{server.url}/cg", None, **options)
-    refresh.price_history_refresh(provider=coingecko)
-    refresh.revenue_refresh(provider=DefiLlamaClient(f"{server.url}/llama", None, **options), backfill=True)
+    history.price_history_refresh(provider=coingecko)
+    history.revenue_refresh(provider=DefiLlamaClient(f"{server.url}/llama", None, **options), backfill=True)
     assert refresh.market_refresh(provider=coingecko).run.rows_written
     as_of = data_status().as_of
 

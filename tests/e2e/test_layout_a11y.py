@@ -184,6 +184,9 @@ PAGES = [
         "what changed",
         ".form-errors",
     ),
+    PageState("top-lists", "/top-lists/", "Top 10 lists", ".top-list-card"),
+    PageState("top-list", "/top-lists/sample-top-10-revenue-sharers/", "Top 10 revenue sharers", ".past-table"),
+    PageState("top-list-archived", "/top-lists/sample-depin-earners/", "DePIN earners", "#top-list-chart canvas"),
     PageState("not-found", "/tokens/no-such-token/", "Not found", status=404),
     # The admin's login is the accounts login (same rate limits and 2FA).
     PageState("admin-login", "/admin/login/", "Sign In", 'form.account-form[action="/account/login/"]'),
@@ -198,6 +201,7 @@ PAGES = [
     PageState("reader-webhooks", "/webhooks/", "Your webhooks", "form", reader=True),
     PageState("reader-webhook", "/webhooks/", None, "#secret-h", open_the_first_webhook, reader=True),
     PageState("reader-notifications", "/notifications/", "Notifications", "main", reader=True),
+    PageState("reader-top-list", "/top-lists/sample-perpetuals-exchanges/", "perpetuals", ".star", reader=True),
     PageState("reader-account", "/account/", "Your account", "#plan", reader=True),
 ]
 

@@ -89,6 +89,29 @@ def test_recompute_task_rates_the_newest_day(tokens):
     assert tasks.recompute.delay([tokens[0].pk], "2026-06-29").get()["day"] == "2026-06-29"
 
 
+def test_new_ratings_warm_the_pages_a_reader_opens_first(tokens, client, django_capture_on_commit_callbacks):
+    """After a recompute the worker sorts home, the screener by each column, the leaderboard
+    by each grade and the track record, so the first reader's request sorts nothing."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cache.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.recompute.delay([tokens[0].pk]).get()
+    urls = ["/", "/tokens/", "/tokens/?sort=ps", "/tokens/?sort=name", "/ratings/", "/ratings/?grade=trader"]
+    with CaptureQueriesContext(connection) as queries:
+        for url in [*urls, "/ratings/track-record/"]:
+            assert client.get(url).status_code == 200
+    sorts = [q["sql"] for q in queries.captured_queries if "NULLS LAST" in q["sql"]]
+    assert sorts == []
+    cache.clear()  # and without the warming, those requests do sort
+    with CaptureQueriesContext(connection) as queries:
+        for url in urls:
+            client.get(url)
+    assert len([q for q in queries.captured_queries if "NULLS LAST" in q["sql"]]) >= len(urls) - 1
+
+
 def test_recompute_task_with_nothing_changed_does_nothing(tokens):
     assert tasks.recompute.delay([]).get()["skipped"] is True
     assert not Rating.objects.exists()
@@ -121,8 +144,9 @@ def test_ratings_follow_a_data_refresh(tmp_path, monkeypatch, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         token_tasks.refresh_revenue.delay(backfill=True).get()
 
-    # The recompute, and the alerts' evaluation after the refresh and after the recompute.
-    assert len(callbacks) == 3
+    # The recompute, the alerts' evaluation after the refresh and after the recompute, and
+    # the pages' warming after the recompute.
+    assert len(callbacks) == 4
     newest = Rating.objects.order_by("-date").values_list("date", flat=True).first()
     assert newest == dt.date(2026, 3, 1)
     assert Rating.objects.filter(date=newest).count() == 3

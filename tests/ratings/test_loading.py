@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from apps.ratings import history, loading
-from apps.ratings.scoring import METHODOLOGY
+from apps.ratings.methodology import METHODOLOGY
 from apps.tokens.models import PriceDay, RevenueDay
 from apps.tokens.snapshots import snapshots_recompute
 from tests.factories import TokenFactory

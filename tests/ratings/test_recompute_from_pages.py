@@ -289,7 +289,8 @@ def test_the_published_rank_formula_is_the_one_scores_are_computed_with():
 
     import numpy as np
 
-    from apps.ratings.scoring import METHODOLOGY, ranks
+    from apps.ratings.methodology import METHODOLOGY
+    from apps.ratings.scoring import ranks
 
     rank = formula_function(f"rank = {METHODOLOGY.ranking.formula}")
     rnd = random.Random(10)

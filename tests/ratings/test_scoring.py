@@ -17,10 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apps.ratings.methodology import METHODOLOGY, SubMetric
 from apps.ratings.scoring import (
-    METHODOLOGY,
     ComponentScore,
-    SubMetric,
     TokenInputs,
     band_for,
     grade,

@@ -12,8 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.ratings import loading, services
+from apps.ratings.methodology import METHODOLOGY
 from apps.ratings.models import LatestRating, Rating, RatingChange
-from apps.ratings.scoring import METHODOLOGY, TokenInputs, rate_universe
+from apps.ratings.scoring import TokenInputs, rate_universe
 from apps.ratings.services import ratings_backfill, ratings_recompute
 from apps.tokens.models import AccrualEvent, Category, MetricSnapshot, PriceDay, RevenueDay, Token
 from apps.tokens.snapshots import snapshots_recompute

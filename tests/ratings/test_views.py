@@ -16,8 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.ratings import views
+from apps.ratings.methodology import METHODOLOGY
 from apps.ratings.models import LatestRating, Rating, RatingChange
-from apps.ratings.scoring import METHODOLOGY
 from apps.tokens.models import Category, MetricSnapshot, Source, Token
 from apps.tokens.snapshots import snapshots_recompute
 from tests.factories import MetricSnapshotFactory, PriceDayFactory, TokenFactory

@@ -194,3 +194,44 @@ def test_editor_can_add_a_policy_inline_on_the_token(client, editor, data):
     response = client.get(f"/admin/tokens/token/{data.pk}/change/")
     assert response.status_code == 200
     assert "accrual_policies-TOTAL_FORMS" in response.content.decode()
+
+
+def test_deleting_tokens_in_bulk_retires_the_cached_screener(admin_client, django_capture_on_commit_callbacks):
+    """GIVEN a cached screener order of three tokens
+    WHEN an admin deletes two at once (the changelist's "delete selected", which logs them in
+    bulk, without the LogEntry signal a single save sends)
+    THEN the data's generation changes and the screener no longer counts them."""
+    from apps.tokens import selectors
+
+    # Without daily facts: the admin refuses to delete ingestion's rows along with a token.
+    kept, *deleted = sorted(TokenFactory.create_batch(3), key=lambda t: t.slug)
+    assert len(selectors.screener_list()) == 3
+    generation = selectors.data_generation()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/tokens/token/",
+            {"action": "delete_selected", "_selected_action": [t.pk for t in deleted], "post": "yes"},
+        )
+
+    assert response.status_code == 302
+    assert selectors.data_generation() != generation
+    assert [t.pk for t in selectors.screener_list()] == [kept.pk]
+
+
+def test_an_editors_bulk_delete_of_events_retires_the_page_caches(
+    client, editor, data, django_capture_on_commit_callbacks
+):
+    from apps.tokens import selectors
+
+    events = [data.accrual_events.get(), AccrualEventFactory(token=data)]
+    generation = selectors.data_generation()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/tokens/accrualevent/",
+            {"action": "delete_selected", "_selected_action": [e.pk for e in events], "post": "yes"},
+        )
+
+    assert response.status_code == 302 and not AccrualEvent.objects.exists()
+    assert selectors.data_generation() != generation

@@ -132,7 +132,7 @@ def test_revenue_fits_the_per_minute_limit_and_its_quota():
 @pytest.mark.django_db
 def test_refresh_data_plan_prints_the_plan(settings, capsys, monkeypatch):
     settings.ACCRUAL_DATA_MODE = "live"
-    monkeypatch.setattr(budget, "calls_used", lambda provider, limit: 1_234)
+    monkeypatch.setattr(budget, "calls_used", lambda provider: 1_234)
     call_command("refresh_data", "--plan")
     out = capsys.readouterr().out
     assert "Request budget as of" in out

@@ -124,7 +124,7 @@ def provider_with_quota(monkeypatch, clock: Clock, used_before: int) -> FakeCoin
     fake = FakeCoinGecko(clock)
     # The http helper's MonthlyQuota counts every call; here the fake does.
     monkeypatch.setattr(
-        budget, "calls_used", lambda provider, limit: used_before + fake.calls if provider == "coingecko" else 0
+        budget, "calls_used", lambda provider: used_before + fake.calls if provider == "coingecko" else 0
     )
     return fake
 
@@ -300,7 +300,7 @@ def test_the_scheduled_task_quotes_what_the_budget_says(plan_settings, clock, mo
     assert tasks.refresh_markets.delay().get()["skipped"]  # the month's quota is spent
     assert fake.calls == 0 and not SyncRun.objects.exists()
 
-    monkeypatch.setattr(budget, "calls_used", lambda provider, limit: 0)
+    monkeypatch.setattr(budget, "calls_used", lambda provider: 0)
     summary = tasks.refresh_markets.delay().get()
     assert summary["status"] == "succeeded" and fake.calls == 1  # the top 250, one page
     assert set(Token.objects.exclude(quoted_at=None).values_list("market_cap_rank", flat=True)) == set(range(1, 251))

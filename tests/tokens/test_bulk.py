@@ -152,3 +152,21 @@ def test_insert_new_in_binary_stores_what_text_stores(monkeypatch):
         stored.setdefault(row[0], []).append(row[1:])
     assert sorted(stored[DAY]) == sorted(stored[DAY + dt.timedelta(days=1)])
     assert len(stored[DAY]) == 3
+
+
+def test_any_lookup_matches_in_on_every_database():
+    """``field__any`` (one array parameter on PostgreSQL, an IN list elsewhere) selects what
+    ``field__in`` selects, an empty list nothing, and works across a foreign key's column."""
+    tokens = TokenFactory.create_batch(4)
+    wanted = [tokens[0].pk, tokens[2].pk, 10**9]
+    assert sorted(Token.objects.filter(pk__any=wanted).values_list("pk", flat=True)) == sorted(
+        Token.objects.filter(pk__in=wanted).values_list("pk", flat=True)
+    )
+    assert list(Token.objects.filter(pk__any=[])) == []
+    day = dt.date(2026, 3, 1)
+    for token in tokens:
+        moment = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+        PriceDay.objects.create(
+            token=token, date=day, price_usd=1, observed_at=moment, source="coingecko", fetched_at=moment
+        )
+    assert set(PriceDay.objects.filter(token_id__any=wanted).values_list("token_id", flat=True)) == set(wanted[:2])

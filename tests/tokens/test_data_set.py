@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from apps.ratings.models import Rating
 from apps.ratings.templatetags.ratings_format import input_value
-from apps.tokens import refresh, services, tasks
+from apps.tokens import history, refresh, services, tasks
 from apps.tokens.data_set import DataSetConflict, data_set_held
 from apps.tokens.ingestion import sample_data_load
 from apps.tokens.models import AccrualEvent, DataSet, PriceDay, RevenueReport, Source, SyncRun, Token
@@ -163,10 +163,10 @@ def test_loading_the_sample_into_a_live_database_is_refused_and_changes_nothing(
 
 LIVE_REFRESHES = {
     "markets": lambda server: refresh.market_refresh(provider=coingecko(server)),
-    "price-history": lambda server: refresh.price_history_refresh(provider=coingecko(server)),
-    "revenue-history": lambda server: refresh.revenue_refresh(provider=defillama(server), backfill=True),
+    "price-history": lambda server: history.price_history_refresh(provider=coingecko(server)),
+    "revenue-history": lambda server: history.revenue_refresh(provider=defillama(server), backfill=True),
     # The daily run, which would first ask the overview for yesterday (the sample ends the day before).
-    "revenue-daily": lambda server: refresh.revenue_refresh(provider=defillama(server), today=AS_OF.date()),
+    "revenue-daily": lambda server: history.revenue_refresh(provider=defillama(server), today=AS_OF.date()),
     "mapping": lambda server: refresh.mapping_refresh(provider=defillama(server)),
 }
 

@@ -156,6 +156,24 @@ def test_refresh_data_refuses_while_a_worker_holds_the_lock_and_leaves_its_run_r
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("word", "task_lock"),
+    [
+        ("universe", "refresh_universe"),
+        ("markets", "refresh_markets"),
+        ("prices", "refresh_price_history"),
+        ("revenue", "refresh_revenue"),
+    ],
+)
+def test_each_refresh_data_kind_takes_its_tasks_lock(sample, lock_backend, word, task_lock):
+    worker = FlightLock(task_lock, 600, "worker-task-id", lock_backend)
+    assert worker.acquire()
+    with pytest.raises(CommandError, match=f"{word} refresh is running in a worker now \\(lock {task_lock} held\\)"):
+        call_command("refresh_data", word, stdout=io.StringIO(), stderr=io.StringIO())
+    assert worker.release()
+
+
+@pytest.mark.django_db
 def test_refresh_data_takes_the_lock_and_only_then_closes_a_dead_workers_run(sample, lock_backend, monkeypatch):
     from apps.tokens import services
 

@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from apps.tokens import refresh
+from apps.tokens import history, refresh
 from apps.tokens.ingestion import sample_data_load
 from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, SyncRun, Token
 from apps.tokens.providers.base import ProviderDataError, RevenuePoint
@@ -57,12 +57,12 @@ def test_market_refresh_records_its_run_and_updates_todays_snapshot(loaded):
 
 
 def test_refreshing_twice_with_the_same_input_changes_nothing(loaded):
-    refresh.revenue_refresh(provider=loaded, backfill=True)
-    refresh.price_history_refresh(provider=loaded, backfill_days=400)
+    history.revenue_refresh(provider=loaded, backfill=True)
+    history.price_history_refresh(provider=loaded, backfill_days=400)
     refresh.market_refresh(provider=loaded)
     before = database_state(without=FETCH_TIMES)
-    refresh.revenue_refresh(provider=loaded, backfill=True)
-    refresh.price_history_refresh(provider=loaded, backfill_days=400)
+    history.revenue_refresh(provider=loaded, backfill=True)
+    history.price_history_refresh(provider=loaded, backfill_days=400)
     refresh.market_refresh(provider=loaded)
     after = database_state(without=FETCH_TIMES)
     # Every table is identical but the log of runs, which gains the second runs, and the
@@ -75,11 +75,11 @@ def test_incremental_revenue_refresh_reads_only_recent_days(loaded):
     alpha = Token.objects.get(slug="alpha")
     RevenueDay.objects.filter(token=alpha, date__gte=dt.date(2026, 2, 27)).delete()  # two new days upstream
     RevenueDay.objects.filter(token=alpha, date=dt.date(2025, 12, 1)).update(revenue_usd=0)  # an old edit
-    result = refresh.revenue_refresh(provider=loaded)
+    result = history.revenue_refresh(provider=loaded)
     assert result.run.rows_written == 2 and result.changed_tokens == {alpha.pk}
     assert RevenueDay.objects.get(token=alpha, date=dt.date(2025, 12, 1)).revenue_usd == 0  # not re-read
     assert Token.objects.select_related("latest_snapshot").get(pk=alpha.pk).latest_snapshot.revenue_30d == D("1500000")
-    backfill = refresh.revenue_refresh(provider=loaded, backfill=True)
+    backfill = history.revenue_refresh(provider=loaded, backfill=True)
     assert backfill.run.rows_written == 1
     assert RevenueDay.objects.get(token=alpha, date=dt.date(2025, 12, 1)).revenue_usd == D("40000")
 
@@ -87,8 +87,8 @@ def test_incremental_revenue_refresh_reads_only_recent_days(loaded):
 def test_a_refresh_with_nothing_new_writes_nothing(loaded):
     snapshots_before = list(MetricSnapshot.objects.values_list("pk", "computed_at"))
     for result in (
-        refresh.revenue_refresh(provider=loaded, backfill=True),
-        refresh.price_history_refresh(provider=loaded, backfill_days=400),
+        history.revenue_refresh(provider=loaded, backfill=True),
+        history.price_history_refresh(provider=loaded, backfill_days=400),
         refresh.market_refresh(provider=loaded),
     ):
         assert result.run.status == SyncRun.Status.SUCCEEDED and result.run.rows_written == 0
@@ -100,14 +100,14 @@ def test_a_token_without_history_is_backfilled(provider):
     alpha = Token.objects.get(slug="alpha")
     PriceDay.objects.filter(token=alpha).delete()
     Token.objects.filter(pk=alpha.pk).update(price_history_at=None)  # never backfilled
-    refresh.price_history_refresh(provider=provider, backfill_days=30)
+    history.price_history_refresh(provider=provider, backfill_days=30)
     days = PriceDay.objects.filter(token=alpha)
     assert days.count() == 31  # 30 days back from the newest point, inclusive
 
 
 def test_a_failed_protocol_writes_nothing_for_it_and_is_recorded(loaded, as_live):
     RevenueDay.objects.all().delete()
-    result = refresh.revenue_refresh(provider=FailingRevenue({"alpha-llama"}, loaded), backfill=True)
+    result = history.revenue_refresh(provider=FailingRevenue({"alpha-llama"}, loaded), backfill=True)
     assert not RevenueDay.objects.filter(token__slug="alpha").exists()
     assert RevenueDay.objects.filter(token__slug="gamma").count() == 20
     run = SyncRun.objects.get(pk=result.run.pk)
@@ -169,7 +169,7 @@ def test_revised_revenue_updates_snapshots(loaded, as_live):
                 for p in points
             ]
 
-    refresh.revenue_refresh(provider=Revised())
+    history.revenue_refresh(provider=Revised())
     snap = MetricSnapshot.objects.get(token__slug="alpha", date=dt.date(2026, 3, 1))
     assert snap.revenue_30d == D("1550000")  # one day of 50k became 100k
 
@@ -279,3 +279,25 @@ def test_new_supplies_are_stored_and_priced_by_the_same_refresh(loaded, as_live,
         for token in Token.objects.exclude(coingecko_id=None).select_related("latest_snapshot")
     }
     assert repriced == full
+
+
+def test_a_market_refresh_rewrites_each_quoted_token_once(loaded, as_live):
+    """Supplies and the latest-snapshot pointer go into the same UPDATE of each token: two
+    rewrites in one transaction would not both fit the page's free space, and the second
+    would then add an entry to every index of the table (bench/README.md)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's statistics of this transaction")
+
+    def token_updates() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'tokens_token'")
+            return cursor.fetchone()[0]
+
+    quoted = Token.objects.exclude(coingecko_id=None).count()
+    before = token_updates()
+    result = refresh.market_refresh(provider=Restated(loaded, [dt.date(2026, 3, 2)]))  # new supplies, a new day
+    assert result.run.status == SyncRun.Status.SUCCEEDED
+    assert MetricSnapshot.objects.filter(date=dt.date(2026, 3, 2)).count() == quoted
+    assert token_updates() - before == quoted

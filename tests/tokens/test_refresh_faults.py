@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from apps.tokens import refresh
+from apps.tokens import history, refresh
 from apps.tokens.ingestion import sample_data_load
 from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, SyncRun, Token
 from apps.tokens.providers.coingecko import CoinGeckoClient
@@ -114,7 +114,7 @@ def test_a_404_is_not_retried_and_is_recorded(loaded, server, clock):
 def test_truncated_json_for_one_protocol_writes_nothing_for_it(loaded, server, clock):
     RevenueDay.objects.all().delete()
     server.inject("/llama/summary/fees/alpha-llama", "truncate")
-    result = refresh.revenue_refresh(provider=defillama(server, clock), backfill=True)
+    result = history.revenue_refresh(provider=defillama(server, clock), backfill=True)
     run = SyncRun.objects.get(pk=result.run.pk)
     assert "alpha-llama" in run.error and "ProviderDataError" in run.error
     assert not RevenueDay.objects.filter(token__slug="alpha").exists()
@@ -192,7 +192,7 @@ def test_a_spent_quota_stops_the_history_job_and_leaves_every_token_due(loaded, 
     tokens it did not reach stay as due as they were (not pushed back as failed)."""
     Token.objects.update(price_history_at=None)  # every token due for its year
     quota = MonthlyQuota("coingecko-quota-test", limit=2, clock=lambda: 1_800_000_000)
-    result = refresh.price_history_refresh(provider=coingecko(server, clock, quota=quota))
+    result = history.price_history_refresh(provider=coingecko(server, clock, quota=quota))
     charts = [p for p in server.requests if "/market_chart" in p]
     assert len(charts) == 2 and quota.remaining() == 0
     run = SyncRun.objects.get(pk=result.run.pk)

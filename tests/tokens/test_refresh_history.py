@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
-from apps.tokens import refresh
+from apps.tokens import history, refresh
 from apps.tokens.models import MetricSnapshot, PriceDay, RevenueDay, SyncRun, Token
 from apps.tokens.providers.base import MarketQuote, PricePoint, ProviderDataError, RevenuePoint
 
@@ -74,21 +74,21 @@ def test_a_token_added_then_quoted_gets_its_year_from_the_history_job():
     provider = StandIn()
     assert refresh.market_refresh(provider=provider).run.status == SyncRun.Status.SUCCEEDED
     assert price_days(added) == {TODAY}
-    result = refresh.price_history_refresh(provider=provider)
-    assert provider.calls == [("newcoin-cg", refresh.DEFAULT_BACKFILL_DAYS)]
-    assert price_days(added) == {TODAY - dt.timedelta(days=n) for n in range(refresh.DEFAULT_BACKFILL_DAYS + 1)}
+    result = history.price_history_refresh(provider=provider)
+    assert provider.calls == [("newcoin-cg", history.DEFAULT_BACKFILL_DAYS)]
+    assert price_days(added) == {TODAY - dt.timedelta(days=n) for n in range(history.DEFAULT_BACKFILL_DAYS + 1)}
     assert result.run.status == SyncRun.Status.SUCCEEDED and result.remaining == 0
     added.refresh_from_db()
     assert added.price_history_at is not None and added.quoted_at is not None
     assert added.latest_snapshot.date == TODAY
     # Backfilled and quoted every day since: the next run asks for nothing.
-    assert refresh.price_history_refresh(provider=provider).calls == 0 and len(provider.calls) == 1
+    assert history.price_history_refresh(provider=provider).calls == 0 and len(provider.calls) == 1
 
 
 def test_missed_days_are_fetched_for_the_tokens_missing_them_and_no_others():
     provider = StandIn()
     whole, gappy, unpriced = token("whole"), token("gappy"), token("unpriced")
-    refresh.price_history_refresh(provider=provider)  # backfills all three
+    history.price_history_refresh(provider=provider)  # backfills all three
     Token.objects.filter(pk=unpriced.pk).update(price_history_at=timezone.now() - dt.timedelta(days=20))
     PriceDay.objects.filter(token=unpriced).delete()  # the provider never priced it: no gap, nothing to ask
     # The last history fetch was a week ago; since then the quotes missed two of gappy's days.
@@ -100,7 +100,7 @@ def test_missed_days_are_fetched_for_the_tokens_missing_them_and_no_others():
     PriceDay.objects.filter(token=whole, date=TODAY - dt.timedelta(days=9)).delete()
     provider.calls.clear()
 
-    result = refresh.price_history_refresh(provider=provider)
+    result = history.price_history_refresh(provider=provider)
     assert provider.calls == [("gappy-cg", 5)]  # from the first missed day to today
     assert missed <= price_days(gappy)
     assert result.changed_tokens == {gappy.pk} and result.run.rows_written == 2
@@ -108,13 +108,13 @@ def test_missed_days_are_fetched_for_the_tokens_missing_them_and_no_others():
 
 
 def test_a_call_budget_spreads_a_backfill_over_runs_largest_first_none_starved(monkeypatch):
-    monkeypatch.setattr(refresh, "HISTORY_BATCH", 2)
+    monkeypatch.setattr(history, "HISTORY_BATCH", 2)
     tokens = [token(f"coin{i}") for i in range(6)]
     for i, tok in enumerate(tokens):
         with_market_cap(tok, 1000 * (i + 1))  # coin5 is the largest
     provider = StandIn(failing={"coin5-cg"})
 
-    first = refresh.price_history_refresh(provider=provider, max_calls=3)
+    first = history.price_history_refresh(provider=provider, max_calls=3)
     assert provider.called() == ["coin5-cg", "coin4-cg", "coin3-cg"]
     assert (first.calls, first.remaining) == (3, 3)
     run = SyncRun.objects.get(pk=first.run.pk)
@@ -122,16 +122,16 @@ def test_a_call_budget_spreads_a_backfill_over_runs_largest_first_none_starved(m
     assert {t.slug for t in Token.objects.exclude(price_history_at=None)} == {"coin4", "coin3"}
 
     provider.calls.clear()
-    second = refresh.price_history_refresh(provider=provider, max_calls=3)
+    second = history.price_history_refresh(provider=provider, max_calls=3)
     # The rest continue where the first run stopped; the failed one went behind them.
     assert provider.called() == ["coin2-cg", "coin1-cg", "coin0-cg"]
     assert second.remaining == 1
     provider.failing.clear()
     provider.calls.clear()
-    third = refresh.price_history_refresh(provider=provider, max_calls=3)
+    third = history.price_history_refresh(provider=provider, max_calls=3)
     assert provider.called() == ["coin5-cg"] and third.remaining == 0
     assert not Token.objects.filter(price_history_at=None).exists()
-    assert all(len(price_days(t)) == refresh.DEFAULT_BACKFILL_DAYS + 1 for t in tokens)
+    assert all(len(price_days(t)) == history.DEFAULT_BACKFILL_DAYS + 1 for t in tokens)
 
 
 def test_a_long_backfill_and_missed_days_take_turns_within_a_budget():
@@ -139,7 +139,7 @@ def test_a_long_backfill_and_missed_days_take_turns_within_a_budget():
     already backfilled are fetched alongside it, before they age out of the gap window."""
     backfilled = [token(f"old{i}") for i in range(2)]
     provider = StandIn()
-    refresh.price_history_refresh(provider=provider)
+    history.price_history_refresh(provider=provider)
     week_ago = timezone.now() - dt.timedelta(days=7)
     Token.objects.filter(pk__in=[t.pk for t in backfilled]).update(price_history_at=week_ago)
     PriceDay.objects.filter(token__in=backfilled, date=TODAY - dt.timedelta(days=3)).delete()
@@ -148,41 +148,41 @@ def test_a_long_backfill_and_missed_days_take_turns_within_a_budget():
         with_market_cap(tok, 1000 * (i + 1))
     provider.calls.clear()
 
-    refresh.price_history_refresh(provider=provider, max_calls=4)
+    history.price_history_refresh(provider=provider, max_calls=4)
     assert provider.called() == ["new3-cg", "old0-cg", "new2-cg", "old1-cg"]
     assert all(TODAY - dt.timedelta(days=3) in price_days(t) for t in backfilled)
 
 
 def test_a_run_killed_mid_chunk_keeps_the_chunks_before_and_the_next_run_finishes(monkeypatch):
-    monkeypatch.setattr(refresh, "HISTORY_BATCH", 2)
+    monkeypatch.setattr(history, "HISTORY_BATCH", 2)
     tokens = [token(f"coin{i}") for i in range(4)]
     for i, tok in enumerate(tokens):
         with_market_cap(tok, 1000 * (4 - i))  # coin0 first
     provider = StandIn(crash_on="coin3-cg")
     with pytest.raises(WorkerKilled):
-        refresh.price_history_refresh(provider=provider)
+        history.price_history_refresh(provider=provider)
     assert provider.called() == ["coin0-cg", "coin1-cg", "coin2-cg", "coin3-cg"]
     done = {t.slug for t in Token.objects.exclude(price_history_at=None)}
     assert done == {"coin0", "coin1"}  # chunk 1 complete: prices, snapshots and fetch time
     for tok in tokens[:2]:
-        assert len(price_days(tok)) == refresh.DEFAULT_BACKFILL_DAYS + 1
-        assert MetricSnapshot.objects.filter(token=tok).count() == refresh.DEFAULT_BACKFILL_DAYS + 1
+        assert len(price_days(tok)) == history.DEFAULT_BACKFILL_DAYS + 1
+        assert MetricSnapshot.objects.filter(token=tok).count() == history.DEFAULT_BACKFILL_DAYS + 1
     for tok in tokens[2:]:  # chunk 2 untouched, coin2's fetch included
         assert not price_days(tok)
 
     provider.crash_on = None
     provider.calls.clear()
-    result = refresh.price_history_refresh(provider=provider)
+    result = history.price_history_refresh(provider=provider)
     assert provider.called() == ["coin2-cg", "coin3-cg"] and result.remaining == 0
     assert not Token.objects.filter(price_history_at=None).exists()
 
 
 def test_a_run_past_its_deadline_stops_cleanly_and_says_what_is_left(monkeypatch):
-    monkeypatch.setattr(refresh, "HISTORY_BATCH", 2)
+    monkeypatch.setattr(history, "HISTORY_BATCH", 2)
     for i in range(3):
         token(f"coin{i}")
     provider = StandIn()
-    result = refresh.price_history_refresh(provider=provider, deadline=time.monotonic() - 1)
+    result = history.price_history_refresh(provider=provider, deadline=time.monotonic() - 1)
     assert provider.calls == [] and result.remaining == 3
     assert result.run.status == SyncRun.Status.SUCCEEDED and result.run.remaining == 3
 
@@ -214,17 +214,17 @@ class Llama:
 
 
 def test_revenue_backfills_largest_first_within_a_budget_of_three_calls_a_protocol(monkeypatch):
-    monkeypatch.setattr(refresh, "HISTORY_BATCH", 1)
+    monkeypatch.setattr(history, "HISTORY_BATCH", 1)
     protocols = [Token.objects.create(slug=f"p{i}", symbol="P", name="P", defillama_slug=f"p{i}") for i in range(3)]
     for i, tok in enumerate(protocols):
         with_market_cap(tok, 1000 * (i + 1))
     provider = Llama()
-    first = refresh.revenue_refresh(provider=provider, max_calls=7)  # room for two protocols
+    first = history.revenue_refresh(provider=provider, max_calls=7)  # room for two protocols
     assert provider.calls == ["p2", "p1"] and (first.calls, first.remaining) == (6, 1)
     assert RevenueDay.objects.filter(token__slug="p2").count() == 40
     assert set(Token.objects.exclude(revenue_history_at=None).values_list("slug", flat=True)) == {"p2", "p1"}
     provider.calls.clear()
-    refresh.revenue_refresh(provider=provider, max_calls=3)
+    history.revenue_refresh(provider=provider, max_calls=3)
     assert provider.calls == ["p0"]  # the backfill continues before the incremental fetches
 
 
@@ -245,6 +245,6 @@ def test_a_loaded_sample_counts_as_backfilled(data_dir):
     assert not Token.objects.exclude(coingecko_id=None).filter(price_history_at=None).exists()
     assert not Token.objects.exclude(defillama_slug=None).filter(revenue_history_at=None).exists()
     provider.asked.clear()
-    result = refresh.price_history_refresh(provider=provider)
+    result = history.price_history_refresh(provider=provider)
     assert result.run.status == SyncRun.Status.SUCCEEDED
-    assert refresh.DEFAULT_BACKFILL_DAYS not in provider.asked
+    assert history.DEFAULT_BACKFILL_DAYS not in provider.asked

@@ -15,7 +15,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from apps.tokens import refresh
+from apps.tokens import history
 from apps.tokens.ingestion import sample_data_load
 from apps.tokens.models import RevenueDay, SyncRun, Token
 from apps.tokens.providers.base import RevenuePoint
@@ -63,7 +63,7 @@ def paths(server, prefix: str) -> list[str]:
 
 
 def test_yesterday_comes_from_the_overview_alone(server, behind_a_day):
-    result = refresh.revenue_refresh(provider=client(server), today=TODAY)
+    result = history.revenue_refresh(provider=client(server), today=TODAY)
     assert result.run.status == SyncRun.Status.SUCCEEDED
     assert len(paths(server, "/llama/overview/fees")) == 3
     assert paths(server, "/llama/summary/") == []
@@ -74,7 +74,7 @@ def test_yesterday_comes_from_the_overview_alone(server, behind_a_day):
         assert token.latest_snapshot.revenue_as_of == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
     server.requests.clear()
-    again = refresh.revenue_refresh(provider=client(server), today=TODAY)
+    again = history.revenue_refresh(provider=client(server), today=TODAY)
     assert again.run.rows_written == 0
     assert paths(server, "/llama/summary/") == []  # up to date, and the overview vouches for it
 
@@ -85,7 +85,7 @@ def test_a_revised_day_sends_that_protocol_to_its_summaries(server, behind_a_day
     stored = RevenueDay.objects.get(token=revised, date=before)
     RevenueDay.objects.filter(pk=stored.pk).update(fees_usd=stored.fees_usd + 1)  # DefiLlama revised it
 
-    refresh.revenue_refresh(provider=client(server), today=TODAY)
+    history.revenue_refresh(provider=client(server), today=TODAY)
 
     summaries = paths(server, "/llama/summary/")
     assert summaries and all(f"/{revised.defillama_slug}?" in p for p in summaries)
@@ -95,7 +95,7 @@ def test_a_revised_day_sends_that_protocol_to_its_summaries(server, behind_a_day
 
 def test_a_failing_overview_falls_back_to_every_summary(server, behind_a_day):
     server.inject("/llama/overview/fees", 500, 500)
-    result = refresh.revenue_refresh(provider=client(server), today=TODAY)
+    result = history.revenue_refresh(provider=client(server), today=TODAY)
     assert result.run.status == SyncRun.Status.SUCCEEDED
     assert len(paths(server, "/llama/summary/")) >= len(behind_a_day)
     assert yesterdays_figures() == behind_a_day
@@ -125,7 +125,7 @@ def test_a_day_of_zeros_proves_nothing(data_dir, behind_a_day):
     totals = {token.defillama_slug: LatestTotals(fees=(D(5), D(0)), revenue=zero, holders_revenue=zero)}
     provider = FakeOverview(totals, SampleProvider(data_dir))
 
-    refresh.revenue_refresh(provider=provider, token_ids=[token.pk], today=TODAY)
+    history.revenue_refresh(provider=provider, token_ids=[token.pk], today=TODAY)
 
     assert provider.fetched == [token.defillama_slug]  # matched, but on zeros: fetched in full
     assert RevenueDay.objects.get(token=token, date=YESTERDAY).fees_usd == behind_a_day[token.slug][0]
@@ -134,5 +134,5 @@ def test_a_day_of_zeros_proves_nothing(data_dir, behind_a_day):
 def test_backfill_never_asks_the_overview(data_dir, behind_a_day):
     provider = FakeOverview({}, SampleProvider(data_dir))
     provider.latest_totals = None  # would fail if called
-    refresh.revenue_refresh(provider=provider, backfill=True, today=TODAY)
+    history.revenue_refresh(provider=provider, backfill=True, today=TODAY)
     assert len(provider.fetched) == Token.objects.exclude(defillama_slug=None).count()

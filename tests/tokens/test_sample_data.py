@@ -56,6 +56,12 @@ def test_bundled_sample_loads_with_its_public_figures(client):
     assert not Token.objects.filter(coingecko_id__isnull=False, latest_snapshot__isnull=True).exists()
     assert Token.objects.filter(defillama_slug__isnull=True, latest_snapshot__revenue_annualised__isnull=True).exists()
 
+    # The sample's Top 10 lists: labelled sample, with a record over the sample's prices; a draft stays hidden.
+    top_list = client.get("/top-lists/sample-top-10-revenue-sharers/")
+    assert top_list.status_code == 200 and "Sample list" in top_list.content.decode()
+    assert top_list.context["page"].record.list_return is not None and len(top_list.context["page"].past) == 2
+    assert client.get("/top-lists/sample-liquid-staking-draft/").status_code == 404
+
     # Generated reports say so, and link to no outside page as if it were their source.
     html = client.get("/tokens/hyperliquid/").content.decode()
     assert ">Generated<" in html and ">Editor<" not in html and "defillama.com" not in html

@@ -32,7 +32,8 @@ from apps.tokens.providers.defillama import DefiLlamaClient
 from apps.tokens.providers.sample import SampleProvider
 from apps.tokens.universe import SAMPLE_REFUSAL, universe_refresh
 from tests.factories import TokenFactory, UserFactory
-from tests.support.provider_server import ProviderServer, SyntheticData
+from tests.support.provider_data import SyntheticData
+from tests.support.provider_server import ProviderServer
 
 from .test_admin import editor, editors_group  # noqa: F401 (fixtures)
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from apps.ratings.methodology import METHODOLOGY
 from apps.ratings.models import RatingChange
-from apps.ratings.scoring import METHODOLOGY
 from apps.tokens.models import AccrualEvent, Source
 from apps.watchlists.models import AlertRule
 from tests.factories import MetricSnapshotFactory, TokenFactory

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from apps.ratings.methodology import METHODOLOGY
 from apps.ratings.models import LatestRating, Rating
-from apps.ratings.scoring import METHODOLOGY
 from tests.factories import MetricSnapshotFactory, TokenFactory
 
 DAY = dt.date(2026, 11, 20)

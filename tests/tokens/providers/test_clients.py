@@ -329,13 +329,13 @@ def test_a_negative_day_does_not_fail_the_protocols_history(server, http_options
 
 @pytest.mark.django_db
 def test_a_protocol_with_a_negative_day_keeps_updating_and_stores_it(server, http_options):
-    from apps.tokens import refresh
+    from apps.tokens import history
     from apps.tokens.models import RevenueDay, SyncRun, Token
 
     token = Token.objects.create(slug="ethena", symbol="ENA", name="Ethena", defillama_slug="ethena-usde")
     for data_type in ("dailyFees", "dailyRevenue", "dailyHoldersRevenue"):
         _serve_summary(server, "ethena-usde", data_type)
-    result = refresh.revenue_refresh(provider=DefiLlamaClient(server.url_for("/"), **http_options), backfill=True)
+    result = history.revenue_refresh(provider=DefiLlamaClient(server.url_for("/"), **http_options), backfill=True)
     assert result.run.status == SyncRun.Status.SUCCEEDED, result.run.error
     stored = RevenueDay.objects.get(token=token, date=dt.date(2026, 11, 16))
     assert (stored.fees_usd, stored.revenue_usd, stored.holders_revenue_usd) == (

@@ -32,3 +32,5 @@ class Command(BaseCommand):
         self.stdout.write(f"  holds:    {held}" if held else "  holds:    no data set yet")
         if refusal:
             self.stdout.write(self.style.WARNING(f"  {refusal}"))
+        # createsuperuser makes an administrator; an editor has only the Editors group's rights.
+        self.stdout.write("  editors:  python manage.py create_editor you@example.com  (then log in at /admin/)")

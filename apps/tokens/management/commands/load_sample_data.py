@@ -32,6 +32,7 @@ class Command(BaseCommand):
         loaded = sample_load_status()
         if not force and loaded and loaded.started_at == as_of and loaded.status == SyncRun.Status.SUCCEEDED:
             self.stdout.write(f"Sample data as of {as_of:%Y-%m-%d} is already loaded (--force reloads it).")
+            self._sample_lists()  # a database loaded before the lists existed gets them
             return
         bars: dict[str, tqdm] = {}
 
@@ -58,3 +59,11 @@ class Command(BaseCommand):
                 f"{result.revenue_rows} revenue rows, {result.reports} reports, {result.snapshots} snapshots."
             )
         )
+
+    def _sample_lists(self) -> None:
+        # Editorial reads tokens, not the other way round: imported here, as ingestion imports ratings.
+        from apps.editorial.sample import sample_lists_load
+
+        made = sample_lists_load()
+        if made:
+            self.stdout.write(f"Sample Top 10 lists made: {made}.")

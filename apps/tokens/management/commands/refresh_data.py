@@ -14,19 +14,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from apps.tokens import budget, refresh, universe
+from apps.tokens import budget, history, refresh, universe
 from apps.tokens.data_set import data_set_refusal
 from apps.tokens.models import SyncRun, Token
-from apps.tokens.tasks import refresh_followup, refresh_lock
+from apps.tokens.tasks import kind_lock, refresh_followup
 
-KINDS = ("universe", "markets", "prices", "revenue")
-# Each kind's refresh task, whose lock this command takes too.
-LOCKS = {
-    "universe": "refresh_universe",
-    "markets": "refresh_markets",
-    "prices": "refresh_price_history",
-    "revenue": "refresh_revenue",
-}
+# The command's words -> their SyncRun kinds (tasks.REFRESH_TASKS), whose tasks' locks it takes too.
+KINDS = {"universe": "universe", "markets": "markets", "prices": "price-history", "revenue": "revenue-history"}
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, the caller may retry
 
 
@@ -79,10 +73,10 @@ class Command(BaseCommand):
         with ExitStack() as stack:
             locks = []
             for kind in what:
-                lock = stack.enter_context(refresh_lock(LOCKS[kind]))
+                lock = stack.enter_context(kind_lock(KINDS[kind]))
                 if not lock:
                     raise CommandError(
-                        f"The {kind} refresh is running in a worker now (lock {LOCKS[kind]} held); nothing was "
+                        f"The {kind} refresh is running in a worker now (lock {lock.name} held); nothing was "
                         "done. Try again when it has finished.",
                         returncode=EX_TEMPFAIL,
                     )
@@ -112,14 +106,14 @@ class Command(BaseCommand):
                 elif kind == "markets":
                     result = refresh.market_refresh(provider=refresh.market_provider(), token_ids=token_ids)
                 elif kind == "prices":
-                    result = refresh.price_history_refresh(
+                    result = history.price_history_refresh(
                         provider=refresh.market_provider(),
                         token_ids=token_ids,
-                        backfill_days=backfill_days or refresh.DEFAULT_BACKFILL_DAYS,
+                        backfill_days=backfill_days or history.DEFAULT_BACKFILL_DAYS,
                         progress=progress,
                     )
                 else:
-                    result = refresh.revenue_refresh(
+                    result = history.revenue_refresh(
                         provider=refresh.revenue_provider(),
                         token_ids=token_ids,
                         backfill=backfill_days is not None,
