@@ -1,7 +1,7 @@
 """The rated universe's days (``UniverseDay``): computed by the database from the daily prices
 and each token's first rating, kept current a few days at a time after every ratings
-recompute, and read by the editors' Top 10 records (``apps.editorial.performance``) as a row
-a day instead of a pass over every price.
+recompute, and read by the Top 10 lists' records as a row a day instead of a pass over
+every price.
 
 The universe on day d is every token rated on d−1 or earlier (its first rating, under any
 methodology, dated before d) with a positive price on d−1 or earlier. Its move on d is the
