@@ -64,7 +64,9 @@ def drag(page: Page, source: Locator, target: Locator) -> None:
 
 
 def save_and_continue(page: Page) -> None:
-    page.get_by_role("button", name="Save and continue editing").click()
+    # Waits for the page the save leads to: the one before has the same URL and message.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save and continue editing").click()
     expect(page.locator(".messagelist .success")).to_contain_text("successfully")
 
 
