@@ -296,3 +296,19 @@ def test_the_account_buttons_need_a_login(client):
     for path in ("/newsletter/account/subscribe/", "/newsletter/account/unsubscribe/"):
         assert client.post(path).status_code == 302
     assert not Subscription.objects.exists()
+
+
+def test_staff_read_subscriptions_and_deliveries_in_the_admin_without_the_confirm_nonce(client, smtp):
+    from apps.newsletter.delivery import send_issue
+
+    from .conftest import render
+
+    admin = UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    sub = SubscriptionFactory(email="ann@example.com", confirm_nonce="secret-nonce")
+    send_issue(issue_key="test:1", render=render)
+    for path in ("/admin/newsletter/subscription/", f"/admin/newsletter/subscription/{sub.pk}/change/",
+                 "/admin/newsletter/delivery/"):  # fmt: skip
+        response = client.get(path)
+        assert response.status_code == 200 and b"ann@example.com" in response.content
+        assert b"secret-nonce" not in response.content
