@@ -28,9 +28,8 @@ def test_a_sender_killed_half_way_resumes_and_everyone_has_exactly_one_copy(smtp
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": url, "SITE_URL": SITE, **smtp.environ()}
     env.pop("REDIS_URL", None)
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.newsletter.killed_sender", "8"], cwd=ROOT, env=env, capture_output=True, timeout=60
-    )
+    command = [sys.executable, "-m", "tests.newsletter.killed_sender", "8"]
+    child = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
     assert smtp.count == 7
 
