@@ -6,7 +6,8 @@ SMTP connection per batch, resumable and never sending a copy twice.
   (``select_for_update(skip_locked=True)``, status ``claimed``).
 * Per message, a conditional update moves the row to ``sending`` — only if it is still this
   run's and its subscription is still confirmed (else ``skipped``) — and commits before the
-  SMTP call; ``sent`` with its Message-ID is written right after. Two queries a message.
+  SMTP call; ``sent`` with its Message-ID is written right after (without waiting for the
+  disk: see ``_commit_without_waiting_for_disk``). Two or three queries a message, one flush.
 * One run per issue at a time (a single-flight lock, kept alive while sending). A run that
   takes the lock recovers a dead run's rows: ``claimed`` ones were never attempted and go back
   to the queue; a ``sending`` one may have reached the server, so it becomes ``unknown`` for
@@ -178,6 +179,15 @@ def _enqueue(issue_key: str, now: dt.datetime) -> int:
         return max(cursor.rowcount, 0)
 
 
+def _commit_without_waiting_for_disk() -> None:
+    """For the "sent" mark only: lost in a database crash, it leaves the row "sending", which
+    recovery marks unknown and never resends; and the next message's "sending" commit, which
+    does wait, flushes it. Halves the disk flushes a message costs on PostgreSQL."""
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
 
@@ -279,14 +289,16 @@ class _Run:
                 self.result.stopped = f"Lost the mail server: {_error_text(reopen_exc)}"
                 return False
         else:
-            Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-                status=DeliveryStatus.SENT,
-                sent_at=timezone.now(),
-                message_id=message_id,
-                attempts=delivery.attempts + 1,
-                next_attempt_at=None,
-                error="",
-            )
+            with transaction.atomic():
+                _commit_without_waiting_for_disk()
+                Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+                    status=DeliveryStatus.SENT,
+                    sent_at=timezone.now(),
+                    message_id=message_id,
+                    attempts=delivery.attempts + 1,
+                    next_attempt_at=None,
+                    error="",
+                )
             if subscription.failure_count:
                 Subscription.objects.filter(pk=subscription.pk).update(failure_count=0, last_error="")
             self.result.sent += 1
