@@ -227,3 +227,16 @@ def test_database_queries_per_message_are_constant(smtp):
     assert q40 - q20 == 2 * per_batch_of_10
     assert per_batch_of_10 <= 10 * 5 + 5
     assert delivery.backoff(1) < delivery.backoff(2) < delivery.backoff(3)
+
+
+def test_beat_runs_the_retry_task_which_resumes_unfinished_issues(smtp, settings):
+    from config.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: every app's tasks.py
+    entry = settings.CELERY_BEAT_SCHEDULE["newsletter-retry-every-5-minutes"]
+    task = app.tasks[entry["task"]]
+    assert entry["options"]["expires"] < entry["schedule"]
+    subs = SubscriptionFactory.create_batch(2)
+    Delivery.objects.bulk_create(Delivery(issue_key="test:1", subscription=s) for s in subs)
+    [result] = task.delay().get()
+    assert result["sent"] == 2 and copies(smtp, subs) == {s.email: 1 for s in subs}
