@@ -61,12 +61,12 @@ def subscription_signup(
     own verified address, which needs no confirmation email."""
     email = normalise_email(email)
     now = timezone.now()
-    subscription = Subscription.objects.select_for_update().filter(email=email).first()
-    if subscription is None:
-        subscription = Subscription(email=email, signed_up_at=now)
+    # get_or_create survives two first sign-ups of one address at once; the lock orders them.
+    created, _ = Subscription.objects.get_or_create(email=email, defaults={"signed_up_at": now})
+    subscription = Subscription.objects.select_for_update().get(pk=created.pk)
     if user is not None and subscription.user_id is None and verified_own_address:
         subscription.user = user
-    if subscription.pk is not None and subscription.status == SubscriptionStatus.CONFIRMED:
+    if subscription.status == SubscriptionStatus.CONFIRMED:
         if verified_own_address:
             subscription.save(update_fields=["user"])
             return SignupOutcome.SUBSCRIBED
@@ -103,8 +103,8 @@ def confirm_lookup(token: str) -> Subscription:
 
 
 def subscription_confirm(*, token: str, client: Client) -> Subscription:
-    """Confirms the subscription and records consent; the conditional update lets a link
-    confirm once even when clicked twice at the same time. Raises like ``confirm_lookup``."""
+    """Confirms the subscription and records consent. The row lock and the cleared nonce let a
+    link confirm once, even when clicked twice at the same time. Raises like ``confirm_lookup``."""
     pk, nonce = links.read_confirm_token(token)
     now = timezone.now()
     with transaction.atomic():

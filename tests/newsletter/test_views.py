@@ -312,3 +312,32 @@ def test_staff_read_subscriptions_and_deliveries_in_the_admin_without_the_confir
         response = client.get(path)
         assert response.status_code == 200 and b"ann@example.com" in response.content
         assert b"secret-nonce" not in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_sign_ups_of_one_address_at_once_make_one_subscription(settings):
+    import threading
+
+    from django.db import connection
+
+    from apps.newsletter.services import Client as Who
+    from apps.newsletter.services import subscription_signup
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    errors, start = [], threading.Barrier(4)
+
+    def sign_up_now():
+        try:
+            start.wait()
+            subscription_signup(email="twin@example.com", client=Who(ip="192.0.2.1"))
+        except Exception as exc:  # collected for the assertion
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sign_up_now) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and Subscription.objects.filter(email="twin@example.com").count() == 1
