@@ -8,6 +8,7 @@ urlpatterns = [
     path("ratings/", include("apps.ratings.urls")),
     path("watchlists/", include("apps.watchlists.urls")),
     path("top-lists/", include("apps.editorial.urls")),
+    path("newsletter/", include("apps.newsletter.urls")),
     path("webhooks/", include("apps.watchlists.webhook_urls")),
     path("", include("apps.watchlists.alert_urls")),
     path("", include("apps.tokens.urls")),
