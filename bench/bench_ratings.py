@@ -99,10 +99,14 @@ def child_day(args: argparse.Namespace) -> dict:
 
     from apps.ratings.models import Rating, RatingChange
     from apps.ratings.services import ratings_recompute
+    from apps.ratings.universe_days import universe_days_update
 
     _universe(args.tokens, args.days, _say)
     Rating.objects.filter(date=END).delete()
     RatingChange.objects.filter(date=END).delete()
+    # The rated universe's stored days, as a running deployment has them (their first fill,
+    # once per deployment, reads every price): the day measured adds only its own.
+    universe_days_update()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     load = os.getloadavg()[0]

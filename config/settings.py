@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "apps.watchlists",
     "apps.editorial",
     "apps.briefings",
+    "apps.newsletter",
 ]
 
 MIDDLEWARE = [
@@ -241,6 +242,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300,
         "options": {"expires": 290},
     },
+    # Newsletter: resume sends a worker left unfinished and retry failed deliveries when due.
+    "newsletter-retry-every-5-minutes": {
+        "task": "newsletter.retry_failed_deliveries",
+        "schedule": 300,
+        "options": {"expires": 280},
+    },
     # Webhooks: queue new notifications and post the deliveries that are due.
     "webhooks-every-minute": {
         "task": "webhooks.deliver",
@@ -343,6 +350,28 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Accrual <hello@accrual.invalid>")
+# The site's absolute address, for links in emails (unsubscribe, confirm). Production needs
+# https: it defaults to https://<first ALLOWED_HOSTS entry> and refuses an http URL.
+SITE_URL = env_str("SITE_URL").rstrip("/")
+if PRODUCTION:
+    if not SITE_URL and ALLOWED_HOSTS and not ALLOWED_HOSTS[0].startswith(".") and ALLOWED_HOSTS[0] != "*":
+        SITE_URL = f"https://{ALLOWED_HOSTS[0]}"
+    if not SITE_URL.startswith("https://"):
+        raise ImproperlyConfigured("Production needs SITE_URL set to the site's https:// address")
+elif not SITE_URL:
+    SITE_URL = "http://127.0.0.1:8000"
+# Newsletter: sign-up rate limits (allauth's syntax: per address "key", per client "ip"), how
+# long a confirmation link works, and when a failing address is retried and then suppressed.
+NEWSLETTER_SIGNUP_RATE_LIMITS = env_str("NEWSLETTER_SIGNUP_RATE_LIMITS", "3/h/key,20/h/ip")
+NEWSLETTER_CONFIRM_MAX_AGE = env_int("NEWSLETTER_CONFIRM_MAX_AGE", 3 * 24 * 3600)
+NEWSLETTER_MAX_ATTEMPTS = env_int("NEWSLETTER_MAX_ATTEMPTS", 4)
+NEWSLETTER_RETRY_BACKOFF = env_int("NEWSLETTER_RETRY_BACKOFF", 300)
+NEWSLETTER_SUPPRESS_AFTER = env_int("NEWSLETTER_SUPPRESS_AFTER", 3)
+NEWSLETTER_SMTP_TIMEOUT = env_int("NEWSLETTER_SMTP_TIMEOUT", 30)
+# Issue kinds to the dotted path of their renderer factory: ``factory(issue_key)`` returns
+# ``render(subscription) -> (subject, html, text)``, or None for an unknown issue. An issue
+# key is "<kind>:<rest>" (e.g. "briefing:2026-12-05"), so a retry can render it again.
+NEWSLETTER_RENDERERS: dict[str, str] = {"briefing": "apps.briefings.emails.briefing_renderer"}
 
 # --- Security ------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

@@ -9,6 +9,7 @@ urlpatterns = [
     path("watchlists/", include("apps.watchlists.urls")),
     path("top-lists/", include("apps.editorial.urls")),
     path("briefings/", include("apps.briefings.urls")),
+    path("newsletter/", include("apps.newsletter.urls")),
     path("webhooks/", include("apps.watchlists.webhook_urls")),
     path("", include("apps.watchlists.alert_urls")),
     path("", include("apps.tokens.urls")),

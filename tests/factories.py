@@ -191,3 +191,16 @@ class RevenueReportFactory(factory.django.DjangoModelFactory):
     buybacks_usd = Decimal("9000000")
     days_covered = 28
     source = Source.COMPUTED
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    """A confirmed newsletter subscription (``status="pending"`` etc. for others)."""
+
+    class Meta:
+        model = "newsletter.Subscription"
+
+    email = factory.Sequence(lambda n: f"reader{n}@example.com")
+    status = "confirmed"
+    signed_up_at = factory.LazyFunction(timezone.now)
+    confirmed_at = factory.LazyFunction(timezone.now)
+    source = "/"

@@ -89,6 +89,16 @@ def test_production_settings_pass_the_deploy_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_production_site_url_is_https_defaulting_to_the_first_allowed_host():
+    show = "from django.conf import settings; print(settings.SITE_URL)"
+    key = secrets.token_urlsafe(60)
+    derived = manage("shell", "-c", show, **PRODUCTION, SECRET_KEY=key)
+    assert derived.returncode == 0, derived.stderr
+    assert derived.stdout.splitlines()[-1] == "https://accrual.example"
+    refused = manage("check", **PRODUCTION, SECRET_KEY=key, SITE_URL="http://accrual.example")
+    assert refused.returncode != 0 and "SITE_URL" in refused.stderr
+
+
 def test_embedded_default_needs_no_configuration():
     result = manage("describe_mode")
     assert result.returncode == 0, result.stderr

@@ -20,9 +20,10 @@ it the same plain input. What readers are told:
   exactly until its exit day.
 - **The universe** is the same equal-weighted daily mean over every token rated on d−1 or
   earlier (its first rating, under any methodology, dated before d) that has a price on d−1
-  or earlier; a rated token without a price on d (carried) returns 0 that day. It is
-  computed by the database in floating point (≈15 significant digits), one pass over the
-  daily prices, and cached until the data's next generation or the next ratings recompute.
+  or earlier; a rated token without a price on d (carried) returns 0 that day. Its days are
+  computed by the database in floating point (≈15 significant digits) and stored by
+  ``apps.ratings.universe_days`` after every ratings recompute; a day not stored yet (newer
+  than the last recompute) has no move: the universe's index stays flat over it.
 
 The lists' figures are Decimals computed as ``apps.tokens.metrics`` does (``EXACT``), the
 returns rounded once to 10 places; the chart series are floats.
@@ -37,21 +38,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.core.cache import cache
-from django.db import connection
-
-from apps.ratings.models import Rating
-from apps.ratings.selectors import ratings_as_of
+from apps.ratings.models import UniverseDay
+from apps.ratings.universe_days import universe_days
 from apps.tokens.metrics import EXACT, rounded
-from apps.tokens.models import PriceDay, Token
-from apps.tokens.selectors import data_generation
+from apps.tokens.models import PriceDay
 from apps.tokens.snapshots import RATIO_LIMIT, RATIO_PLACES
 
 ONE = Decimal(1)
 DAY = dt.timedelta(days=1)
-# The universe's series takes seconds to compute at 20,000 tokens over months; a new
-# generation or ratings recompute retires it, so it may live long.
-UNIVERSE_CACHE_SECONDS = 24 * 60 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +80,6 @@ class Record:
     as_of: dt.date | None  # the newest price day used
 
 
-@dataclass(frozen=True)
-class UniverseDay:
-    """The sum of the daily returns of the rated tokens that moved on ``date``, and how many
-    tokens entered the universe at the close of ``date`` (they count from the next day)."""
-
-    date: dt.date
-    moved: float
-    entered: int
-
-
 def memberships(revisions: Sequence[tuple[dt.date, Sequence[int]]], *, end: dt.date | None = None) -> list[Holding]:
     """Holdings from a list's revisions in order: (day, the token ids on the list after that
     revision). ``end`` (an archived list's day) closes the holdings still open. A token added
@@ -127,8 +111,8 @@ def record(holdings: Sequence[Holding], *, start: dt.date, end: dt.date) -> Reco
 
 def records(holdings_by_list: Mapping[int, tuple[Sequence[Holding], dt.date]], *, end: dt.date) -> dict[int, Record]:
     """Each list's record to ``end``, keyed by list id; the value is (its holdings, its
-    publication day). One read of the prices of every list's tokens together and the
-    universe's cached series: a fixed number of queries however many lists and holdings."""
+    publication day). One read of the prices of every list's tokens together and one of the
+    universe's stored days: two queries however many lists and holdings."""
     for list_id, (_, start) in holdings_by_list.items():
         if start > end:
             raise ValueError(f"list {list_id} is published on {start}, after the record's end {end}")
@@ -244,79 +228,23 @@ def _universe_index(universe: list[UniverseDay], days: list[dt.date]) -> tuple[l
     """The universe's index over ``days``, and whether it had a member on any of them (else
     there was nothing to measure: no return, as for a list without a price)."""
     by_day = {u.date: u for u in universe}
-    # The tokens in the universe on days[0]: those that entered before it.
-    members = sum(u.entered for u in universe if u.date < days[0])
+    # In the universe on days[0]: the members at the close of the newest stored day before it.
+    members = next((u.members for u in reversed(universe) if u.date < days[0]), 0)
     level, index, measured = 1.0, [1.0], members > 0
+    if days[0] in by_day:
+        members = by_day[days[0]].members
     for day in days[1:]:
-        previous = by_day.get(day - DAY)
-        members += previous.entered if previous else 0
         today = by_day.get(day)
         if members:
             measured = True
-            level *= 1 + (today.moved if today else 0.0) / members
+            level *= 1 + (today.moves_sum if today else 0.0) / members
+        if today:
+            members = today.members
         index.append(level)
     return index, measured
 
 
 def universe_series(*, since: dt.date) -> list[UniverseDay]:
-    """The rated universe's daily moves from the first of ``since``'s month (pages of lists
-    published the same month share one), cached until the data changes (a refresh, a data
-    set, an editor's save) or ratings are recomputed, whichever is first."""
-    since = since.replace(day=1)
-    as_of = ratings_as_of()
-    stamp = as_of.computed_at.timestamp() if as_of.computed_at else 0
-    key = f"editorial:universe:{since}:{data_generation()}:{as_of.date}:{stamp}"
-    series = cache.get(key)
-    if series is None:
-        series = _universe_series(since)
-        cache.set(key, series, UNIVERSE_CACHE_SECONDS)
-    return series
-
-
-def _universe_series(since: dt.date) -> list[UniverseDay]:
-    """One GROUP BY date over the daily prices from ``since``: each token's move from its
-    previous positive price (LAG; for its first row, its last price before ``since``), kept
-    from the day after its first rating; beside it, each day's entrants: the tokens whose
-    first rating and first price are both on or before that day, for the first time (all
-    history: one index probe a token). Portable SQL (PostgreSQL, SQLite ≥ 3.25)."""
-    quote = connection.ops.quote_name
-    prices, ratings, tokens = (quote(m._meta.db_table) for m in (PriceDay, Rating, Token))
-    sql = f"""
-        WITH firsts AS (
-            SELECT t.id AS token_id,
-                   (SELECT MIN(r.date) FROM {ratings} r WHERE r.token_id = t.id) AS rated,
-                   (SELECT MIN(p.date) FROM {prices} p WHERE p.token_id = t.id AND p.price_usd > 0) AS priced
-            FROM {tokens} t
-        ),
-        moves AS (
-            SELECT p.token_id, p.date,
-                   CAST(p.price_usd AS DOUBLE PRECISION) / CAST(COALESCE(
-                       LAG(p.price_usd) OVER (PARTITION BY p.token_id ORDER BY p.date),
-                       (SELECT q.price_usd FROM {prices} q
-                        WHERE q.token_id = p.token_id AND q.date < %s AND q.price_usd > 0
-                        ORDER BY q.date DESC LIMIT 1)
-                   ) AS DOUBLE PRECISION) - 1 AS moved
-            FROM {prices} p
-            WHERE p.price_usd > 0 AND p.date >= %s
-        )
-        SELECT day, SUM(moved), SUM(entered) FROM (
-            SELECT m.date AS day, m.moved AS moved, 0 AS entered
-            FROM moves m JOIN firsts f ON f.token_id = m.token_id
-            WHERE m.moved IS NOT NULL AND m.date > f.rated
-            UNION ALL
-            SELECT CASE WHEN rated > priced THEN rated ELSE priced END, 0, 1
-            FROM firsts WHERE rated IS NOT NULL AND priced IS NOT NULL
-        ) days
-        GROUP BY day ORDER BY day
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [since, since])
-        rows = cursor.fetchall()
-    return [
-        UniverseDay(
-            date=day if isinstance(day, dt.date) else dt.date.fromisoformat(day),
-            moved=float(moved),
-            entered=int(entered),
-        )
-        for day, moved, entered in rows
-    ]
+    """The rated universe's stored days that a record published on ``since`` reads (one
+    query; see ``apps.ratings.universe_days``)."""
+    return universe_days(since=since)

@@ -8,11 +8,13 @@ their latest snapshots) and the current tokens' latest ratings in a fixed number
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
@@ -28,6 +30,7 @@ from . import performance
 from .models import ListEntry, Revision, RevisionEntry, TopList
 from .performance import Record
 
+RECORDS_CACHE_SECONDS = 3600  # the key is what retires an entry; the expiry frees old ones
 PUBLIC_STATUSES = (TopList.Status.PUBLISHED, TopList.Status.ARCHIVED)
 
 
@@ -179,7 +182,16 @@ def list_records(lists: Iterable[TopList], *, today: dt.date | None = None) -> d
     if not inputs:
         return {}
     last = max([today or timezone.now().date(), *(start for _, start in inputs.values())])
-    records = performance.records(inputs, end=last)
+    # Kept until the prices (the data's generation) or the ratings (the universe) move, or the
+    # lists do (their holdings are in the key): reading and chaining the prices is most of a page.
+    as_of = ratings_as_of()
+    stamp = as_of.computed_at.timestamp() if as_of.computed_at else 0
+    lists_key = hashlib.sha256(repr((sorted(inputs.items()), sorted(ends.items()), last)).encode()).hexdigest()
+    key = f"editorial:records:{data_status().generation}:{as_of.date}:{stamp}:{lists_key}"
+    records = cache.get(key)
+    if records is None:
+        records = performance.records(inputs, end=last)
+        cache.set(key, records, RECORDS_CACHE_SECONDS)
     return {pk: _ended(record, ends[pk]) if pk in ends else record for pk, record in records.items()}
 
 

@@ -146,3 +146,25 @@ class RatingChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token_id} {self.date} {self.kind} {self.subject}: {self.before} → {self.after}"
+
+
+class UniverseDay(models.Model):
+    """The rated universe's day, stored so pages read a row a day instead of every price:
+    the sum of the daily returns of the tokens in the universe that day, and how many tokens
+    are in it at the day's close (they count from the next day). The universe's return on a
+    day is its ``moves_sum`` over the day before's ``members``. Written only by
+    ``universe_days.universe_days_update``; every day from the first with a member."""
+
+    # Emptied with the data set (``apps.tokens.data_set``), though it points at no token.
+    holds_data_set = True
+
+    date = models.DateField(unique=True)
+    moves_sum = models.FloatField()  # computed by the database in floating point
+    members = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date}: {self.members} members"

@@ -1,5 +1,6 @@
 """Writes of ratings: compute a day (or a range of days) for the whole universe, store the
-ratings that changed, the events between days, and each token's latest-rating pointer.
+ratings that changed, the events between days, each token's latest-rating pointer, and
+then the rated universe's days (``universe_days``).
 
 Ranks are relative, so a day is always computed for every token with a snapshot that
 day; ``token_ids`` only limits which tokens' rows are written. Inputs come from the day's
@@ -32,6 +33,7 @@ from .loading import load_inputs
 from .methodology import METHODOLOGY
 from .models import LatestRating, Rating, RatingChange
 from .scoring import TokenInputs, TokenRating
+from .universe_days import universe_days_update
 
 CHUNK_TOKENS = 1000
 # Inputs of this many token-days are held at once; a long backfill goes in blocks of days.
@@ -375,7 +377,8 @@ def ratings_backfill(
     """Rate every day from ``start`` to ``end`` (default: the first and last days with
     snapshots), in order, so each day's signal follows the day before. Rows are written for
     ``token_ids`` (default: all). Idempotent: a rating whose content did not change keeps
-    its ``computed_at``. ``progress`` is called once per day."""
+    its ``computed_at``. ``progress`` is called once per day. The universe's days are then
+    stored from ``start`` (and wherever missing or recent)."""
     if start is None or end is None:
         bounds = MetricSnapshot.objects.aggregate(first=Min("date"), last=Max("date"))
         start = start or bounds["first"]
@@ -405,6 +408,8 @@ def ratings_backfill(
         latest_point_at(newest)
         newest = {}
         block_start = block_end + dt.timedelta(days=1)
+    # A day's first ratings join the universe the next day; prices moved since the last run.
+    universe_days_update(since=start)
     return result
 
 

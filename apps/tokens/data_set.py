@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.apps import apps
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -63,9 +64,11 @@ def data_models() -> list[type[models.Model]]:
     """Every model that holds the data set: tokens and whatever hangs off them (facts,
     policies, events, reports, snapshots, ratings, and any later model that points at a
     token, since deleting tokens takes its rows too), chains, DefiLlama's protocols, sync
-    runs and the record itself. Users, API keys and settings are not data sets."""
+    runs, the record itself, and the models computed from the data that point at none of
+    them and say so (``holds_data_set = True``). Users, API keys and settings are not data sets."""
     found: list[type[models.Model]] = []
-    pending: list[type[models.Model]] = [Token, Chain, DefiLlamaProtocol, SyncRun, DataSet]
+    derived = [model for model in apps.get_models() if getattr(model, "holds_data_set", False)]
+    pending: list[type[models.Model]] = [Token, Chain, DefiLlamaProtocol, SyncRun, DataSet, *derived]
     while pending:
         model = pending.pop(0)
         if model in found:

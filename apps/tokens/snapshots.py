@@ -325,15 +325,21 @@ def snapshots_reprice(
     the figures are assemble_snapshot's, so exactly what a full recompute gives for that day,
     in a fixed handful of queries. ``token_ids=None`` means every token quoted that day.
     ``supplies``: the quoted tokens' supplies and ``quoted_at`` as just quoted, rows
-    (id, *QUOTED_FIELDS) not yet stored; they are stored first, and the figures use them."""
+    (id, *QUOTED_FIELDS) not yet stored; the figures use them, and each token's row is
+    rewritten once, with its supplies and its latest-snapshot pointer together (a second
+    rewrite in the transaction finds no room left on the page for a HOT update and adds an
+    entry to each of the table's indexes: bench/README.md)."""
     ids = None if token_ids is None else list(token_ids)
     now = computed_at or timezone.now()
     with transaction.atomic():
-        bulk.update_rows(Token, ["id", *QUOTED_FIELDS], supplies)
-        return _reprice(ids, day, now)
+        return _reprice(ids, day, now, {row[0]: row for row in supplies})
 
 
-def _reprice(ids: list[int] | None, day: dt.date, now: dt.datetime) -> int:
+_QUOTED_AND_POINTER = ["id", *QUOTED_FIELDS, "latest_snapshot_id"]
+_TOTAL, _MAX = 1 + QUOTED_FIELDS.index("total_supply"), 1 + QUOTED_FIELDS.index("max_supply")
+
+
+def _reprice(ids: list[int] | None, day: dt.date, now: dt.datetime, quoted: dict[int, tuple]) -> int:
     scope = Q() if ids is None else Q(token_id__any=ids)
     week, month = day - dt.timedelta(days=7), day - dt.timedelta(days=30)
     prices = {
@@ -353,15 +359,21 @@ def _reprice(ids: list[int] | None, day: dt.date, now: dt.datetime) -> int:
             "pk", "date", *_CARRIED
         )
     }
-    priced, fallback = [], []
+    priced, fallback, pointers = [], [], {}
     for pk, max_supply, total_supply, snapshot_id in tokens:
         carried = latest.get(snapshot_id)
         if carried is None or carried[0] > day:  # no snapshot yet, or one after the day: in full
             fallback.append(pk)
-        else:
-            priced.append((pk, prices[pk], max_supply, total_supply, carried[1:]))
+            continue
+        if pk in quoted:
+            max_supply, total_supply = quoted[pk][_MAX], quoted[pk][_TOTAL]
+        priced.append((pk, prices[pk], max_supply, total_supply, carried[1:]))
+        pointers[pk] = snapshot_id if carried[0] == day else None  # None: moves to the day's new one
     if fallback:
+        bulk.update_rows(Token, ["id", *QUOTED_FIELDS], [quoted[pk] for pk in fallback if pk in quoted])
         snapshots_recompute(token_ids=sorted(fallback), since=day, until=day, computed_at=now)
+    # Quoted tokens not priced that day (a quote dated another day) keep only their supplies.
+    bulk.update_rows(Token, ["id", *QUOTED_FIELDS], [row for pk, row in quoted.items() if pk not in prices])
     if not priced:
         return len(fallback)
     earlier = {
@@ -387,21 +399,27 @@ def _reprice(ids: list[int] | None, day: dt.date, now: dt.datetime) -> int:
     )
     rows = []
     for pk, price_row, max_supply, total_supply, (fees, revenue, holders, g30, g90, source, as_of) in priced:
-        row = assemble_snapshot(
-            _Supply(pk, max_supply, total_supply),
-            day,
-            price_row=price_row,
-            price_7d_ago=earlier.get((pk, week)),
-            price_30d_ago=earlier.get((pk, month)),
-            revenue=RevenueFigures(fees, revenue, holders, g30, g90, source, as_of) if as_of else None,
-            buybacks_30d=buybacks.get(pk),
-            burned=burned.get(pk),
-            now=now,
+        rows.append(
+            assemble_snapshot(
+                _Supply(pk, max_supply, total_supply),
+                day,
+                price_row=price_row,
+                price_7d_ago=earlier.get((pk, week)),
+                price_30d_ago=earlier.get((pk, month)),
+                revenue=RevenueFigures(fees, revenue, holders, g30, g90, source, as_of) if as_of else None,
+                buybacks_30d=buybacks.get(pk),
+                burned=burned.get(pk),
+                now=now,
+            )
         )
-        if row is not None:
-            rows.append(row)
     written = _snapshots_write(rows)
-    latest_point_at(ids)
+    moving = [pk for pk, pointer in pointers.items() if pointer is None]
+    if moving:
+        pointers.update(
+            MetricSnapshot.objects.filter(token_id__any=moving, date=day).values_list("token_id", "pk").order_by()
+        )
+    bulk.update_rows(Token, _QUOTED_AND_POINTER, [(*quoted[pk], pointers[pk]) for pk in pointers if pk in quoted])
+    bulk.update_rows(Token, ["id", "latest_snapshot_id"], [(pk, pointers[pk]) for pk in moving if pk not in quoted])
     return len(written) + len(fallback)
 
 

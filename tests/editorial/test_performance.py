@@ -7,14 +7,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.editorial.performance import Holding, memberships, record, records, universe_series
+from apps.editorial.performance import Holding, memberships, record, records
 from apps.ratings.models import Rating
 from apps.ratings.selectors import VERSION
+from apps.ratings.universe_days import universe_days_update
 from tests.factories import PriceDayFactory, TokenFactory
 
 D = [dt.date(2026, 3, 1) + dt.timedelta(days=n) for n in range(10)]  # D[0] … D[9]
@@ -193,6 +191,8 @@ def _universe():
     _prices(u4, {2: "8", 3: "10", 4: "10"})
     for token, n in ((u1, 0), (u1, 3), (u2, 1), (u4, 0)):
         _rate(token, n)
+    universe_days_update()
+    return u1, u2, u3, u4
 
 
 @pytest.mark.django_db
@@ -226,6 +226,7 @@ def test_universe_move_across_the_month_it_starts_from_uses_the_price_before():
     )
     PriceDayFactory(token=token, date=dt.date(2026, 2, 27), price_usd=Decimal("10"))
     PriceDayFactory(token=token, date=D[1], price_usd=Decimal("15"))
+    universe_days_update()
 
     result = record([], start=D[0], end=D[1])
 
@@ -234,16 +235,18 @@ def test_universe_move_across_the_month_it_starts_from_uses_the_price_before():
 
 
 @pytest.mark.django_db
-def test_universe_series_is_read_once_per_data_generation():
-    _universe()
-    universe_series(since=D[0])
-    with CaptureQueriesContext(connection) as queries:
-        universe_series(since=D[0])
-    assert len(queries) == 1  # the ratings' as-of only; the series is cached
-    cache.clear()  # a new generation
-    with CaptureQueriesContext(connection) as queries:
-        universe_series(since=D[0])
-    assert len(queries) == 2
+def test_universe_is_flat_over_days_not_stored_yet():
+    """Prices of D5 and D6 arrived after the universe's days were stored: no move those days."""
+    u1 = _universe()[0]
+    _prices(u1, {5: "60", 6: "600"})
+
+    result = record(memberships([(D[3], [u1.id])]), start=D[3], end=D[6])
+
+    assert result.days == D[3:7]
+    _close(result.universe_index, [1, 5 / 6, 5 / 6, 5 / 6])
+    universe_days_update(today=D[7])  # the next ratings recompute: on D5 U1 60/6 − 1 = 9, ÷ 3
+    later = record(memberships([(D[3], [u1.id])]), start=D[3], end=D[6])
+    _close(later.universe_index, [1, 5 / 6, 5 / 6 * 4, 5 / 6 * 4 * 4])
 
 
 @pytest.mark.django_db
@@ -271,14 +274,11 @@ def _lists(count: int, size: int) -> dict[int, tuple[list[Holding], dt.date]]:
 def test_records_query_count_is_flat_in_lists_and_revisions(django_assert_num_queries):
     _universe()
     small, large = _lists(1, 2), _lists(5, 6)
-    # A cold cache: the prices, the ratings' as-of, the universe.
+    # The prices and the universe's stored days.
     for lists in (small, large):
-        cache.clear()
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(2):
             result = records(lists, end=D[5])
         assert set(result) == set(lists)
-    with django_assert_num_queries(2):
-        records(large, end=D[5])
     # Every list was measured on its own holdings.
     assert all(r.list_return is not None for r in result.values())
     assert len(result[4].holdings) == 8  # each of its 8 tokens held once

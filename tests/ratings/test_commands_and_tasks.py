@@ -12,10 +12,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from apps.ratings import tasks
-from apps.ratings.models import LatestRating, Rating
+from apps.ratings.models import LatestRating, Rating, UniverseDay
 from apps.tokens import tasks as token_tasks
 from apps.tokens.ingestion import sample_data_load
 from apps.tokens.locks import FlightLock
+from apps.tokens.models import PriceDay
 from apps.tokens.providers.sample import SampleProvider
 from config.celery import app
 from tests.factories import UserFactory
@@ -149,6 +150,25 @@ def test_ratings_follow_a_data_refresh(tmp_path, monkeypatch, django_capture_on_
     newest = Rating.objects.order_by("-date").values_list("date", flat=True).first()
     assert newest == dt.date(2026, 3, 1)
     assert Rating.objects.filter(date=newest).count() == 3
+
+
+def test_the_universe_days_follow_a_sample_load_and_a_refresh(
+    tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The load stores the rated universe's days to its newest price; the recompute after a
+    refresh stores a day missing since."""
+    sample_data_load(provider=SampleProvider(write_sample(tmp_path / "sample")))
+    loaded = dict(UniverseDay.objects.values_list("date", "members"))
+    assert max(loaded) == PriceDay.objects.order_by("-date").values_list("date", flat=True).first()
+    assert max(loaded.values()) == 3
+    UniverseDay.objects.filter(date=max(loaded)).delete()
+    revised = SampleProvider(write_sample(tmp_path / "revised", alpha_revenue_scale=2.0))
+    monkeypatch.setattr("apps.tokens.refresh.revenue_provider", lambda: revised)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        token_tasks.refresh_revenue.delay(backfill=True).get()
+
+    assert dict(UniverseDay.objects.values_list("date", "members")) == loaded
 
 
 def test_admin_shows_ratings_read_only(client, tokens):

@@ -279,3 +279,25 @@ def test_new_supplies_are_stored_and_priced_by_the_same_refresh(loaded, as_live,
         for token in Token.objects.exclude(coingecko_id=None).select_related("latest_snapshot")
     }
     assert repriced == full
+
+
+def test_a_market_refresh_rewrites_each_quoted_token_once(loaded, as_live):
+    """Supplies and the latest-snapshot pointer go into the same UPDATE of each token: two
+    rewrites in one transaction would not both fit the page's free space, and the second
+    would then add an entry to every index of the table (bench/README.md)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's statistics of this transaction")
+
+    def token_updates() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'tokens_token'")
+            return cursor.fetchone()[0]
+
+    quoted = Token.objects.exclude(coingecko_id=None).count()
+    before = token_updates()
+    result = refresh.market_refresh(provider=Restated(loaded, [dt.date(2026, 3, 2)]))  # new supplies, a new day
+    assert result.run.status == SyncRun.Status.SUCCEEDED
+    assert MetricSnapshot.objects.filter(date=dt.date(2026, 3, 2)).count() == quoted
+    assert token_updates() - before == quoted
