@@ -33,7 +33,9 @@ def render_briefing_email(
     slugs = watched_slugs if watched_slugs is not None else selectors.watched_slugs(subscription_user)
     watch = selectors.watch_section(briefing, slugs)
     sample = " (sample)" if briefing.is_sample else ""
-    subject = f"Accrual briefing {briefing.date:%Y-%m-%d}{sample}: {briefing.sections.get('summary', '')}"
+    # Commas, not the page's middle dots: an ASCII subject needs no encoded words to fold.
+    summary = briefing.sections.get("summary", "").replace(" · ", ", ")
+    subject = f"Accrual briefing {briefing.date:%Y-%m-%d}{sample}: {summary}"
     context = {
         "briefing": briefing,
         "s": briefing.sections,

@@ -4,13 +4,15 @@ minutes; it builds the day's briefing when due and queues ``briefings.send`` onc
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 from celery import shared_task
 from django.db import DatabaseError, transaction
 
-from . import services
+from . import emails, selectors, services
 
 logger = logging.getLogger(__name__)
+SEND_SOFT_LIMIT = 50 * 60  # as the newsletter's own send task: 10,000 subscribers well within it
 
 
 @shared_task(
@@ -33,6 +35,31 @@ def build_and_send() -> dict:
     return {"day": step.day.isoformat(), "action": step.action}
 
 
-@shared_task(name="briefings.send", acks_late=True)
+@shared_task(
+    name="briefings.send",
+    acks_late=True,
+    autoretry_for=(DatabaseError, ConnectionError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=SEND_SOFT_LIMIT,
+    time_limit=SEND_SOFT_LIMIT + 60,
+)
 def send(day: str) -> dict:
-    raise NotImplementedError  # WIRING PENDING: replaced when apps.newsletter lands
+    """Email ``day``'s ready briefing to every confirmed subscriber through the newsletter's
+    delivery engine, then mark it sent. Idempotent: a repeated run sends only what is left."""
+    # The newsletter sends; a briefing is one of its issues (its renderer is in NEWSLETTER_RENDERERS).
+    from apps.newsletter.delivery import send_issue
+
+    issue_key = f"briefing:{day}"
+    render = emails.briefing_renderer(issue_key)
+    if render is None:
+        logger.error("briefing %s: no ready or sent briefing of that day; nothing sent", day)
+        return {"issue_key": issue_key, "skipped": True}
+    result = send_issue(issue_key=issue_key, render=render)
+    # A run another worker holds, or one stopped by a lost connection, leaves the rest to
+    # the newsletter's retry task; the briefing is marked sent by the run that finishes.
+    briefing = selectors.briefing_to_send(day)
+    if briefing is not None and not result.busy and not result.stopped:
+        services.briefing_mark_sent(briefing=briefing)
+    return asdict(result)

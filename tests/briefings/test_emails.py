@@ -36,7 +36,7 @@ def test_subject_html_and_text_carry_the_figures_links_as_of_and_unsubscribe(day
 
     subject, html, text = render_briefing_email(briefing, unsubscribe_url=UNSUBSCRIBE)
 
-    assert subject.startswith("Accrual briefing 2026-11-20: 3 grade changes · 2 signal flips")
+    assert subject.startswith("Accrual briefing 2026-11-20: 3 grade changes, 2 signal flips")
     assert 'href="https://accrual.example/tokens/uptoken/"' in html and f'href="{UNSUBSCRIBE}"' in html
     assert "<p>Buybacks led.</p>" in html and "2026-11-20 00:04 UTC" in html
     up = "- UPTO: $15.0M from $10.0M, +50.0% (as of 2026-11-20 00:04 UTC) https://accrual.example/tokens/uptoken/"
