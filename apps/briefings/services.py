@@ -312,18 +312,21 @@ def briefing_sections(day: dt.date) -> dict[str, Any]:
 
 
 def briefing_build(*, day: dt.date, now: dt.datetime | None = None) -> Briefing:
-    """Build ``day``'s briefing, or rebuild it (its sections replaced) unless it was sent."""
+    """Build ``day``'s briefing, or rebuild it (its sections replaced) unless it was sent. A
+    sample briefing left by an emptied sample data set is rebuilt from this one's data, as a
+    draft again (the two never mix)."""
     now = now or timezone.now()
     sections = briefing_sections(day)
+    is_sample = data_set_held() == DataSet.Mode.SAMPLE
     with transaction.atomic():
         briefing, created = Briefing.objects.select_for_update().get_or_create(
-            date=day,
-            defaults={"sections": sections, "built_at": now, "is_sample": data_set_held() == DataSet.Mode.SAMPLE},
+            date=day, defaults={"sections": sections, "built_at": now, "is_sample": is_sample}
         )
         if not created and briefing.status != Briefing.Status.SENT:
+            if briefing.is_sample != is_sample:
+                briefing.status, briefing.is_sample = Briefing.Status.DRAFT, is_sample
             briefing.sections, briefing.built_at = sections, now
-            briefing.is_sample = data_set_held() == DataSet.Mode.SAMPLE
-            briefing.save(update_fields=["sections", "built_at", "is_sample"])
+            briefing.save(update_fields=["sections", "built_at", "is_sample", "status"])
     return briefing
 
 
@@ -346,8 +349,9 @@ def briefing_advance(*, now: dt.datetime | None = None) -> BriefingStep:
     day = now.date()
     if now < at_time(day, settings.BRIEFING_TIME_UTC):
         return BriefingStep(day, "before_time")
-    existing = Briefing.objects.filter(date=day).only("status").first()
-    if existing is not None and existing.status != Briefing.Status.DRAFT:
+    existing = Briefing.objects.filter(date=day).only("status", "is_sample").first()
+    leftover = existing is not None and existing.is_sample and data_set_held() != DataSet.Mode.SAMPLE
+    if existing is not None and existing.status != Briefing.Status.DRAFT and not leftover:
         return BriefingStep(day, "done", existing)
     if not Rating.objects.filter(date=day, methodology_version=VERSION).exists():
         return BriefingStep(day, "no_ratings")

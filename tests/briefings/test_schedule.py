@@ -92,3 +92,20 @@ def test_a_bad_briefing_setting_fails_loudly(name, value, message):
 
     result = manage("check", **{name: value})
     assert result.returncode != 0 and message in result.stderr
+
+
+def test_a_sample_briefing_left_by_an_emptied_sample_is_rebuilt_from_live_data(rated, settings):
+    """GIVEN a ready sample briefing of the day, left after the sample data set was emptied
+    (the database now holds live data), THEN the schedule builds the day's live briefing."""
+    from apps.tokens.models import DataSet
+
+    settings.BRIEFING_NOTE_POLICY = "skip"
+    Briefing.objects.create(
+        date=DAY, status=Briefing.Status.READY, is_sample=True, sections={"summary": "old"}, built_at=at("00:00")
+    )
+    DataSet.objects.create(pk=1, mode=DataSet.Mode.LIVE, recorded_at=at("00:00"))
+
+    step = services.briefing_advance(now=at("07:05"))
+    assert step.action == "ready"
+    briefing = Briefing.objects.get(date=DAY)
+    assert (briefing.is_sample, briefing.status, briefing.built_at) == (False, Briefing.Status.READY, at("07:05"))
