@@ -219,7 +219,12 @@ def _revisions(day: dt.date) -> list[dict]:
                 "note": r.note,
                 "made_at": _iso(r.made_at),
                 "as_of": _iso(r.made_at),
-                "joined": [{**_token(e.token), "rank": e.rank} for e in row.joined],
+                # Sponsorship is said wherever a list is shown, emails included (issue 14).
+                "sponsor": r.top_list.sponsor_name if r.top_list.sponsored else "",
+                "joined": [
+                    {**_token(e.token), "rank": e.rank, "sponsor": e.sponsor_name if e.sponsored else ""}
+                    for e in row.joined
+                ],
                 "dropped": [_token(e.token) for e in row.dropped],
             }
         )

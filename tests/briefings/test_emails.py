@@ -108,3 +108,21 @@ def test_the_renderer_factory_knows_no_other_issue(day_data, key):
     ready = services.briefing_build(day=DAY, now=NOW)
     Briefing.objects.filter(pk=ready.pk).update(status=Briefing.Status.READY)
     assert briefing_renderer(key) is None
+
+
+def test_a_sponsored_list_and_entry_are_labelled_in_the_email_and_on_the_page(day_data, client):
+    """Issue 14: sponsorship is said plainly wherever a list appears, the briefing included."""
+    from apps.editorial.models import RevisionEntry, TopList
+
+    TopList.objects.filter(pk=day_data.revised.pk).update(sponsored=True, sponsor_name="Acme Capital")
+    RevisionEntry.objects.filter(revision__top_list=day_data.revised, token=day_data.new).update(
+        sponsored=True, sponsor_name="NewCo"
+    )
+    briefing = services.briefing_build(day=DAY, now=NOW)
+
+    _, html, text = render_briefing_email(briefing, unsubscribe_url=UNSUBSCRIBE)
+    assert "Sponsored by Acme Capital" in html and "sponsored by NewCo" in html
+    assert "SPONSORED by Acme Capital" in text and "[sponsored by NewCo]" in text
+    Briefing.objects.filter(pk=briefing.pk).update(status=Briefing.Status.READY)
+    page = client.get(f"/briefings/{DAY.isoformat()}/").content.decode()
+    assert "Sponsored by Acme Capital" in page and "sponsored by NewCo" in page
