@@ -110,5 +110,5 @@ def test_the_plan_usage_partial_shows_plan_limits_usage_and_how_to_upgrade(clien
     html = client.get("/watchlists/").content.decode()
     assert "Your plan: Free" in html
     assert 'data-usage="watchlists">1 of 3<' in html
-    assert "up to 50" in html and "30 a minute, 1,000 a day" in html
+    assert "up to 50" in html and "30 a minute, 30,000 a month" in html
     assert "hello@accrual.invalid" in html
