@@ -14,12 +14,20 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 def problem(status: int, *, code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "code": code, "detail": detail} | extra
+    return {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    } | extra
 
 
 def problem_response(status: int, *, code: str, detail: str, **extra: Any) -> JsonResponse:
     """A problem outside DRF (middleware, Django's own 404/405/500)."""
-    return JsonResponse(problem(status, code=code, detail=detail, **extra), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    return JsonResponse(
+        problem(status, code=code, detail=detail, **extra), status=status, content_type=PROBLEM_CONTENT_TYPE
+    )
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]):

@@ -95,6 +95,7 @@ def test_staff_edit_a_plans_limits_in_the_admin(staff_client):
             "max_alert_rules": 10,
             "max_webhooks": 0,
             "api_requests_per_minute": 30,
+            "api_requests_per_month": 30_000,
             "api_requests_per_day": 1000,
         },
     )

@@ -90,7 +90,7 @@ def test_the_revoke_button_is_an_htmx_post_with_a_confirmation(alice_client, ali
 
 
 def test_another_readers_key_is_a_404_on_every_page(client, alice, bob):
-    key, plaintext = new_key(bob)
+    key, _ = new_key(bob)
     client.force_login(alice)
     assert client.get(f"/account/api-keys/{key.prefix}/revoke/").status_code == 404
     assert client.post(f"/account/api-keys/{key.prefix}/revoke/").status_code == 404

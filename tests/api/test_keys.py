@@ -116,7 +116,9 @@ def test_a_key_in_the_query_string_is_refused_and_never_logged(client, alice, ca
 def test_log_lines_never_show_a_key_even_runservers_request_line(alice):
     """runserver logs the request line with its query string; the console handler redacts it."""
     _, plaintext = new_key(alice)
-    handler = next(h for h in logging.getLogger().handlers if any(f.__class__.__name__ == "RedactApiKeys" for f in h.filters))
+    handler = next(
+        h for h in logging.getLogger().handlers if any(f.__class__.__name__ == "RedactApiKeys" for f in h.filters)
+    )
     for line in (f"GET /api/v1/me?api_key={plaintext} HTTP/1.1", f"GET /api/v1/me?x={plaintext} HTTP/1.1"):
         record = logging.LogRecord("django.server", logging.INFO, __file__, 1, '"%s" %s %s', (line, 400, 10), None)
         assert handler.filter(record)

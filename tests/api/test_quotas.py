@@ -124,8 +124,8 @@ def test_when_redis_is_down_the_api_fails_open_and_logs_an_error(client, alice, 
 
 
 def test_usage_is_counted_per_key_per_day(client, alice, quota_backend):
-    first, first_plaintext = new_key(alice, name="one")
-    second, second_plaintext = new_key(alice, name="two")
+    _, first_plaintext = new_key(alice, name="one")
+    _, second_plaintext = new_key(alice, name="two")
     for plaintext in (first_plaintext, first_plaintext, second_plaintext):
         api_get(client, ME, plaintext)
 
