@@ -8,7 +8,7 @@ import re
 
 from .keys import KEY_PATTERN
 
-KEY_PARAMETER = re.compile(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^&\s\"]+")
+KEY_PARAMETER = re.compile(r"(?i)((?:api[_-]?key|key|access_token)=)[^&\s\"]+")
 REDACTED = "[redacted]"
 
 

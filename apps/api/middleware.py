@@ -4,22 +4,25 @@ problem (application/problem+json)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse
 
-from .keys import KEY_PREFIX
+from .keys import KEY_PREFIX, PREFIX_RANDOM_LENGTH
 from .problems import PROBLEM_CONTENT_TYPE, problem_response
 from .throttling import REQUEST_ATTRIBUTE, ratelimit_headers
 
 API_PATH = "/api/"
-KEY_PARAMETERS = {"api_key", "apikey", "api-key", "key", "token", "access_token", "x-api-key"}
+# Not "token": it names a crypto token in this API's filters.
+KEY_PARAMETERS = {"api_key", "apikey", "api-key", "key", "access_token", "x-api-key"}
+KEY_LIKE = re.compile(rf"{KEY_PREFIX}[A-Za-z0-9]{{{PREFIX_RANDOM_LENGTH}}}")
 
 
 def key_in_query_string(request: HttpRequest) -> bool:
     for name, values in request.GET.lists():
-        if name.lower() in KEY_PARAMETERS or any(KEY_PREFIX in value for value in values):
+        if name.lower() in KEY_PARAMETERS or any(KEY_LIKE.search(value) for value in values):
             return True
     return False
 

@@ -102,7 +102,7 @@ def test_a_deactivated_readers_key_is_refused(client, alice):
     assert api_get(client, ME, plaintext).status_code == 401
 
 
-@pytest.mark.parametrize("query", ["api_key={key}", "key={key}", "apikey={key}", "q={key}", "token=whatever"])
+@pytest.mark.parametrize("query", ["api_key={key}", "key={key}", "apikey={key}", "q={key}", "access_token=whatever"])
 def test_a_key_in_the_query_string_is_refused_and_never_logged(client, alice, caplog, query):
     _, plaintext = new_key(alice)
     caplog.set_level(logging.DEBUG)
@@ -111,6 +111,11 @@ def test_a_key_in_the_query_string_is_refused_and_never_logged(client, alice, ca
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "key-in-query-string"
     assert plaintext not in caplog.text and plaintext.partition(".")[2] not in caplog.text
+
+
+def test_a_token_parameter_is_not_mistaken_for_a_key(client, alice):
+    _, plaintext = new_key(alice)
+    assert client.get(f"{ME}?token=bitcoin&q=macro_", headers={"X-API-Key": plaintext}).status_code == 200
 
 
 def test_log_lines_never_show_a_key_even_runservers_request_line(alice):

@@ -63,3 +63,16 @@ def test_me_shows_the_owner_the_key_the_plan_and_what_is_left(client, alice, key
     assert body["key"]["scopes"] == ["read"] and body["key"]["expires"] is None
     assert body["plan"] == {"name": "Free", "slug": "free", "requests_per_minute": 30, "requests_per_month": 30_000}
     assert body["usage"] == {"remaining_this_minute": 29, "remaining_this_month": 29_999}
+
+
+def test_a_crash_is_a_500_problem(alice, key, monkeypatch):
+    from django.test import Client
+
+    from apps.api.views import MeView
+
+    def crash(self, request):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(MeView, "get", crash)
+    response = api_get(Client(raise_request_exception=False), "/api/v1/me", key)
+    assert _is_problem(response, 500)["code"] == "internal-server-error"
