@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import logging
 import math
 import threading
@@ -127,6 +128,12 @@ def _redis(url: str):
     return redis_client(url)
 
 
+@functools.cache
+def _check_and_count_script(url: str):
+    """The script, sent by its SHA (redis-py loads it again after a Redis restart)."""
+    return _redis(url).register_script(CHECK_AND_COUNT)
+
+
 def _redis_failed(url: str, exc: Exception, what: str) -> None:
     _redis_down_until[url] = time.monotonic() + REDIS_RETRY_AFTER
     logger.error("API quotas: Redis unreachable (%s) while %s; failing open", type(exc).__name__, what)
@@ -152,7 +159,7 @@ def _redis_check(url: str, *, user_id: int, key_prefix: str, plan: Plan, windows
         USAGE_DAYS_KEPT * 86_400,
     ]
     try:
-        allowed, minute, month = _redis(url).eval(CHECK_AND_COUNT, len(keys), *keys, *args)
+        allowed, minute, month = _check_and_count_script(url)(keys=keys, args=args)
     except (redis.RedisError, OSError) as exc:
         _redis_failed(url, exc, "counting a request")
         return _decision(plan, windows, True, None, None)
@@ -162,18 +169,23 @@ def _redis_check(url: str, *, user_id: int, key_prefix: str, plan: Plan, windows
 # --- This process (no Redis) ---------------------------------------------------------------
 
 _local_lock = threading.Lock()
-_local_counters: dict[str, int] = defaultdict(int)
+# Per account: (window id, count) of its current minute and month, so memory stays bounded.
+_local_minutes: dict[int, tuple[int, int]] = {}
+_local_months: dict[int, tuple[str, int]] = {}
 _local_usage: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
 
 def _local_check(*, user_id: int, key_prefix: str, plan: Plan, windows: _Windows) -> QuotaDecision:
-    minute_key, month_key = f"{user_id}:minute:{windows.minute_id}", f"{user_id}:month:{windows.month_id}"
     with _local_lock:
-        minute, month = _local_counters[minute_key], _local_counters[month_key]
+        minute_id, minute = _local_minutes.get(user_id, (windows.minute_id, 0))
+        month_id, month = _local_months.get(user_id, (windows.month_id, 0))
+        minute = minute if minute_id == windows.minute_id else 0
+        month = month if month_id == windows.month_id else 0
         if minute >= plan.api_requests_per_minute or month >= plan.api_requests_per_month:
             return _decision(plan, windows, False, minute, month)
-        _local_counters[minute_key] = minute = minute + 1
-        _local_counters[month_key] = month = month + 1
+        minute, month = minute + 1, month + 1
+        _local_minutes[user_id] = (windows.minute_id, minute)
+        _local_months[user_id] = (windows.month_id, month)
         _local_usage[(user_id, windows.day)][key_prefix] += 1
     return _decision(plan, windows, True, minute, month)
 
@@ -181,7 +193,8 @@ def _local_check(*, user_id: int, key_prefix: str, plan: Plan, windows: _Windows
 def reset_local_state() -> None:
     """Forget this process's counters (tests)."""
     with _local_lock:
-        _local_counters.clear()
+        _local_minutes.clear()
+        _local_months.clear()
         _local_usage.clear()
     _redis_down_until.clear()
 
