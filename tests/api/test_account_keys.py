@@ -130,3 +130,25 @@ def test_an_htmx_post_without_the_csrf_token_is_refused(alice):
     client.force_login(alice)
     assert client.post("/account/api-keys/new/", {"name": "x"}, headers=HTMX).status_code == 403
     assert not APIKey.objects.exists()
+
+
+def test_the_keys_section_and_the_usage_cost_the_same_queries_for_one_key_or_many(alice_client, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(path: str, client) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(path).status_code == 200
+        return len(captured)
+
+    _, plaintext = new_key(alice, name="k0")
+    api = Client(HTTP_X_API_KEY=plaintext)
+    # The first of each fills the site's cache and writes the key's last_used.
+    queries("/account/api-keys/", alice_client)
+    queries("/api/v1/me/usage", api)
+    few = (queries("/account/api-keys/", alice_client), queries("/api/v1/me/usage", api))
+    for n in range(1, 6):
+        _, other = new_key(alice, name=f"k{n}")
+        api_get(Client(), "/api/v1/me", other)
+    many = (queries("/account/api-keys/", alice_client), queries("/api/v1/me/usage", api))
+    assert few == many
