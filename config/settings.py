@@ -104,6 +104,8 @@ INSTALLED_APPS = [
     "apps.editorial",
     "apps.briefings",
     "apps.newsletter",
+    "rest_framework_api_key",
+    "apps.api",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +121,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.accounts.middleware.CacheOutageMiddleware",
+    # /api/: refuses keys in the URL, adds the RateLimit headers, answers errors as problems.
+    "apps.api.middleware.ApiMiddleware",
     # Records the admin user on each historical row of the editorial models.
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
@@ -407,10 +411,26 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No log line shows an API key, not even one sent in a URL (runserver logs query strings).
+    "filters": {"redact_api_keys": {"()": "apps.api.log_redaction.RedactApiKeys"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_api_keys"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- API -----------------------------------------------------------------------
+# Every API view gets key authentication, the read/write scopes, the plan's quotas and
+# problem responses from these defaults; a view sets ``write_scope`` to accept writes.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "apps.api.permissions.KeyHasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.PlanQuotaThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apps.api.problems.problem_exception_handler",
+}
+# Where the quota counters live in Redis (tests use a namespace of their own).
+ACCRUAL_API_QUOTA_KEY_PREFIX = env_str("ACCRUAL_API_QUOTA_KEY_PREFIX", "accrual:api")
 
 # --- Accrual -------------------------------------------------------------------
 # Where the data comes from: "sample" replays the bundled data set; "live" calls the

@@ -3,6 +3,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("apps.api.urls")),
+    path("account/api-keys/", include("apps.api.account_urls")),
     path("account/", include("apps.accounts.urls")),
     path("account/", include("allauth.urls")),
     path("ratings/", include("apps.ratings.urls")),

@@ -14,13 +14,13 @@ class PlanAdmin(admin.ModelAdmin):
         "max_alert_rules",
         "max_webhooks",
         "api_requests_per_minute",
-        "api_requests_per_day",
+        "api_requests_per_month",
     ]
     prepopulated_fields = {"slug": ["name"]}
     fieldsets = (
         (None, {"fields": ("name", "slug", "is_default", "description", "how_to_upgrade")}),
         ("Limits", {"fields": ("max_watchlists", "max_tokens_per_watchlist", "max_alert_rules", "max_webhooks")}),
-        ("API quotas", {"fields": ("api_requests_per_minute", "api_requests_per_day")}),
+        ("API quotas", {"fields": ("api_requests_per_minute", "api_requests_per_month", "api_requests_per_day")}),
     )
 
 

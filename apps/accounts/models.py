@@ -47,6 +47,8 @@ class Plan(models.Model):
     max_webhooks = models.PositiveIntegerField(default=0)
     api_requests_per_minute = models.PositiveIntegerField(default=30)
     api_requests_per_day = models.PositiveIntegerField(default=1000)
+    # The API's quotas are per minute and per calendar month (UTC); see apps/api/quotas.py.
+    api_requests_per_month = models.PositiveIntegerField(default=30_000)
     is_default = models.BooleanField(
         default=False, help_text="The plan of every reader who has none assigned (one plan at most)."
     )

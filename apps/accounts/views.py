@@ -16,7 +16,10 @@ from apps.accounts.services import account_delete
 
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
+    from apps.api.account_views import keys_context  # the page composes the API app's keys section
+
     context = {"overview": account_overview(user=request.user), "usage": usage_for(request.user)}
+    context |= keys_context(request)
     return render(request, "accounts/overview.html", context)
 
 

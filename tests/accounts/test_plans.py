@@ -95,6 +95,7 @@ def test_staff_edit_a_plans_limits_in_the_admin(staff_client):
             "max_alert_rules": 10,
             "max_webhooks": 0,
             "api_requests_per_minute": 30,
+            "api_requests_per_month": 30_000,
             "api_requests_per_day": 1000,
         },
     )
@@ -110,5 +111,5 @@ def test_the_plan_usage_partial_shows_plan_limits_usage_and_how_to_upgrade(clien
     html = client.get("/watchlists/").content.decode()
     assert "Your plan: Free" in html
     assert 'data-usage="watchlists">1 of 3<' in html
-    assert "up to 50" in html and "30 a minute, 1,000 a day" in html
+    assert "up to 50" in html and "30 a minute, 30,000 a month" in html
     assert "hello@accrual.invalid" in html

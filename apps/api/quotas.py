@@ -1,0 +1,234 @@
+"""API quotas: per account (the key's user), per minute and per calendar month (UTC), from the
+reader's plan. With ``REDIS_URL`` the counters live in Redis and one Lua script checks and
+counts both atomically, so several web processes never let more than the limit through; a
+refused request is not counted. Without Redis (the embedded mode: one process) they live in
+this process. If Redis fails, requests go through (fail open) and an error is logged.
+
+The same call counts the request against its key's usage for the day (the account page and
+``/api/v1/me/usage`` read it back).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import functools
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from apps.accounts.models import Plan
+
+logger = logging.getLogger(__name__)
+
+MINUTE = 60
+USAGE_DAYS_KEPT = 35  # days of per-key usage Redis keeps (the usage page shows 30)
+REDIS_RETRY_AFTER = 15.0  # seconds a failed Redis is left alone, so an outage costs one timeout
+
+# KEYS: minute counter, month counter, the day's usage hash. ARGV: minute limit, month limit,
+# minute TTL, month TTL, usage field (the key's prefix), usage TTL.
+CHECK_AND_COUNT = """
+local minute = tonumber(redis.call('GET', KEYS[1]) or '0')
+local month = tonumber(redis.call('GET', KEYS[2]) or '0')
+if minute >= tonumber(ARGV[1]) or month >= tonumber(ARGV[2]) then
+  return {0, minute, month}
+end
+minute = redis.call('INCR', KEYS[1])
+if minute == 1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+month = redis.call('INCR', KEYS[2])
+if month == 1 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+return {1, minute, month}
+"""
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """One quota as the IETF RateLimit headers describe it."""
+
+    name: str
+    quota: int
+    window: int  # seconds
+    remaining: int | None  # None: unknown (Redis unreachable)
+    reset: int  # seconds until the window ends, at least 1
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+
+@dataclass(frozen=True)
+class QuotaDecision:
+    allowed: bool
+    policies: tuple[PolicyState, ...]
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds until every exhausted quota has room again (at least 1)."""
+        return max([p.reset for p in self.policies if p.exhausted], default=1)
+
+
+@dataclass(frozen=True)
+class _Windows:
+    minute_id: int
+    month_id: str  # "2026-12"
+    day: str  # "2026-12-05"
+    minute_reset: int
+    month_window: int
+    month_reset: int
+
+
+def _windows(now: float) -> _Windows:
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    days_in_month = calendar.monthrange(moment.year, moment.month)[1]
+    month_start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    next_month = month_start + dt.timedelta(days=days_in_month)
+    return _Windows(
+        minute_id=int(now // MINUTE),
+        month_id=moment.strftime("%Y-%m"),
+        day=moment.strftime("%Y-%m-%d"),
+        minute_reset=max(1, math.ceil(MINUTE - now % MINUTE)),
+        month_window=days_in_month * 86_400,
+        month_reset=max(1, math.ceil(next_month.timestamp() - now)),
+    )
+
+
+def _key_prefix() -> str:
+    return settings.ACCRUAL_API_QUOTA_KEY_PREFIX
+
+
+def _decision(plan: Plan, windows: _Windows, allowed: bool, minute: int | None, month: int | None) -> QuotaDecision:
+    def remaining(limit: int, used: int | None) -> int | None:
+        return None if used is None else max(limit - used, 0)
+
+    per_minute, per_month = plan.api_requests_per_minute, plan.api_requests_per_month
+    return QuotaDecision(
+        allowed=allowed,
+        policies=(
+            PolicyState("minute", per_minute, MINUTE, remaining(per_minute, minute), windows.minute_reset),
+            PolicyState("month", per_month, windows.month_window, remaining(per_month, month), windows.month_reset),
+        ),
+    )
+
+
+# --- Redis -------------------------------------------------------------------------------
+
+_redis_down_until: dict[str, float] = {}
+
+
+def _redis(url: str):
+    from apps.tokens.locks import redis_client
+
+    return redis_client(url)
+
+
+@functools.cache
+def _check_and_count_script(url: str):
+    """The script, sent by its SHA (redis-py loads it again after a Redis restart)."""
+    return _redis(url).register_script(CHECK_AND_COUNT)
+
+
+def _redis_failed(url: str, exc: Exception, what: str) -> None:
+    _redis_down_until[url] = time.monotonic() + REDIS_RETRY_AFTER
+    logger.error("API quotas: Redis unreachable (%s) while %s; failing open", type(exc).__name__, what)
+
+
+def _redis_usable(url: str) -> bool:
+    return _redis_down_until.get(url, -math.inf) <= time.monotonic()
+
+
+def _redis_check(url: str, *, user_id: int, key_prefix: str, plan: Plan, windows: _Windows) -> QuotaDecision:
+    import redis
+
+    if not _redis_usable(url):
+        return _decision(plan, windows, True, None, None)
+    base = f"{_key_prefix()}:{user_id}"
+    keys = [f"{base}:minute:{windows.minute_id}", f"{base}:month:{windows.month_id}", f"{base}:usage:{windows.day}"]
+    args = [
+        plan.api_requests_per_minute,
+        plan.api_requests_per_month,
+        MINUTE * 2,
+        windows.month_reset + 86_400,
+        key_prefix,
+        USAGE_DAYS_KEPT * 86_400,
+    ]
+    try:
+        allowed, minute, month = _check_and_count_script(url)(keys=keys, args=args)
+    except (redis.RedisError, OSError) as exc:
+        _redis_failed(url, exc, "counting a request")
+        return _decision(plan, windows, True, None, None)
+    return _decision(plan, windows, bool(allowed), int(minute), int(month))
+
+
+# --- This process (no Redis) ---------------------------------------------------------------
+
+_local_lock = threading.Lock()
+# Per account: (window id, count) of its current minute and month, so memory stays bounded.
+_local_minutes: dict[int, tuple[int, int]] = {}
+_local_months: dict[int, tuple[str, int]] = {}
+_local_usage: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+
+def _local_check(*, user_id: int, key_prefix: str, plan: Plan, windows: _Windows) -> QuotaDecision:
+    with _local_lock:
+        minute_id, minute = _local_minutes.get(user_id, (windows.minute_id, 0))
+        month_id, month = _local_months.get(user_id, (windows.month_id, 0))
+        minute = minute if minute_id == windows.minute_id else 0
+        month = month if month_id == windows.month_id else 0
+        if minute >= plan.api_requests_per_minute or month >= plan.api_requests_per_month:
+            return _decision(plan, windows, False, minute, month)
+        minute, month = minute + 1, month + 1
+        _local_minutes[user_id] = (windows.minute_id, minute)
+        _local_months[user_id] = (windows.month_id, month)
+        _local_usage[(user_id, windows.day)][key_prefix] += 1
+    return _decision(plan, windows, True, minute, month)
+
+
+def reset_local_state() -> None:
+    """Forget this process's counters (tests)."""
+    with _local_lock:
+        _local_minutes.clear()
+        _local_months.clear()
+        _local_usage.clear()
+    _redis_down_until.clear()
+
+
+# --- Public --------------------------------------------------------------------------------
+
+
+def quota_check(*, user_id: int, key_prefix: str, plan: Plan, now: float | None = None) -> QuotaDecision:
+    """Check the account's quotas for one more request and, if allowed, count it (atomically)."""
+    windows = _windows(time.time() if now is None else now)
+    if settings.REDIS_URL:
+        return _redis_check(settings.REDIS_URL, user_id=user_id, key_prefix=key_prefix, plan=plan, windows=windows)
+    return _local_check(user_id=user_id, key_prefix=key_prefix, plan=plan, windows=windows)
+
+
+def usage_counts(*, user_id: int, days: list[dt.date]) -> dict[dt.date, dict[str, int]]:
+    """Requests counted per day and key prefix, for ``days`` (one Redis round trip)."""
+    labels = [day.isoformat() for day in days]
+    if not settings.REDIS_URL:
+        with _local_lock:
+            return {day: dict(_local_usage.get((user_id, label), {})) for day, label in zip(days, labels, strict=True)}
+    import redis
+
+    url = settings.REDIS_URL
+    if not _redis_usable(url):
+        return {}
+    pipe = _redis(url).pipeline(transaction=False)
+    for label in labels:
+        pipe.hgetall(f"{_key_prefix()}:{user_id}:usage:{label}")
+    try:
+        rows = pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        _redis_failed(url, exc, "reading usage")
+        return {}
+    return {
+        day: {field.decode(): int(count) for field, count in row.items()} for day, row in zip(days, rows, strict=True)
+    }
