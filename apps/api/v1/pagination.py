@@ -121,7 +121,7 @@ class StableCursorPagination(BasePagination):
                         },
                     },
                 },
-                "results": schema,
+                "results": {**schema, "description": "This page's rows."},
             },
         }
 

@@ -71,7 +71,10 @@ def parse_choice(value: str, allowed, name: str) -> str:
 AS_OF = OpenApiParameter(
     "as_of",
     OpenApiTypes.DATE,
-    description="Point in time (YYYY-MM-DD): what the API would have said that day — the figures or rating dated that day or the newest before it.",
+    description=(
+        "Point in time (YYYY-MM-DD): what the API would have said that day — "
+        "the figures or rating dated that day or the newest before it."
+    ),
 )
 START = OpenApiParameter(
     "start", OpenApiTypes.DATE, description="First day (YYYY-MM-DD); default: 365 days before end."
@@ -131,7 +134,10 @@ RANGE_PARAMS = [
         OpenApiParameter(
             "ordering",
             str,
-            description=f"Sort key, '-' for descending: {', '.join(SCREENER_SORTS)}. Default -market_cap; missing figures last, slug breaks ties.",
+            description=(
+                f"Sort key, '-' for descending: {', '.join(SCREENER_SORTS)}. "
+                "Default -market_cap; missing figures last, slug breaks ties."
+            ),
         ),
         AS_OF,
         FORMAT,
@@ -274,7 +280,9 @@ class Events(_TokenList):
         OpenApiParameter(
             "ordering",
             str,
-            description=f"Sort key, '-' for descending: {', '.join(LEADERBOARD_SORTS)}. Default: the grade's score, best first.",
+            description=(
+                f"Sort key, '-' for descending: {', '.join(LEADERBOARD_SORTS)}. Default: the grade's score, best first."
+            ),
         ),
         AS_OF,
         FORMAT,
