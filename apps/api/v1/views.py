@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponseNotModified, StreamingHttpResponse
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
@@ -27,7 +28,7 @@ from apps.editorial.selectors import public_lists
 from apps.ratings.methodology import METHODOLOGY
 from apps.ratings.models import Rating
 from apps.ratings.selectors import BANDS, GRADE_FIELDS, LEADERBOARD_SORTS, NOT_RATED_FILTER, VERSION, leaderboard
-from apps.tokens.models import AccrualPolicy, Category, MetricSnapshot, PriceDay, RevenueDay, Token
+from apps.tokens.models import AccrualPolicy, Category, Chain, MetricSnapshot, PriceDay, RevenueDay, Token
 from apps.tokens.selectors import (
     SCREENER_RANGE_FIELDS,
     SCREENER_SORTS,
@@ -68,6 +69,12 @@ def parse_choice(value: str, allowed, name: str) -> str:
     return value
 
 
+def parse_chain(value: str) -> str:
+    if value and not Chain.objects.filter(slug=value).exists():
+        raise ValidationError({"chain": f"No chain with the slug {value!r}."})
+    return value
+
+
 AS_OF = OpenApiParameter(
     "as_of",
     OpenApiTypes.DATE,
@@ -88,6 +95,7 @@ class ApiView(GenericAPIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])  # JSON or CSV by the Accept header
         if isinstance(response, Response) and response.status_code == 200:
             response.render()
             etag = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
@@ -168,7 +176,7 @@ class TokenList(ApiList):
         filters = {
             "q": params.get("search", "")[:100],
             "category": parse_choice(params.get("category", ""), Category.values, "category"),
-            "chain": params.get("chain", ""),
+            "chain": parse_chain(params.get("chain", "")),
             "ranges": ranges,
             "sort": sort,
             "direction": direction,
@@ -245,7 +253,11 @@ class RevenueDays(_DailyList):
 
 class _TokenList(ApiList):
     def get_queryset(self):
-        return self.rows(self.kwargs["slug"])
+        slug = self.kwargs["slug"]
+        try:
+            return self.rows(slug)
+        except Http404:
+            raise Http404(f"No token with the slug {slug!r}.") from None
 
 
 @extend_schema(summary="Period revenue reports", parameters=[FORMAT])
