@@ -14,7 +14,8 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from apps.tokens.selectors import data_status
 
-CURSOR_SALT = "api.v1.cursor"
+# No timestamp: a page's links, and so its ETag, stay the same while its rows do.
+CURSOR_SIGNER = signing.Signer(salt="api.v1.cursor")
 MAX_PAGE_SIZE = 1000
 
 
@@ -40,8 +41,8 @@ class StableCursorPagination(BasePagination):
         if not raw:
             return 0
         try:
-            position = signing.loads(raw, salt=CURSOR_SALT)
-        except signing.BadSignature:
+            position = CURSOR_SIGNER.unsign_object(raw)
+        except (signing.BadSignature, ValueError):
             position = None
         if not isinstance(position, int) or position < 0:
             raise ValidationError({self.cursor_query_param: "Not a cursor this API gave out; start again without it."})
@@ -62,7 +63,7 @@ class StableCursorPagination(BasePagination):
         url = self.request.build_absolute_uri()
         if position == 0:
             return remove_query_param(url, self.cursor_query_param)
-        return replace_query_param(url, self.cursor_query_param, signing.dumps(position, salt=CURSOR_SALT))
+        return replace_query_param(url, self.cursor_query_param, CURSOR_SIGNER.sign_object(position))
 
     def get_next_link(self) -> str | None:
         return self._link(self.position + self.size if self.has_next else None)

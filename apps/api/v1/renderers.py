@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,7 +19,13 @@ def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
         elif isinstance(value, list):
-            flat[name] = "; ".join(str(item) for item in value if not isinstance(item, Mapping | list))
+            # A list of objects by their slugs where they have them (chains), else as JSON.
+            if all(isinstance(item, Mapping) and "slug" in item for item in value):
+                flat[name] = " ".join(item["slug"] for item in value)
+            elif any(isinstance(item, Mapping | list) for item in value):
+                flat[name] = json.dumps(value, default=str)
+            else:
+                flat[name] = " ".join(str(item) for item in value)
         else:
             flat[name] = "" if value is None else value
     return flat

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import time
 from decimal import Decimal
 
 import pytest
@@ -133,7 +134,7 @@ def test_token_list_as_of_reads_the_snapshot_dated_that_day_or_the_newest_before
     assert Decimal(api.get(f"{API}/tokens/aave/").json()["snapshot"]["price"]["price_usd"]) == 9
 
 
-def test_cursor_paging_walks_every_row_once_in_a_stable_order(api):
+def test_cursor_paging_walks_every_row_once_in_a_stable_order(api, monkeypatch):
     for n in range(5):
         MetricSnapshotFactory(token__slug=f"tok-{n}", market_cap_usd=Decimal(100))  # all tied: slug breaks ties
     seen, url = [], f"{API}/tokens/?page_size=2"
@@ -142,6 +143,11 @@ def test_cursor_paging_walks_every_row_once_in_a_stable_order(api):
         seen += [row["slug"] for row in body["results"]]
         url = body["next"]
     assert seen == [f"tok-{n}" for n in range(5)]
+    page = f"{API}/tokens/?page_size=2"
+    etag = api.get(page)["ETag"]
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert api.get(page, headers={"If-None-Match": etag}).status_code == 304  # its next link has not changed
 
 
 @pytest.mark.parametrize(
@@ -268,11 +274,12 @@ def test_etag_and_if_none_match_gives_304(api):
 
 @pytest.mark.parametrize("how", [{"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}])
 def test_lists_render_as_csv(api, how):
-    MetricSnapshotFactory(token__slug="hype")
+    MetricSnapshotFactory(token__slug="hype", token__chains=[ChainFactory(slug="base"), ChainFactory(slug="eth")])
     response = api.get(f"{API}/tokens/", how.get("params"), headers=how.get("headers"))
     assert response["Content-Type"].startswith("text/csv")
     [row] = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert row["slug"] == "hype" and row["snapshot.price.source"] == "coingecko"
+    assert row["chains"] == "base eth"
 
 
 def test_bulk_file_streams_every_tokens_figures_for_the_day(api):
