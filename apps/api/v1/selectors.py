@@ -11,7 +11,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from apps.ratings.models import Rating
 from apps.ratings.selectors import GRADE_FIELDS, LEADERBOARD_SORTS, NOT_RATED_FILTER, VERSION
-from apps.tokens.models import MetricSnapshot
+from apps.tokens.models import MetricSnapshot, Token
 from apps.tokens.selectors import (
     DEFAULT_DIRECTION,
     DEFAULT_SORT,
@@ -41,13 +41,10 @@ def snapshots_as_of(
 ) -> QuerySet[MetricSnapshot]:
     """Each matching token's newest snapshot dated ``day`` or before, with its token; a token
     without one did not exist for the API that day. Same filters, sorts and ties as the screener."""
-    tokens = screener_tokens(q=q, category=category, chain=chain).order_by().values("pk")
-    newest = MetricSnapshot.objects.filter(token=OuterRef("token"), date__lte=day).order_by("-date").values("date")[:1]
-    rows = (
-        MetricSnapshot.objects.filter(token__in=tokens, date=Subquery(newest))
-        .select_related("token")
-        .prefetch_related("token__chains")
-    )
+    # One walk down the (token, date) index per token, not a correlated look at every snapshot.
+    newest = MetricSnapshot.objects.filter(token=OuterRef("pk"), date__lte=day).order_by("-date").values("pk")[:1]
+    ids = screener_tokens(q=q, category=category, chain=chain).order_by().values(newest=Subquery(newest))
+    rows = MetricSnapshot.objects.filter(pk__in=ids).select_related("token").prefetch_related("token__chains")
     for name, (low, high) in (ranges or {}).items():
         if name not in SCREENER_RANGE_FIELDS:
             raise ValueError(f"Not a screener range: {name}")
@@ -72,13 +69,12 @@ def ratings_as_of_day(
     """Each token's newest rating dated ``day`` or before, ordered as the leaderboard orders."""
     grade = grade if grade in GRADE_FIELDS else "investor"
     newest = (
-        Rating.objects.filter(token=OuterRef("token"), methodology_version=VERSION, date__lte=day)
+        Rating.objects.filter(token=OuterRef("pk"), methodology_version=VERSION, date__lte=day)
         .order_by("-date")
-        .values("date")[:1]
+        .values("pk")[:1]
     )
-    ratings = Rating.objects.filter(methodology_version=VERSION, date=Subquery(newest)).select_related(
-        "token", "token__latest_snapshot"
-    )
+    ids = Token.objects.values(newest=Subquery(newest))
+    ratings = Rating.objects.filter(pk__in=ids).select_related("token", "token__latest_snapshot")
     if category:
         ratings = ratings.filter(token__category=category)
     if band == NOT_RATED_FILTER:
