@@ -429,3 +429,96 @@ class TopListSerializer(serializers.ModelSerializer):
             "sponsor_name": {"help_text": "Who paid for it."},
             "is_sample": {"help_text": "True for the sample data set's lists."},
         }
+
+
+# --- The methodology (apps/ratings/methodology.py's dataclasses, as published) ------------
+
+
+class MethodologyInputSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The input's key (ratings' inputs use it).")
+    label = serializers.CharField(help_text="The input's name.")
+    source = serializers.CharField(help_text="snapshot (the day's figures), prices, revenue (daily history) or burns.")
+    format = serializers.CharField(help_text="How it is shown: usd, pct, signed, ratio, days.")
+    description = serializers.CharField(help_text="What the input is.")
+    window_days = serializers.IntegerField(help_text="Days of history it uses, ending on the rating's day (0: none).")
+    min_days = serializers.IntegerField(help_text="Fewer days of data than this and the input is missing.")
+    needs = serializers.CharField(help_text="The data it needs, in words.")
+
+
+class SubMetricSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The sub-metric's key.")
+    label = serializers.CharField(help_text="The sub-metric's name.")
+    weight = serializers.IntegerField(help_text="Its weight within the component.")
+    measure = serializers.CharField(help_text="The input ranked (divided by per, when given).")
+    per = serializers.CharField(help_text="The input the measure is divided by (empty: none).")
+    higher_is_better = serializers.BooleanField(help_text="Whether a higher value ranks better.")
+    note = serializers.CharField(help_text="A note on the sub-metric.")
+
+
+class MethodologyComponentSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The component's key.")
+    label = serializers.CharField(help_text="The component's name.")
+    description = serializers.CharField(help_text="What the component measures.")
+    submetrics = SubMetricSerializer(many=True, help_text="Its ranked measures.")
+
+
+class GradeDefSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="investor or trader.")
+    label = serializers.CharField(help_text="The grade's name.")
+    description = serializers.CharField(help_text="What the grade is for.")
+    weights = serializers.SerializerMethodField(help_text="Component key → its weight in the grade.")
+    required = serializers.ListField(
+        child=serializers.CharField(), help_text="Components without which there is no grade."
+    )
+    min_components = serializers.IntegerField(help_text="The fewest components with a score for a grade.")
+    min_revenue_history_days = serializers.IntegerField(help_text="Below this many days of revenue: not rated.")
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
+    def get_weights(self, grade) -> dict[str, int]:
+        return dict(grade.weights)
+
+
+class BandSerializer(serializers.Serializer):
+    letter = serializers.CharField(help_text="The grade letter.")
+    min_score = serializers.IntegerField(help_text="The lowest score with this letter.")
+    meaning = serializers.CharField(help_text="What the letter means.")
+
+
+class SignalDefSerializer(serializers.Serializer):
+    grade = serializers.CharField(help_text="The grade whose score drives the signal.")
+    bullish_enter = serializers.IntegerField(help_text="A score at or above this turns bullish.")
+    bullish_exit = serializers.IntegerField(help_text="A bullish signal holds while the score is at or above this.")
+    bearish_enter = serializers.IntegerField(help_text="A score at or below this turns bearish.")
+    bearish_exit = serializers.IntegerField(help_text="A bearish signal holds while the score is at or below this.")
+
+
+class RankingSerializer(serializers.Serializer):
+    universe_weight = serializers.IntegerField(help_text="Weight of the rank within the whole universe.")
+    category_weight = serializers.IntegerField(help_text="Weight of the rank within the token's category.")
+    min_category_peers = serializers.IntegerField(help_text="Fewer peers with the figure: the universe rank alone.")
+    formula = serializers.CharField(help_text="The percentile rank as computed.")
+    lone_score = serializers.IntegerField(help_text="The rank of a value that is alone.")
+
+
+class MethodologySerializer(serializers.Serializer):
+    version = serializers.CharField(help_text="The methodology version ratings record.")
+    published = serializers.CharField(help_text="When this version was published.")
+    inputs = MethodologyInputSerializer(many=True, help_text="Every raw input a rating stores.")
+    components = MethodologyComponentSerializer(many=True, help_text="The scored components and their sub-metrics.")
+    grades = GradeDefSerializer(many=True, help_text="The grades and how they weigh the components.")
+    bands = BandSerializer(many=True, help_text="Score bands and their letters.")
+    signal = SignalDefSerializer(help_text="How the signal is set, with hysteresis.")
+    ranking = RankingSerializer(help_text="How figures are ranked into scores.")
+    score_move_points = serializers.IntegerField(help_text="A day-over-day move this large is recorded.")
+    price_average_days = serializers.IntegerField(help_text="Returns compare average prices over this many days.")
+    price_average_min_days = serializers.IntegerField(help_text="Fewest days for a price average.")
+    revenue_max_lag_days = serializers.IntegerField(help_text="Revenue windows end at most this many days early.")
+    revenue_window_coverage = serializers.DecimalField(
+        max_digits=None, decimal_places=None, help_text="Share of a window's days that need data."
+    )
+    stdev_inputs = serializers.ListField(
+        child=serializers.CharField(), help_text="Inputs that are sample standard deviations."
+    )
+    universe_rule = serializers.CharField(help_text="Who is rated on a day.")
+    notes = serializers.ListField(child=serializers.CharField(), help_text="Notes on the method.")
+    changes = serializers.ListField(child=serializers.CharField(), help_text="Changes from the previous version.")

@@ -5,7 +5,6 @@ renders as CSV too. Bad input is a 400 and an unknown slug a 404, with a message
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -345,12 +344,13 @@ class RatingHistory(_DailyList):
 
 
 class MethodologyView(ApiView):
+    serializer_class = s.MethodologySerializer
     pagination_class = None
 
-    @extend_schema(summary="The ratings methodology", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(summary="The ratings methodology")
     def get(self, request):
         """The methodology the ratings use, as data: inputs, components and weights, grades, bands, signal."""
-        return Response(dataclasses.asdict(METHODOLOGY))
+        return Response(self.get_serializer(METHODOLOGY).data)
 
 
 def _lists():

@@ -238,6 +238,8 @@ def test_methodology(api):
     body = api.get(f"{API}/methodology/").json()
     assert body["version"] == METHODOLOGY.version
     assert [c["key"] for c in body["components"]] == [c.key for c in METHODOLOGY.components]
+    assert body["grades"][0]["weights"] == dict(METHODOLOGY.grades[0].weights)
+    assert body["inputs"][0]["description"] == METHODOLOGY.inputs[0].description
 
 
 def published(slug: str, tokens: list[Token]) -> TopList:
