@@ -101,9 +101,12 @@ class ApiView(GenericAPIView):
             response["ETag"] = etag
             wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
             if etag in wanted or "*" in wanted:
+                # The 304 keeps the 200's headers (ETag, Vary, quota headers), not its body.
                 not_modified = HttpResponseNotModified()
-                not_modified["ETag"] = etag
-                return not_modified
+                for header, value in response.items():
+                    if header.lower() not in {"content-type", "content-length"}:
+                        not_modified[header] = value
+                response = not_modified
         if data_status().mode == "sample":
             response["Accrual-Data-Set"] = "sample"
         return response

@@ -268,7 +268,7 @@ def test_etag_and_if_none_match_gives_304(api):
     etag = first["ETag"]
     again = api.get(f"{API}/tokens/hype/", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
-    assert "Accept" in first["Vary"]
+    assert "Accept" in first["Vary"] and again["ETag"] == etag and "Accept" in again["Vary"]
     MetricSnapshot.objects.update(price_usd=Decimal(7))
     changed = api.get(f"{API}/tokens/hype/", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed["ETag"] != etag
