@@ -23,7 +23,15 @@ from apps.tokens.models import (
 )
 from apps.tokens.selectors import VALUATION_METRICS, is_stale
 
-# What each snapshot figure is: the token page's definitions (VALUATION_METRICS) and PROVIDERS.md's.
+# DefiLlama's definitions, as PROVIDERS.md states them and the site uses them.
+FEES = "Fees: everything users pay to use the protocol"
+REVENUE = (
+    "Revenue: the part of fees the protocol keeps (treasury, team or holders), not what goes to liquidity providers"
+)
+HOLDERS_REVENUE = (
+    "Holders revenue: the part of revenue that reaches token holders (buyback and burn, fee burns, payouts to stakers)"
+)
+ANNUALISED = "annualised as the last 30 days × 365/30, USD"
 FIGURE_HELP: dict[str, str] = {
     "price_usd": "Price in USD.",
     "market_cap_usd": "Market capitalisation in USD: price × circulating supply.",
@@ -31,12 +39,12 @@ FIGURE_HELP: dict[str, str] = {
     "volume_usd": "Trading volume over the last 24 hours in USD.",
     "price_change_7d": "Price change over 7 days (0.05 = +5 %).",
     "price_change_30d": "Price change over 30 days (0.05 = +5 %).",
-    "fees_30d": "Fees paid by users over the last 30 days, USD (DefiLlama's definition).",
-    "revenue_30d": "Revenue kept by the protocol over the last 30 days, USD.",
-    "holders_revenue_30d": "Revenue that reached token holders over the last 30 days, USD.",
-    "fees_annualised": "Fees annualised: the last 30 days × 365 ÷ 30, USD.",
-    "revenue_annualised": "Revenue annualised: the last 30 days × 365 ÷ 30, USD.",
-    "holders_revenue_annualised": "Holders revenue annualised: the last 30 days × 365 ÷ 30, USD.",
+    "fees_30d": f"{FEES}; over the last 30 days, USD.",
+    "revenue_30d": f"{REVENUE}; over the last 30 days, USD.",
+    "holders_revenue_30d": f"{HOLDERS_REVENUE}; over the last 30 days, USD.",
+    "fees_annualised": f"{FEES}; {ANNUALISED}.",
+    "revenue_annualised": f"{REVENUE}; {ANNUALISED}.",
+    "holders_revenue_annualised": f"{HOLDERS_REVENUE}; {ANNUALISED}.",
     "buybacks_30d": "Tokens bought from the market in the last 30 days (held or burned), USD.",
     **{name: f"{label}: {hint}." for name, label, hint, _ in VALUATION_METRICS},
 }
@@ -216,9 +224,9 @@ class RevenueDaySerializer(serializers.ModelSerializer):
         fields = ("date", "fees_usd", "revenue_usd", "holders_revenue_usd", "as_of", "source")
         extra_kwargs = {
             "date": {"help_text": "The UTC day."},
-            "fees_usd": {"help_text": "Fees paid by users that day, USD (DefiLlama's definition)."},
-            "revenue_usd": {"help_text": "Revenue kept by the protocol that day, USD."},
-            "holders_revenue_usd": {"help_text": "Revenue that reached token holders that day, USD."},
+            "fees_usd": {"help_text": f"{FEES}; that day, USD."},
+            "revenue_usd": {"help_text": f"{REVENUE}; that day, USD."},
+            "holders_revenue_usd": {"help_text": f"{HOLDERS_REVENUE}; that day, USD."},
             "source": {"help_text": SOURCE_HELP},
         }
 

@@ -414,6 +414,8 @@ class BulkTokens(APIView):
             raise ValidationError({"day": "That day has not happened yet."})
         response = StreamingHttpResponse(bulk_rows(date), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="tokens-{date}.csv"'
+        if data_status().mode == "sample":
+            response["Accrual-Data-Set"] = "sample"
         return response
 
 
