@@ -92,6 +92,12 @@ FORMAT = OpenApiParameter("format", str, enum=["json", "csv"], description="csv 
 class ApiView(GenericAPIView):
     """ETag on every 200; If-None-Match → 304 with no body. A header says when the data set is sample."""
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        for name, value in request.query_params.items():
+            if "\x00" in name or "\x00" in value:  # PostgreSQL refuses NUL in text
+                raise ValidationError({name: "Contains a NUL character."})
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         patch_vary_headers(response, ["Accept"])  # JSON or CSV by the Accept header
@@ -169,8 +175,8 @@ class TokenList(ApiList):
                     bounds.append(Decimal(raw) if raw else None)
                 except InvalidOperation:
                     raise ValidationError({f"{name}_{end}": f"{raw!r} is not a number."}) from None
-                if bounds[-1] is not None and not bounds[-1].is_finite():
-                    raise ValidationError({f"{name}_{end}": "Must be a finite number."})
+                if bounds[-1] is not None and not (bounds[-1].is_finite() and -40 < bounds[-1].adjusted() < 40):
+                    raise ValidationError({f"{name}_{end}": "Must be a finite number below 10^40."})
             if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
                 raise ValidationError({name: "The minimum is above the maximum."})
             if bounds != [None, None]:
@@ -233,7 +239,9 @@ class _DailyList(ApiList):
         token = _token(self.kwargs["slug"])
         params = self.request.query_params
         end = parse_day(params.get("end"), "end") or dt.datetime.now(dt.UTC).date()
-        start = parse_day(params.get("start"), "start") or end - dt.timedelta(days=365)
+        start = parse_day(params.get("start"), "start") or max(
+            end, dt.date(1, 1, 1) + dt.timedelta(days=365)
+        ) - dt.timedelta(days=365)
         if start > end:
             raise ValidationError({"start": "The start is after the end."})
         if (end - start).days > MAX_RANGE_DAYS:

@@ -162,9 +162,13 @@ def test_cursor_paging_walks_every_row_once_in_a_stable_order(api, monkeypatch):
         ("/tokens/", {"ps_min": "cheap"}, "ps_min"),
         ("/tokens/", {"ps_min": "NaN"}, "ps_min"),
         ("/tokens/", {"ps_min": "5", "ps_max": "1"}, "ps"),
+        ("/tokens/", {"ps_min": "1e999999999"}, "ps_min"),
+        ("/tokens/", {"search": "a\x00b"}, "search"),
+        ("/tokens/", {"chain": "\x00"}, "chain"),
         ("/tokens/aave/prices/", {"start": "2026-02-30"}, "start"),
         ("/tokens/aave/prices/", {"start": "2026-11-20", "end": "2026-11-01"}, "start"),
         ("/tokens/aave/revenue/", {"start": "1990-01-01", "end": "2026-01-01"}, "start"),
+        ("/tokens/aave/revenue/", {"start": "0001-01-02", "end": "0001-01-01"}, "start"),
         ("/ratings/", {"band": "Z"}, "band"),
         ("/ratings/", {"grade": "gambler"}, "grade"),
         ("/bulk/tokens-2026-02-31.csv", {}, "day"),
@@ -182,6 +186,12 @@ def test_unknown_token_is_a_404_with_a_message(api, path):
     response = api.get(f"{API}/tokens/nope/{path}")
     assert response.status_code == 404
     assert "nope" in response.content.decode()
+
+
+def test_the_earliest_dates_are_empty_ranges_not_errors(api):
+    TokenFactory(slug="aave")
+    assert api.get(f"{API}/tokens/aave/prices/", {"end": "0001-01-02"}).json()["results"] == []
+    assert api.get(f"{API}/tokens/", {"as_of": "0001-01-01"}).json()["results"] == []
 
 
 def test_token_detail_has_the_accrual_policy(api):
