@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,11 +29,25 @@ PARAMS = [
     *(f"{name}_{end}" for name in sorted(SCREENER_RANGE_FIELDS)[:4] for end in ("min", "max")),
 ]
 URLS = ["/api/v1/tokens/", "/api/v1/tokens/hype/", "/api/v1/tokens/hype/prices/", "/api/v1/ratings/"]
+AWKWARD = [
+    "",
+    "-",
+    "NaN",
+    "-Infinity",
+    "1e999999999",
+    "csv",
+    "-ps",
+    "2026-02-30",
+    "0001-01-01",
+    "9999-12-31",
+    "\x00",
+    "%",
+]
 values = st.one_of(
+    st.sampled_from(AWKWARD),
     st.text(max_size=30),
     st.dates().map(str),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
-    st.sampled_from(["-", "NaN", "Infinity", "1e999999999", "csv", "-ps", "2026-02-30", "0001-01-01", "\x00"]),
 )
 
 
@@ -39,6 +55,12 @@ values = st.one_of(
 def data():
     snapshot = MetricSnapshotFactory(token__slug="hype")
     PriceDayFactory(token=snapshot.token)
+
+
+def test_no_awkward_value_in_any_parameter_makes_a_500(api, data):
+    for url, name, value in itertools.product(URLS, PARAMS, AWKWARD):
+        response = api.get(url, {name: value})
+        assert response.status_code < 500, (url, name, value)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
