@@ -16,7 +16,7 @@ class DayConverter:
 
 register_converter(DayConverter, "day")
 
-app_name = "api"
+app_name = "api_v1"
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("tokens/", views.TokenList.as_view(), name="tokens"),

@@ -431,4 +431,4 @@ class ApiDocsView(SpectacularSwaggerView):
     """Swagger UI from the sidecar's static files, its scripts carrying the page's CSP nonce."""
 
     template_name = "api/swagger_ui.html"
-    url_name = "api:schema"
+    url_name = "api_v1:schema"
