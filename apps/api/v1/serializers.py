@@ -311,16 +311,25 @@ RATING_FIELDS = tuple(RATING_HELP)
 class RatingSerializer(serializers.ModelSerializer):
     token = TokenRefSerializer(read_only=True, help_text="The token rated.")
     as_of = serializers.DateTimeField(source="computed_at", read_only=True, help_text="When the rating was computed.")
-    source = serializers.SerializerMethodField(help_text="Always computed: Accrual's methodology grades the figures.")
+    source = serializers.SerializerMethodField(
+        help_text="computed (Accrual's methodology grades the figures), or sample while the data set is the sample."
+    )
+    stale = serializers.SerializerMethodField(
+        help_text="True when the rating was computed longer ago than the revenue freshness threshold."
+    )
 
     class Meta:
         model = Rating
-        fields = ("token", *RATING_FIELDS, "as_of", "source")
+        fields = ("token", *RATING_FIELDS, "as_of", "source", "stale")
         extra_kwargs = {name: {"help_text": text} for name, text in RATING_HELP.items()}
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_source(self, rating: Rating) -> str:
-        return Source.COMPUTED.value
+        return Source.SAMPLE.value if self.context.get("sample") else Source.COMPUTED.value
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_stale(self, rating: Rating) -> bool:
+        return is_stale(rating.computed_at, kind="revenue", source=self.get_source(rating))
 
 
 class InputSerializer(serializers.Serializer):

@@ -92,6 +92,9 @@ FORMAT = OpenApiParameter("format", str, enum=["json", "csv"], description="csv 
 class ApiView(GenericAPIView):
     """ETag on every 200; If-None-Match → 304 with no body. A header says when the data set is sample."""
 
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "sample": data_status().mode == "sample"}
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         for name, value in request.query_params.items():

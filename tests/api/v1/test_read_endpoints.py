@@ -105,6 +105,10 @@ def test_sample_figures_are_labelled_and_never_stale(api):
     assert response["Accrual-Data-Set"] == "sample"
     snapshot = body["results"][0]["snapshot"]
     assert snapshot["price"]["stale"] is False and snapshot["valuation"]["source"] == "sample"
+    token = Token.objects.get()
+    rate(token)
+    rating = api.get(f"{API}/tokens/{token.slug}/rating/").json()
+    assert rating["source"] == "sample" and rating["stale"] is False
 
 
 def test_token_list_filters_search_category_chain_and_ranges(api):
@@ -231,6 +235,7 @@ def test_ratings_latest_as_of_history_and_explained(api):
     rate(good, score="90.0", grade="A")
     rate(poor, score="30.0", grade="D")
     latest = api.get(f"{API}/ratings/").json()["results"]
+    assert latest[0]["source"] == "computed" and latest[0]["stale"] is True  # computed at AS_OF, long ago
     assert [(r["token"]["slug"], r["investor_grade"]) for r in latest] == [("good", "A"), ("poor", "D")]
     back_then = api.get(f"{API}/ratings/", {"as_of": str(TODAY - dt.timedelta(days=1))}).json()["results"]
     assert [(r["token"]["slug"], r["investor_grade"]) for r in back_then] == [("good", "E")]
