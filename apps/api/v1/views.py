@@ -423,9 +423,16 @@ class BulkTokens(APIView):
         date = parse_day(day, "day")
         if date > dt.datetime.now(dt.UTC).date():
             raise ValidationError({"day": "That day has not happened yet."})
-        response = StreamingHttpResponse(bulk_rows(date), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="tokens-{date}.csv"'
-        if data_status().mode == "sample":
+        status = data_status()
+        # The file changes only with the data's generation (a refresh, an editor's save).
+        etag = f'"tokens-{date}-{status.generation}"'
+        if etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponseNotModified()
+        else:
+            response = StreamingHttpResponse(bulk_rows(date), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="tokens-{date}.csv"'
+        response["ETag"] = etag
+        if status.mode == "sample":
             response["Accrual-Data-Set"] = "sample"
         return response
 

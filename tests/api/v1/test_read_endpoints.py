@@ -18,6 +18,7 @@ from apps.editorial.models import ListEntry, TopList
 from apps.ratings.methodology import METHODOLOGY
 from apps.ratings.models import LatestRating, Rating
 from apps.tokens.models import Category, MetricSnapshot, Token
+from apps.tokens.selectors import data_changed
 from tests.factories import (
     AS_OF,
     TODAY,
@@ -307,6 +308,10 @@ def test_bulk_file_streams_every_tokens_figures_for_the_day(api):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["slug"] for r in rows] == ["a-token", "b-token"]
     assert rows[1]["date"] == str(TODAY - dt.timedelta(days=1)) and rows[0]["price_source"] == "coingecko"
+    again = api.get(f"{API}/bulk/tokens-{TODAY}.csv", headers={"If-None-Match": response["ETag"]})
+    assert again.status_code == 304
+    data_changed()  # a refresh finished
+    assert api.get(f"{API}/bulk/tokens-{TODAY}.csv", headers={"If-None-Match": response["ETag"]}).status_code == 200
 
 
 LIST_URLS = [
