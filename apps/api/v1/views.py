@@ -179,7 +179,7 @@ class TokenList(ApiList):
                 except InvalidOperation:
                     raise ValidationError({f"{name}_{end}": f"{raw!r} is not a number."}) from None
                 if bounds[-1] is not None and not (bounds[-1].is_finite() and -40 < bounds[-1].adjusted() < 40):
-                    raise ValidationError({f"{name}_{end}": "Must be a finite number below 10^40."})
+                    raise ValidationError({f"{name}_{end}": "Must be a finite number from 10^-40 to 10^40 in size."})
             if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
                 raise ValidationError({name: "The minimum is above the maximum."})
             if bounds != [None, None]:

@@ -359,3 +359,13 @@ def test_list_query_counts_are_flat_from_10_to_1000_rows(api, url):
     for n in range(1, 5 if url == "/top-lists/" else 1):
         published(f"list-{n}", more[n * 10 : n * 10 + 10])
     assert count_queries(api, url) == small
+
+
+def test_url_names():
+    from django.urls import reverse
+
+    assert reverse("api_v1:tokens") == "/api/v1/tokens/"
+    assert reverse("api_v1:token-rating", kwargs={"slug": "hype"}) == "/api/v1/tokens/hype/rating/"
+    assert reverse("api_v1:bulk-tokens", kwargs={"day": "2026-11-20"}) == "/api/v1/bulk/tokens-2026-11-20.csv"
+    assert reverse("api_v1:schema") == "/api/v1/schema/"
+    assert reverse("api-docs") == "/api/docs/"
