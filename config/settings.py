@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "csp",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -425,9 +427,32 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "apps.api.permissions.KeyHasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.api.throttling.PlanQuotaThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "apps.api.v1.renderers.CSVRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.api.problems.problem_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "apps.api.v1.pagination.StableCursorPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Decimals as strings: JSON numbers would lose digits in most clients.
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    # The schema and its docs page are public: anyone may read how to call the API.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "TITLE": "Accrual API",
+    "DESCRIPTION": (
+        "Token prices, protocol revenue, value accrual, ratings and Top 10 lists. Numbers are "
+        "strings (exact decimals); every figure carries its as-of time, source and staleness."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's Swagger UI from local static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"GradeEnum": "apps.ratings.models.Grade"},
 }
 # Where the quota counters live in Redis (tests use a namespace of their own).
 ACCRUAL_API_QUOTA_KEY_PREFIX = env_str("ACCRUAL_API_QUOTA_KEY_PREFIX", "accrual:api")

@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.api.v1.views import ApiDocsView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.urls")),
+    path("api/v1/", include("apps.api.v1.urls")),
+    path("api/docs/", ApiDocsView.as_view(), name="api-docs"),
     path("account/api-keys/", include("apps.api.account_urls")),
     path("account/", include("apps.accounts.urls")),
     path("account/", include("allauth.urls")),

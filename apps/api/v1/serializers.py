@@ -1,0 +1,541 @@
+"""The API's shapes. Numbers are strings (exact decimals); every figure sits in a group that
+says its as-of time, source and whether it is stale. Descriptions are the site's own."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.editorial.models import Revision, RevisionEntry, TopList
+from apps.ratings.models import Rating
+from apps.ratings.selectors import explain
+from apps.tokens.models import (
+    AccrualEvent,
+    AccrualPolicy,
+    Chain,
+    MetricSnapshot,
+    PriceDay,
+    RevenueDay,
+    RevenueReport,
+    Source,
+    Token,
+)
+from apps.tokens.selectors import VALUATION_METRICS, is_stale
+
+# DefiLlama's definitions, as PROVIDERS.md states them and the site uses them.
+FEES = "Fees: everything users pay to use the protocol"
+REVENUE = (
+    "Revenue: the part of fees the protocol keeps (treasury, team or holders), not what goes to liquidity providers"
+)
+HOLDERS_REVENUE = (
+    "Holders revenue: the part of revenue that reaches token holders (buyback and burn, fee burns, payouts to stakers)"
+)
+ANNUALISED = "annualised as the last 30 days × 365/30, USD"
+FIGURE_HELP: dict[str, str] = {
+    "price_usd": "Price in USD.",
+    "market_cap_usd": "Market capitalisation in USD: price × circulating supply.",
+    "fdv_usd": "Fully diluted value in USD: price × maximum (or total) supply.",
+    "volume_usd": "Trading volume over the last 24 hours in USD.",
+    "price_change_7d": "Price change over 7 days (0.05 = +5 %).",
+    "price_change_30d": "Price change over 30 days (0.05 = +5 %).",
+    "fees_30d": f"{FEES}; over the last 30 days, USD.",
+    "revenue_30d": f"{REVENUE}; over the last 30 days, USD.",
+    "holders_revenue_30d": f"{HOLDERS_REVENUE}; over the last 30 days, USD.",
+    "fees_annualised": f"{FEES}; {ANNUALISED}.",
+    "revenue_annualised": f"{REVENUE}; {ANNUALISED}.",
+    "holders_revenue_annualised": f"{HOLDERS_REVENUE}; {ANNUALISED}.",
+    "buybacks_30d": "Tokens bought from the market in the last 30 days (held or burned), USD.",
+    **{name: f"{label}: {hint}." for name, label, hint, _ in VALUATION_METRICS},
+}
+PRICE_FIGURES = ("price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "price_change_7d", "price_change_30d")
+REVENUE_FIGURES = (
+    "fees_30d",
+    "revenue_30d",
+    "holders_revenue_30d",
+    "fees_annualised",
+    "revenue_annualised",
+    "holders_revenue_annualised",
+    "buybacks_30d",
+    "revenue_growth_30d",
+    "revenue_growth_90d",
+    "holders_share",
+)
+VALUATION_FIGURES = ("pf", "pf_fdv", "ps", "ps_fdv", "phr", "phr_fdv", "holder_yield", "buyback_yield", "burned_share")
+
+SOURCE_HELP = "Where the figures come from: " + ", ".join(f"{value} ({label})" for value, label in Source.choices)
+STALE_HELP = "True when the figures are older than the freshness threshold; sample data is never stale."
+
+
+def _figures(kind: str, names: tuple[str, ...], as_of_field: str, source_field: str):
+    class Figures(serializers.ModelSerializer):
+        as_of = serializers.DateTimeField(
+            source=as_of_field, read_only=True, help_text=f"When the {kind} figures were observed."
+        )
+        source = serializers.CharField(source=source_field, read_only=True, help_text=SOURCE_HELP)
+        stale = serializers.SerializerMethodField(help_text=STALE_HELP)
+
+        class Meta:
+            model = MetricSnapshot
+            fields = ("as_of", "source", "stale", *names)
+            extra_kwargs = {name: {"help_text": FIGURE_HELP[name]} for name in names}
+
+        @extend_schema_field(OpenApiTypes.BOOL)
+        def get_stale(self, snapshot: MetricSnapshot) -> bool:
+            return is_stale(getattr(snapshot, as_of_field), kind=kind, source=getattr(snapshot, source_field))
+
+    Figures.__name__ = f"{kind.title()}Figures"
+    return Figures
+
+
+PriceFigures = _figures("price", PRICE_FIGURES, "price_as_of", "price_source")
+RevenueFigures = _figures("revenue", REVENUE_FIGURES, "revenue_as_of", "revenue_source")
+
+
+class ValuationFigures(serializers.ModelSerializer):
+    """Multiples and yields rest on both the price and the revenue figures: as old as the older."""
+
+    as_of = serializers.SerializerMethodField(help_text="The older of the price and revenue figures' times.")
+    source = serializers.SerializerMethodField(
+        help_text="Always computed: Accrual derives these from prices and revenue."
+    )
+    stale = serializers.SerializerMethodField(help_text=STALE_HELP)
+
+    class Meta:
+        model = MetricSnapshot
+        fields = ("as_of", "source", "stale", *VALUATION_FIGURES)
+        extra_kwargs = {name: {"help_text": FIGURE_HELP[name]} for name in VALUATION_FIGURES}
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_as_of(self, snapshot: MetricSnapshot):
+        times = [t for t in (snapshot.price_as_of, snapshot.revenue_as_of) if t]
+        return serializers.DateTimeField().to_representation(min(times)) if times else None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_source(self, snapshot: MetricSnapshot) -> str:
+        sample = Source.SAMPLE in (snapshot.price_source, snapshot.revenue_source)
+        return Source.SAMPLE.value if sample else Source.COMPUTED.value
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_stale(self, snapshot: MetricSnapshot) -> bool:
+        return is_stale(snapshot.price_as_of, kind="price", source=snapshot.price_source) or is_stale(
+            snapshot.revenue_as_of, kind="revenue", source=snapshot.revenue_source
+        )
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    date = serializers.DateField(read_only=True, help_text="The day the figures are for (UTC).")
+    price = PriceFigures(source="*", read_only=True, help_text="Market figures.")
+    revenue = RevenueFigures(source="*", read_only=True, help_text="Fees, revenue and value accrual over windows.")
+    valuation = ValuationFigures(source="*", read_only=True, help_text="Valuation multiples and yields.")
+
+    class Meta:
+        model = MetricSnapshot
+        fields = ("date", "price", "revenue", "valuation")
+
+
+class ChainSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Chain
+        fields = ("slug", "name")
+        extra_kwargs = {"slug": {"help_text": "The chain's stable id."}, "name": {"help_text": "The chain's name."}}
+
+
+TOKEN_HELP = {
+    "slug": "The token's stable id in this API (URLs use it).",
+    "symbol": "Ticker symbol.",
+    "name": "Name.",
+    "category": "Accrual's category for the protocol.",
+    "coingecko_id": "CoinGecko's id for the token, when mapped.",
+    "defillama_slug": "DefiLlama's slug for the protocol, when mapped.",
+    "website": "The project's website.",
+    "description": "What the protocol does.",
+    "circulating_supply": "Tokens in circulation.",
+    "total_supply": "Tokens that exist (minted minus burned).",
+    "max_supply": "The most tokens that can ever exist, when capped.",
+}
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    chains = ChainSerializer(many=True, read_only=True, help_text="Chains the token lives on.")
+    snapshot = SnapshotSerializer(
+        source="api_snapshot", read_only=True, allow_null=True, help_text="The figures (null: none yet)."
+    )
+
+    class Meta:
+        model = Token
+        fields = ("slug", "symbol", "name", "category", "chains", "coingecko_id", "defillama_slug", "snapshot")
+        extra_kwargs = {name: {"help_text": text} for name, text in TOKEN_HELP.items()}
+
+
+class AccrualPolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccrualPolicy
+        fields = ("mechanism", "share_of_revenue", "basis", "since", "until", "description", "source_url")
+        extra_kwargs = {
+            "mechanism": {"help_text": "How revenue reaches holders: buyback, burn, revenue share, staking payout."},
+            "basis": {"help_text": "Whether the share is of fees or of revenue."},
+            "since": {"help_text": "First day the policy applies (null: always)."},
+            "until": {"help_text": "Last day the policy applies (null: still in force)."},
+            "description": {"help_text": "The policy in words."},
+            "source_url": {"help_text": "Where the policy is stated."},
+        }
+
+
+class TokenDetailSerializer(TokenSerializer):
+    accrual_policies = AccrualPolicySerializer(
+        many=True, read_only=True, help_text="How the protocol hands revenue to holders, newest first."
+    )
+
+    class Meta(TokenSerializer.Meta):
+        fields = (
+            *TokenSerializer.Meta.fields[:-1],
+            "website",
+            "description",
+            "circulating_supply",
+            "total_supply",
+            "max_supply",
+            "accrual_policies",
+            "snapshot",
+        )
+
+
+class PriceDaySerializer(serializers.ModelSerializer):
+    as_of = serializers.DateTimeField(source="observed_at", read_only=True, help_text="When the price was observed.")
+
+    class Meta:
+        model = PriceDay
+        fields = ("date", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "as_of", "source")
+        extra_kwargs = {
+            "date": {"help_text": "The UTC day (close: 00:00 UTC of the next day)."},
+            "source": {"help_text": SOURCE_HELP},
+            **{
+                name: {"help_text": FIGURE_HELP[name]}
+                for name in ("price_usd", "market_cap_usd", "fdv_usd", "volume_usd")
+            },
+        }
+
+
+class RevenueDaySerializer(serializers.ModelSerializer):
+    as_of = serializers.DateTimeField(source="fetched_at", read_only=True, help_text="When the figures were fetched.")
+
+    class Meta:
+        model = RevenueDay
+        fields = ("date", "fees_usd", "revenue_usd", "holders_revenue_usd", "as_of", "source")
+        extra_kwargs = {
+            "date": {"help_text": "The UTC day."},
+            "fees_usd": {"help_text": f"{FEES}; that day, USD."},
+            "revenue_usd": {"help_text": f"{REVENUE}; that day, USD."},
+            "holders_revenue_usd": {"help_text": f"{HOLDERS_REVENUE}; that day, USD."},
+            "source": {"help_text": SOURCE_HELP},
+        }
+
+
+class RevenueReportSerializer(serializers.ModelSerializer):
+    as_of = serializers.DateTimeField(
+        source="updated_at", read_only=True, help_text="When the report was last written."
+    )
+
+    class Meta:
+        model = RevenueReport
+        fields = (
+            "period",
+            "period_start",
+            "period_end",
+            "fees_usd",
+            "revenue_usd",
+            "holders_revenue_usd",
+            "buybacks_usd",
+            "days_covered",
+            "as_of",
+            "source",
+            "source_url",
+            "note",
+        )
+        extra_kwargs = {
+            "period": {"help_text": "month, quarter, year or arr (annual recurring revenue)."},
+            "period_start": {"help_text": "First day of the period."},
+            "period_end": {"help_text": "Last day of the period."},
+            "fees_usd": {"help_text": "Fees over the period, USD."},
+            "revenue_usd": {"help_text": "Revenue over the period, USD."},
+            "holders_revenue_usd": {"help_text": "Holders revenue over the period, USD."},
+            "buybacks_usd": {"help_text": "Tokens bought from the market over the period, USD."},
+            "days_covered": {"help_text": "Days of the period with data (computed reports)."},
+            "source": {"help_text": SOURCE_HELP + "; computed reports are built from daily facts."},
+            "source_url": {"help_text": "Where an entered report's figures are published."},
+            "note": {"help_text": "An editor's note."},
+        }
+
+
+class AccrualEventSerializer(serializers.ModelSerializer):
+    as_of = serializers.DateTimeField(source="fetched_at", read_only=True, help_text="When the event was recorded.")
+
+    class Meta:
+        model = AccrualEvent
+        fields = ("date", "kind", "usd_amount", "token_amount", "reference", "note", "as_of", "source")
+        extra_kwargs = {
+            "date": {"help_text": "The day of the event."},
+            "usd_amount": {"help_text": "USD spent or distributed."},
+            "token_amount": {"help_text": "Tokens bought, burned or distributed."},
+            "note": {"help_text": "A note on the event."},
+            "source": {"help_text": SOURCE_HELP},
+        }
+
+
+class TokenRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Token
+        fields = ("slug", "symbol", "name", "category")
+        extra_kwargs = {name: {"help_text": TOKEN_HELP[name]} for name in fields}
+
+
+RATING_HELP = {
+    "date": "The day the rating is for.",
+    "methodology_version": "The methodology version that graded it (see /api/v1/methodology/).",
+    "investor_score": "Investor score, 0–100: revenue, value accrual, valuation and risk.",
+    "investor_grade": "Investor grade A–E; empty: not rated.",
+    "investor_reason": "Why there is no Investor grade, when there is none.",
+    "trader_score": "Trader score, 0–100: momentum and valuation.",
+    "trader_grade": "Trader grade A–E; empty: not rated.",
+    "trader_reason": "Why there is no Trader grade, when there is none.",
+    "signal": "bullish, neutral or bearish (empty: none), from the Trader score with hysteresis.",
+    "revenue_score": "Revenue component score, 0–100.",
+    "value_accrual_score": "Value accrual component score, 0–100.",
+    "valuation_score": "Valuation component score, 0–100.",
+    "momentum_score": "Momentum component score, 0–100.",
+    "risk_score": "Risk component score, 0–100.",
+}
+RATING_FIELDS = tuple(RATING_HELP)
+
+
+class RatingSerializer(serializers.ModelSerializer):
+    token = TokenRefSerializer(read_only=True, help_text="The token rated.")
+    as_of = serializers.DateTimeField(source="computed_at", read_only=True, help_text="When the rating was computed.")
+    source = serializers.SerializerMethodField(
+        help_text="computed (Accrual's methodology grades the figures), or sample while the data set is the sample."
+    )
+    stale = serializers.SerializerMethodField(
+        help_text="True when the rating was computed longer ago than the revenue freshness threshold."
+    )
+
+    class Meta:
+        model = Rating
+        fields = ("token", *RATING_FIELDS, "as_of", "source", "stale")
+        extra_kwargs = {name: {"help_text": text} for name, text in RATING_HELP.items()}
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_source(self, rating: Rating) -> str:
+        return Source.SAMPLE.value if self.context.get("sample") else Source.COMPUTED.value
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_stale(self, rating: Rating) -> bool:
+        return is_stale(rating.computed_at, kind="revenue", source=self.get_source(rating))
+
+
+class InputSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The input's key in the methodology.")
+    label = serializers.CharField(help_text="The input's name.")
+    description = serializers.CharField(help_text="What the input is.")
+    value = serializers.CharField(
+        allow_null=True, source="raw", help_text="The input exactly as stored (null: missing)."
+    )
+
+
+class PartSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The sub-metric's key.")
+    label = serializers.CharField(help_text="The sub-metric's name.")
+    weight = serializers.IntegerField(help_text="Its weight within the component.")
+    higher_is_better = serializers.BooleanField(help_text="Whether a higher value ranks better.")
+    inputs = InputSerializer(many=True, help_text="The inputs it is computed from.")
+    universe = serializers.DecimalField(
+        max_digits=None, decimal_places=None, allow_null=True, help_text="Percentile rank in the rated universe, 0–100."
+    )
+    category = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,
+        allow_null=True,
+        help_text="Percentile rank in the token's category, 0–100 (null: too few peers).",
+    )
+    score = serializers.DecimalField(
+        max_digits=None, decimal_places=None, allow_null=True, help_text="The sub-metric's blended score, 0–100."
+    )
+    universe_size = serializers.IntegerField(help_text="Tokens ranked in the universe.")
+    category_size = serializers.IntegerField(help_text="Tokens ranked in the category.")
+
+
+class ComponentSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The component's key.")
+    label = serializers.CharField(help_text="The component's name.")
+    description = serializers.CharField(help_text="What the component measures.")
+    score = serializers.DecimalField(
+        max_digits=None, decimal_places=None, allow_null=True, help_text="The component's score, 0–100."
+    )
+    weights = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Grade → this component's weight in it."
+    )
+    parts = PartSerializer(many=True, help_text="Its sub-metrics, their ranks and inputs.")
+
+
+class RatingDetailSerializer(RatingSerializer):
+    components = serializers.SerializerMethodField(help_text="Each component's score, sub-metrics and inputs.")
+    inputs = serializers.JSONField(
+        read_only=True, help_text="Every raw input by key, decimals as strings (null: missing)."
+    )
+
+    class Meta(RatingSerializer.Meta):
+        fields = (*RatingSerializer.Meta.fields, "components", "inputs")
+
+    @extend_schema_field(ComponentSerializer(many=True))
+    def get_components(self, rating: Rating):
+        return ComponentSerializer(explain(rating), many=True).data
+
+
+class RevisionEntrySerializer(serializers.ModelSerializer):
+    token = TokenRefSerializer(read_only=True, help_text="The token listed.")
+
+    class Meta:
+        model = RevisionEntry
+        fields = ("rank", "token", "blurb", "sponsored", "sponsor_name")
+        extra_kwargs = {
+            "rank": {"help_text": "Its place on the list, 1 first."},
+            "blurb": {"help_text": "The editor's short reason for this token."},
+            "sponsored": {"help_text": "True when the entry is paid for."},
+            "sponsor_name": {"help_text": "Who paid for it."},
+        }
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    entries = RevisionEntrySerializer(many=True, read_only=True, help_text="The list as published in this revision.")
+
+    class Meta:
+        model = Revision
+        fields = ("number", "made_at", "note", "entries")
+        extra_kwargs = {
+            "number": {"help_text": "1 for the first publication, then one more for each change."},
+            "made_at": {"help_text": "When the revision was published."},
+            "note": {"help_text": "Why the list changed."},
+        }
+
+
+class TopListSerializer(serializers.ModelSerializer):
+    revisions = RevisionSerializer(many=True, read_only=True, help_text="Every published revision, oldest first.")
+
+    class Meta:
+        model = TopList
+        fields = (
+            "slug",
+            "title",
+            "summary",
+            "criteria",
+            "status",
+            "published_at",
+            "archived_at",
+            "sponsored",
+            "sponsor_name",
+            "is_sample",
+            "revisions",
+        )
+        extra_kwargs = {
+            "slug": {"help_text": "The list's stable id."},
+            "title": {"help_text": "The list's title."},
+            "summary": {"help_text": "What the list is."},
+            "status": {"help_text": "published or archived (archived lists are kept, no longer updated)."},
+            "published_at": {"help_text": "When the list was first published."},
+            "archived_at": {"help_text": "When the list was archived."},
+            "sponsored": {"help_text": "True when the list is paid for."},
+            "sponsor_name": {"help_text": "Who paid for it."},
+            "is_sample": {"help_text": "True for the sample data set's lists."},
+        }
+
+
+# --- The methodology (apps/ratings/methodology.py's dataclasses, as published) ------------
+
+
+class MethodologyInputSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The input's key (ratings' inputs use it).")
+    label = serializers.CharField(help_text="The input's name.")
+    source = serializers.CharField(help_text="snapshot (the day's figures), prices, revenue (daily history) or burns.")
+    format = serializers.CharField(help_text="How it is shown: usd, pct, signed, ratio, days.")
+    description = serializers.CharField(help_text="What the input is.")
+    window_days = serializers.IntegerField(help_text="Days of history it uses, ending on the rating's day (0: none).")
+    min_days = serializers.IntegerField(help_text="Fewer days of data than this and the input is missing.")
+    needs = serializers.CharField(help_text="The data it needs, in words.")
+
+
+class SubMetricSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The sub-metric's key.")
+    label = serializers.CharField(help_text="The sub-metric's name.")
+    weight = serializers.IntegerField(help_text="Its weight within the component.")
+    measure = serializers.CharField(help_text="The input ranked (divided by per, when given).")
+    per = serializers.CharField(help_text="The input the measure is divided by (empty: none).")
+    higher_is_better = serializers.BooleanField(help_text="Whether a higher value ranks better.")
+    note = serializers.CharField(help_text="A note on the sub-metric.")
+
+
+class MethodologyComponentSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The component's key.")
+    label = serializers.CharField(help_text="The component's name.")
+    description = serializers.CharField(help_text="What the component measures.")
+    submetrics = SubMetricSerializer(many=True, help_text="Its ranked measures.")
+
+
+class GradeDefSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="investor or trader.")
+    label = serializers.CharField(help_text="The grade's name.")
+    description = serializers.CharField(help_text="What the grade is for.")
+    weights = serializers.SerializerMethodField(help_text="Component key → its weight in the grade.")
+    required = serializers.ListField(
+        child=serializers.CharField(), help_text="Components without which there is no grade."
+    )
+    min_components = serializers.IntegerField(help_text="The fewest components with a score for a grade.")
+    min_revenue_history_days = serializers.IntegerField(help_text="Below this many days of revenue: not rated.")
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
+    def get_weights(self, grade) -> dict[str, int]:
+        return dict(grade.weights)
+
+
+class BandSerializer(serializers.Serializer):
+    letter = serializers.CharField(help_text="The grade letter.")
+    min_score = serializers.IntegerField(help_text="The lowest score with this letter.")
+    meaning = serializers.CharField(help_text="What the letter means.")
+
+
+class SignalDefSerializer(serializers.Serializer):
+    grade = serializers.CharField(help_text="The grade whose score drives the signal.")
+    bullish_enter = serializers.IntegerField(help_text="A score at or above this turns bullish.")
+    bullish_exit = serializers.IntegerField(help_text="A bullish signal holds while the score is at or above this.")
+    bearish_enter = serializers.IntegerField(help_text="A score at or below this turns bearish.")
+    bearish_exit = serializers.IntegerField(help_text="A bearish signal holds while the score is at or below this.")
+
+
+class RankingSerializer(serializers.Serializer):
+    universe_weight = serializers.IntegerField(help_text="Weight of the rank within the whole universe.")
+    category_weight = serializers.IntegerField(help_text="Weight of the rank within the token's category.")
+    min_category_peers = serializers.IntegerField(help_text="Fewer peers with the figure: the universe rank alone.")
+    formula = serializers.CharField(help_text="The percentile rank as computed.")
+    lone_score = serializers.IntegerField(help_text="The rank of a value that is alone.")
+
+
+class MethodologySerializer(serializers.Serializer):
+    version = serializers.CharField(help_text="The methodology version ratings record.")
+    published = serializers.CharField(help_text="When this version was published.")
+    inputs = MethodologyInputSerializer(many=True, help_text="Every raw input a rating stores.")
+    components = MethodologyComponentSerializer(many=True, help_text="The scored components and their sub-metrics.")
+    grades = GradeDefSerializer(many=True, help_text="The grades and how they weigh the components.")
+    bands = BandSerializer(many=True, help_text="Score bands and their letters.")
+    signal = SignalDefSerializer(help_text="How the signal is set, with hysteresis.")
+    ranking = RankingSerializer(help_text="How figures are ranked into scores.")
+    score_move_points = serializers.IntegerField(help_text="A day-over-day move this large is recorded.")
+    price_average_days = serializers.IntegerField(help_text="Returns compare average prices over this many days.")
+    price_average_min_days = serializers.IntegerField(help_text="Fewest days for a price average.")
+    revenue_max_lag_days = serializers.IntegerField(help_text="Revenue windows end at most this many days early.")
+    revenue_window_coverage = serializers.DecimalField(
+        max_digits=None, decimal_places=None, help_text="Share of a window's days that need data."
+    )
+    stdev_inputs = serializers.ListField(
+        child=serializers.CharField(), help_text="Inputs that are sample standard deviations."
+    )
+    universe_rule = serializers.CharField(help_text="Who is rated on a day.")
+    notes = serializers.ListField(child=serializers.CharField(), help_text="Notes on the method.")
+    changes = serializers.ListField(child=serializers.CharField(), help_text="Changes from the previous version.")

@@ -1,0 +1,35 @@
+from django.urls import path, register_converter
+from drf_spectacular.views import SpectacularAPIView
+
+from . import views
+
+
+class DayConverter:
+    regex = r"\d{4}-\d{2}-\d{2}"
+
+    def to_python(self, value: str) -> str:
+        return value  # validated by the view, so a bad day is a 400 with a message
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+register_converter(DayConverter, "day")
+
+app_name = "api_v1"
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("tokens/", views.TokenList.as_view(), name="tokens"),
+    path("tokens/<slug:slug>/", views.TokenDetail.as_view(), name="token"),
+    path("tokens/<slug:slug>/prices/", views.PriceDays.as_view(), name="token-prices"),
+    path("tokens/<slug:slug>/revenue/", views.RevenueDays.as_view(), name="token-revenue"),
+    path("tokens/<slug:slug>/reports/", views.Reports.as_view(), name="token-reports"),
+    path("tokens/<slug:slug>/events/", views.Events.as_view(), name="token-events"),
+    path("tokens/<slug:slug>/rating/", views.TokenRating.as_view(), name="token-rating"),
+    path("tokens/<slug:slug>/ratings/", views.RatingHistory.as_view(), name="token-ratings"),
+    path("ratings/", views.RatingList.as_view(), name="ratings"),
+    path("methodology/", views.MethodologyView.as_view(), name="methodology"),
+    path("top-lists/", views.TopLists.as_view(), name="top-lists"),
+    path("top-lists/<slug:slug>/", views.TopListDetail.as_view(), name="top-list"),
+    path("bulk/tokens-<day:day>.csv", views.BulkTokens.as_view(), name="bulk-tokens"),
+]
