@@ -6,7 +6,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
@@ -39,6 +39,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]):
     if isinstance(exc, exceptions.APIException) and isinstance(exc.detail, dict | list):
         detail, code = "The request has invalid fields.", "invalid"
         extra["errors"] = response.data
+    elif isinstance(exc, Http404):  # a view's own message says what was not found
+        detail, code = str(exc) or HTTPStatus.NOT_FOUND.phrase, "not_found"
     else:
         detail = str(getattr(exc, "detail", "")) or HTTPStatus(response.status_code).phrase
         codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
