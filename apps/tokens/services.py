@@ -335,7 +335,7 @@ def daily_upsert(model: type[PriceDay] | type[RevenueDay], rows: list[tuple], va
         compare_fields=value_fields,
         not_older="observed_at" if "observed_at" in value_fields else None,
         # Rows of tokens with nothing stored on their days (a day's first quotes, a backfill) go straight in.
-        scope={"token_id__any": list({row[0] for row in rows}), "date__in": {row[1] for row in rows}},
+        scope={"token_id__any": {row[0] for row in rows}, "date__in": {row[1] for row in rows}},
     )
 
 

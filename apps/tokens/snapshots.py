@@ -340,7 +340,7 @@ _TOTAL, _MAX = 1 + QUOTED_FIELDS.index("total_supply"), 1 + QUOTED_FIELDS.index(
 
 
 def _reprice(ids: list[int] | None, day: dt.date, now: dt.datetime, quoted: dict[int, tuple]) -> int:
-    scope = Q() if ids is None else Q(token_id__any=ids)
+    scope = Q() if ids is None else Q(token_id__any=frozenset(ids))
     week, month = day - dt.timedelta(days=7), day - dt.timedelta(days=30)
     prices = {
         row[0]: row[1:]
@@ -349,13 +349,15 @@ def _reprice(ids: list[int] | None, day: dt.date, now: dt.datetime, quoted: dict
         .values_list("token_id", "price_usd", "market_cap_usd", "fdv_usd", "volume_usd", "source", "observed_at")
     }
     tokens = list(
-        Token.objects.filter(pk__any=list(prices)).values_list("pk", "max_supply", "total_supply", "latest_snapshot_id")
+        Token.objects.filter(pk__any=frozenset(prices)).values_list(
+            "pk", "max_supply", "total_supply", "latest_snapshot_id"
+        )
     )
     # Each latest snapshot by its key: a join on the pointer lets PostgreSQL walk the whole
     # snapshot table (every day of every token) to find them.
     latest = {
         row[0]: row[1:]
-        for row in MetricSnapshot.objects.filter(pk__any=[t[3] for t in tokens if t[3]]).values_list(
+        for row in MetricSnapshot.objects.filter(pk__any={t[3] for t in tokens if t[3]}).values_list(
             "pk", "date", *_CARRIED
         )
     }
@@ -416,7 +418,9 @@ def _reprice(ids: list[int] | None, day: dt.date, now: dt.datetime, quoted: dict
     moving = [pk for pk, pointer in pointers.items() if pointer is None]
     if moving:
         pointers.update(
-            MetricSnapshot.objects.filter(token_id__any=moving, date=day).values_list("token_id", "pk").order_by()
+            MetricSnapshot.objects.filter(token_id__any=frozenset(moving), date=day)
+            .values_list("token_id", "pk")
+            .order_by()
         )
     bulk.update_rows(Token, _QUOTED_AND_POINTER, [(*quoted[pk], pointers[pk]) for pk in pointers if pk in quoted])
     bulk.update_rows(Token, ["id", "latest_snapshot_id"], [(pk, pointers[pk]) for pk in moving if pk not in quoted])
