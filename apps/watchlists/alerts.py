@@ -79,6 +79,22 @@ def alert_rule_create(
     )
 
 
+@transaction.atomic
+def alert_rule_change(*, rule: AlertRule, is_active: bool | None = None, threshold: Decimal | None = None) -> AlertRule:
+    """Pauses or resumes the rule and/or moves its threshold (None: unchanged). Raises
+    ValidationError, nothing changed, for a threshold the rule's kind cannot take."""
+    if threshold is not None:
+        if rule.kind in KINDS_WITHOUT_THRESHOLD:
+            raise ValidationError("This kind of alert has no threshold.", code="threshold")
+        if threshold <= 0:
+            raise ValidationError("The threshold must be greater than 0.", code="threshold")
+        rule.threshold = threshold
+    if is_active is not None:
+        rule.is_active = is_active
+    rule.save(update_fields=["is_active", "threshold"])
+    return rule
+
+
 def alert_rule_delete(*, rule: AlertRule) -> None:
     rule.delete()
 
