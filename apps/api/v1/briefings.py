@@ -54,6 +54,8 @@ class BriefingDetailSerializer(BriefingSerializer):
 
 
 class BriefingList(ApiList):
+    """Published daily briefings, newest first, each with its one-line summary."""
+
     serializer_class = BriefingSerializer
 
     def get_queryset(self):
@@ -65,6 +67,8 @@ class BriefingList(ApiList):
 
 
 class BriefingDetail(ApiView):
+    """One day's published briefing (YYYY-MM-DD) with every section as it was sent."""
+
     serializer_class = BriefingDetailSerializer
     pagination_class = None
 

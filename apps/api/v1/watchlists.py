@@ -196,6 +196,8 @@ def _watchlist(request, pk: int) -> Watchlist:
 
 
 class WatchlistList(ApiList):
+    """Your watchlists, the default first then by name; POST makes one (needs watchlists:write)."""
+
     serializer_class = WatchlistSerializer
     write_scope = Scope.WATCHLISTS_WRITE
 
@@ -215,6 +217,8 @@ class WatchlistList(ApiList):
 
 
 class WatchlistDetail(ApiView):
+    """One of your watchlists; another reader's id is a 404, as an unknown one is."""
+
     serializer_class = WatchlistSerializer
     pagination_class = None
     write_scope = Scope.WATCHLISTS_WRITE
@@ -241,6 +245,8 @@ class WatchlistDetail(ApiView):
 
 
 class WatchlistTokens(ApiView):
+    """Adds a token by its slug, with its price and grades now (needs watchlists:write)."""
+
     serializer_class = WatchlistItemSerializer
     pagination_class = None
     write_scope = Scope.WATCHLISTS_WRITE
@@ -266,6 +272,8 @@ class WatchlistTokens(ApiView):
 
 
 class WatchlistToken(ApiView):
+    """Removes a token from one of your watchlists (needs watchlists:write)."""
+
     pagination_class = None
     write_scope = Scope.WATCHLISTS_WRITE
 
@@ -299,6 +307,8 @@ def form_errors(form: AlertRuleForm) -> dict[str, list[str]]:
 
 
 class AlertRuleList(ApiList):
+    """Your alert rules, newest first; POST makes one, validated as the Alerts page validates it."""
+
     serializer_class = AlertRuleSerializer
     write_scope = Scope.WATCHLISTS_WRITE
 
@@ -332,6 +342,8 @@ class AlertRuleList(ApiList):
 
 
 class AlertRuleDetail(ApiView):
+    """One of your alert rules; another reader's id is a 404, as an unknown one is."""
+
     serializer_class = AlertRuleSerializer
     pagination_class = None
     write_scope = Scope.WATCHLISTS_WRITE
