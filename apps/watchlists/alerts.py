@@ -82,7 +82,10 @@ def alert_rule_create(
 @transaction.atomic
 def alert_rule_change(*, rule: AlertRule, is_active: bool | None = None, threshold: Decimal | None = None) -> AlertRule:
     """Pauses or resumes the rule and/or moves its threshold (None: unchanged). Raises
-    ValidationError, nothing changed, for a threshold the rule's kind cannot take."""
+    ValidationError, nothing changed, for a threshold the rule's kind cannot take, and
+    AlertRule.DoesNotExist when the rule was deleted meanwhile."""
+    # The row locked and read afresh: two changes at once never undo each other's field.
+    rule = AlertRule.objects.select_for_update().get(pk=rule.pk)
     if threshold is not None:
         if rule.kind in KINDS_WITHOUT_THRESHOLD:
             raise ValidationError("This kind of alert has no threshold.", code="threshold")

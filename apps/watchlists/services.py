@@ -67,7 +67,11 @@ def watchlist_create(*, user: User, name: str) -> Watchlist:
 
 @transaction.atomic
 def watchlist_rename(*, watchlist: Watchlist, name: str) -> Watchlist:
+    """Raises ValidationError for a bad or taken name, Watchlist.DoesNotExist when the list was deleted meanwhile."""
     _lock_user(watchlist.user)
+    # Deletes take the same lock: once held, a list that is gone stays gone.
+    if not Watchlist.objects.filter(pk=watchlist.pk).exists():
+        raise Watchlist.DoesNotExist(f"Watchlist {watchlist.pk} was deleted")
     watchlist.name = _clean_name(user=watchlist.user, name=name, exclude=watchlist)
     watchlist.save(update_fields=["name", "updated_at"])
     return watchlist

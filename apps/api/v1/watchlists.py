@@ -232,7 +232,10 @@ class WatchlistDetail(ApiView):
         watchlist = watchlist_for_user(user=request.user, pk=pk)
         name = valid(WatchlistNameSerializer, request)["name"]
         with service_errors("name"):
-            services.watchlist_rename(watchlist=watchlist, name=name)
+            try:
+                services.watchlist_rename(watchlist=watchlist, name=name)
+            except Watchlist.DoesNotExist:
+                raise Http404("No such watchlist") from None
         return Response(self.get_serializer(_watchlist(request, pk)).data)
 
     @extend_schema(
@@ -357,8 +360,11 @@ class AlertRuleDetail(ApiView):
         rule = _rule(request, pk)
         change = valid(AlertRuleChangeSerializer, request)
         with service_errors("threshold"):
-            alerts.alert_rule_change(rule=rule, **change)
-        return Response(self.get_serializer(rule).data)
+            try:
+                alerts.alert_rule_change(rule=rule, **change)
+            except AlertRule.DoesNotExist:
+                raise Http404(NO_SUCH_RULE) from None
+        return Response(self.get_serializer(_rule(request, pk)).data)
 
     @extend_schema(
         summary="Delete an alert rule",

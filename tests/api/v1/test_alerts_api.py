@@ -168,3 +168,19 @@ def test_list_query_counts_are_flat_from_4_to_400_rules(writer, reader):
     small = count_queries(writer)
     add(396)
     assert count_queries(writer) == small
+
+
+def test_a_change_to_a_rule_deleted_meanwhile_is_a_404(writer, reader, hype, monkeypatch):
+    from apps.watchlists import alert_selectors
+
+    found = alert_selectors.rule_for_user
+
+    def found_then_deleted(**kwargs):
+        stale = found(**kwargs)
+        AlertRule.objects.filter(pk=stale.pk).delete()  # another request's delete, just after
+        return stale
+
+    pk = rule(reader, hype).pk
+    monkeypatch.setattr(alert_selectors, "rule_for_user", found_then_deleted)
+    assert problem(patch(writer, f"/alert-rules/{pk}/", {"is_active": False}), 404)["detail"] == "No such alert rule"
+    assert not AlertRule.objects.exists()

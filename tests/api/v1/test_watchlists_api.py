@@ -200,3 +200,19 @@ def test_list_query_counts_are_flat_from_2_to_200_lists(writer, reader):
     fill(reader, 198, 20, start=2)
     assert count_queries(writer, "/watchlists/") == small
     assert len(writer.get(f"{API}/watchlists/?page_size=1000").json()["results"]) == 200
+
+
+def test_renaming_a_list_deleted_meanwhile_is_a_404(writer, reader, monkeypatch):
+    from apps.api.v1 import watchlists as views
+
+    found = views.watchlist_for_user
+
+    def found_then_deleted(**kwargs):
+        stale = found(**kwargs)
+        Watchlist.objects.filter(pk=stale.pk).delete()  # another request's delete, just after
+        return stale
+
+    pk = Watchlist.objects.create(user=reader, name="Mine", is_default=True).pk
+    monkeypatch.setattr(views, "watchlist_for_user", found_then_deleted)
+    assert problem(patch(writer, f"/watchlists/{pk}/", {"name": "Ours"}), 404)["detail"] == "No such watchlist"
+    assert not Watchlist.objects.exists()
