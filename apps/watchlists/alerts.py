@@ -64,6 +64,8 @@ def alert_rule_create(
     if kind in KINDS_WITHOUT_DIRECTION:
         direction = AlertDirection.ANY
     _lock_user(user)
+    if watchlist is not None and not Watchlist.objects.filter(pk=watchlist.pk).exists():  # deleted meanwhile
+        raise ValidationError("That watchlist is not one of yours.", code="watchlist")
     plan = plan_for(user)
     if AlertRule.objects.filter(user=user).count() >= plan.max_alert_rules:
         rules = f"{plan.max_alert_rules} alert rule{'s' if plan.max_alert_rules != 1 else ''}"

@@ -116,6 +116,8 @@ def watchlist_add(*, user: User, token: Token, watchlist: Watchlist | None = Non
         watchlist = _default_watchlist(user)
     elif watchlist.user_id != user.pk:
         raise PermissionError("Not the reader's watchlist")
+    elif not Watchlist.objects.filter(pk=watchlist.pk).exists():  # deleted before the lock was ours
+        raise Watchlist.DoesNotExist(f"Watchlist {watchlist.pk} was deleted")
     existing = WatchlistItem.objects.filter(watchlist=watchlist, token=token).first()
     if existing is not None:
         return existing

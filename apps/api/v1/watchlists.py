@@ -270,7 +270,10 @@ class WatchlistTokens(ApiView):
             raise ValidationError({"token": [f"There is no token {slug!r}. Use its slug from /api/v1/tokens/."]})
         there = WatchlistItem.objects.filter(watchlist=watchlist, token=token).exists()
         with service_errors("token"):
-            item = services.watchlist_add(user=request.user, token=token, watchlist=watchlist)
+            try:
+                item = services.watchlist_add(user=request.user, token=token, watchlist=watchlist)
+            except Watchlist.DoesNotExist:
+                raise Http404("No such watchlist") from None
         return Response(self.get_serializer(item).data, status=status.HTTP_200_OK if there else status.HTTP_201_CREATED)
 
 

@@ -202,7 +202,7 @@ def test_list_query_counts_are_flat_from_2_to_200_lists(writer, reader):
     assert len(writer.get(f"{API}/watchlists/?page_size=1000").json()["results"]) == 200
 
 
-def test_renaming_a_list_deleted_meanwhile_is_a_404(writer, reader, monkeypatch):
+def test_renaming_or_adding_to_a_list_deleted_meanwhile_is_a_404(writer, reader, monkeypatch):
     from apps.api.v1 import watchlists as views
 
     found = views.watchlist_for_user
@@ -212,7 +212,12 @@ def test_renaming_a_list_deleted_meanwhile_is_a_404(writer, reader, monkeypatch)
         Watchlist.objects.filter(pk=stale.pk).delete()  # another request's delete, just after
         return stale
 
-    pk = Watchlist.objects.create(user=reader, name="Mine", is_default=True).pk
+    TokenFactory(slug="hype")
     monkeypatch.setattr(views, "watchlist_for_user", found_then_deleted)
-    assert problem(patch(writer, f"/watchlists/{pk}/", {"name": "Ours"}), 404)["detail"] == "No such watchlist"
-    assert not Watchlist.objects.exists()
+    for call in (
+        lambda pk: patch(writer, f"/watchlists/{pk}/", {"name": "Ours"}),
+        lambda pk: post(writer, f"/watchlists/{pk}/tokens/", {"token": "hype"}),
+    ):
+        pk = Watchlist.objects.create(user=reader, name="Mine", is_default=True).pk
+        assert problem(call(pk), 404)["detail"] == "No such watchlist"
+        assert not Watchlist.objects.exists() and not WatchlistItem.objects.exists()
