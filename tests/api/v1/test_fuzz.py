@@ -99,8 +99,13 @@ bodies = st.one_of(st.dictionaries(st.sampled_from(WRITE_FIELDS), json_values, m
 def test_no_write_body_makes_a_500(writer, reader, data, target, payload):
     from apps.watchlists.models import AlertKind, AlertRule, Watchlist
 
-    watchlist = Watchlist.objects.get_or_create(user=reader, name="Fuzz", defaults={"is_default": True})[0]
-    rule = AlertRule.objects.get_or_create(user=reader, kind=AlertKind.PRICE_MOVE, threshold=5, watchlist=watchlist)[0]
+    # Examples share the database: an earlier one may have renamed the list or changed the rule.
+    watchlist = Watchlist.objects.filter(user=reader, is_default=True).first() or Watchlist.objects.create(
+        user=reader, name="Fuzz", is_default=True
+    )
+    rule = AlertRule.objects.filter(user=reader).first() or AlertRule.objects.create(
+        user=reader, kind=AlertKind.PRICE_MOVE, threshold=5, watchlist=watchlist
+    )
     method, url = {
         "watchlists": ("post", "/api/v1/watchlists/"),
         "tokens": ("post", f"/api/v1/watchlists/{watchlist.pk}/tokens/"),
