@@ -452,7 +452,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"GradeEnum": "apps.ratings.models.Grade"},
+    "ENUM_NAME_OVERRIDES": {
+        "GradeEnum": "apps.ratings.models.Grade",
+        "AlertKindEnum": "apps.watchlists.models.AlertKind",
+        "BriefingStatusEnum": "apps.briefings.models.Briefing.Status",
+    },
 }
 # Where the quota counters live in Redis (tests use a namespace of their own).
 ACCRUAL_API_QUOTA_KEY_PREFIX = env_str("ACCRUAL_API_QUOTA_KEY_PREFIX", "accrual:api")

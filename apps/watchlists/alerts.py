@@ -64,6 +64,8 @@ def alert_rule_create(
     if kind in KINDS_WITHOUT_DIRECTION:
         direction = AlertDirection.ANY
     _lock_user(user)
+    if watchlist is not None and not Watchlist.objects.filter(pk=watchlist.pk).exists():  # deleted meanwhile
+        raise ValidationError("That watchlist is not one of yours.", code="watchlist")
     plan = plan_for(user)
     if AlertRule.objects.filter(user=user).count() >= plan.max_alert_rules:
         rules = f"{plan.max_alert_rules} alert rule{'s' if plan.max_alert_rules != 1 else ''}"
@@ -77,6 +79,25 @@ def alert_rule_create(
         direction=AlertDirection(direction),
         delivery=AlertDelivery(delivery),
     )
+
+
+@transaction.atomic
+def alert_rule_change(*, rule: AlertRule, is_active: bool | None = None, threshold: Decimal | None = None) -> AlertRule:
+    """Pauses or resumes the rule and/or moves its threshold (None: unchanged). Raises
+    ValidationError, nothing changed, for a threshold the rule's kind cannot take, and
+    AlertRule.DoesNotExist when the rule was deleted meanwhile."""
+    # The row locked and read afresh: two changes at once never undo each other's field.
+    rule = AlertRule.objects.select_for_update().get(pk=rule.pk)
+    if threshold is not None:
+        if rule.kind in KINDS_WITHOUT_THRESHOLD:
+            raise ValidationError("This kind of alert has no threshold.", code="threshold")
+        if threshold <= 0:
+            raise ValidationError("The threshold must be greater than 0.", code="threshold")
+        rule.threshold = threshold
+    if is_active is not None:
+        rule.is_active = is_active
+    rule.save(update_fields=["is_active", "threshold"])
+    return rule
 
 
 def alert_rule_delete(*, rule: AlertRule) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
 from apps.accounts.models import User
@@ -36,6 +36,16 @@ def watchlist_for_user(*, user: User, pk: int) -> Watchlist:
 def watchlists_of(user: User) -> QuerySet[Watchlist]:
     """The reader's lists, each with its number of tokens (one query)."""
     return Watchlist.objects.filter(user=user).annotate(size=Count("items")).order_by("-is_default", "name", "pk")
+
+
+def watchlists_with_tokens(user: User) -> QuerySet[Watchlist]:
+    """The reader's lists with their items and tokens, oldest addition first (two queries)."""
+    items = WatchlistItem.objects.select_related("token").order_by("added_at", "pk")
+    return (
+        Watchlist.objects.filter(user=user)
+        .prefetch_related(Prefetch("items", queryset=items))
+        .order_by("-is_default", "name", "pk")
+    )
 
 
 def watched_token_ids() -> list[int]:
@@ -180,4 +190,5 @@ __all__ = [
     "watchlist_page",
     "watchlist_totals",
     "watchlists_of",
+    "watchlists_with_tokens",
 ]

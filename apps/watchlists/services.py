@@ -67,7 +67,11 @@ def watchlist_create(*, user: User, name: str) -> Watchlist:
 
 @transaction.atomic
 def watchlist_rename(*, watchlist: Watchlist, name: str) -> Watchlist:
+    """Raises ValidationError for a bad or taken name, Watchlist.DoesNotExist when the list was deleted meanwhile."""
     _lock_user(watchlist.user)
+    # Deletes take the same lock: once held, a list that is gone stays gone.
+    if not Watchlist.objects.filter(pk=watchlist.pk).exists():
+        raise Watchlist.DoesNotExist(f"Watchlist {watchlist.pk} was deleted")
     watchlist.name = _clean_name(user=watchlist.user, name=name, exclude=watchlist)
     watchlist.save(update_fields=["name", "updated_at"])
     return watchlist
@@ -112,6 +116,8 @@ def watchlist_add(*, user: User, token: Token, watchlist: Watchlist | None = Non
         watchlist = _default_watchlist(user)
     elif watchlist.user_id != user.pk:
         raise PermissionError("Not the reader's watchlist")
+    elif not Watchlist.objects.filter(pk=watchlist.pk).exists():  # deleted before the lock was ours
+        raise Watchlist.DoesNotExist(f"Watchlist {watchlist.pk} was deleted")
     existing = WatchlistItem.objects.filter(watchlist=watchlist, token=token).first()
     if existing is not None:
         return existing

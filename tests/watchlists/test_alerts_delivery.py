@@ -17,7 +17,7 @@ from apps.tokens.tasks import refresh_followup
 from apps.watchlists import alerts, tasks
 from apps.watchlists.alerts import alert_rule_create, alerts_send_digest, alerts_send_immediate
 from apps.watchlists.evaluation import alerts_evaluate
-from apps.watchlists.models import AlertRule, Notification
+from apps.watchlists.models import AlertRule, Notification, Watchlist
 from apps.watchlists.services import LimitReached, watchlist_create
 from tests.factories import UserFactory
 from tests.watchlists.alert_builders import DAY, band_change, rule, token_with_history
@@ -56,6 +56,14 @@ def test_a_rule_on_another_readers_watchlist_is_refused(reader):
     theirs = watchlist_create(user=UserFactory(), name="Theirs")
     with pytest.raises(ValidationError):
         alert_rule_create(user=reader, watchlist=theirs, kind="investor_band")
+    assert not AlertRule.objects.exists()
+
+
+def test_a_rule_on_a_watchlist_deleted_meanwhile_is_refused_not_a_crash(reader):
+    mine = watchlist_create(user=reader, name="Mine")
+    Watchlist.objects.filter(pk=mine.pk).delete()  # another request's delete, after the form read it
+    with pytest.raises(ValidationError):
+        alert_rule_create(user=reader, watchlist=mine, kind="investor_band")
     assert not AlertRule.objects.exists()
 
 

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import briefings, views, watchlists
 
 
 class DayConverter:
@@ -31,5 +31,13 @@ urlpatterns = [
     path("methodology/", views.MethodologyView.as_view(), name="methodology"),
     path("top-lists/", views.TopLists.as_view(), name="top-lists"),
     path("top-lists/<slug:slug>/", views.TopListDetail.as_view(), name="top-list"),
+    path("watchlists/", watchlists.WatchlistList.as_view(), name="watchlists"),
+    path("watchlists/<int:pk>/", watchlists.WatchlistDetail.as_view(), name="watchlist"),
+    path("watchlists/<int:pk>/tokens/", watchlists.WatchlistTokens.as_view(), name="watchlist-tokens"),
+    path("watchlists/<int:pk>/tokens/<slug:slug>/", watchlists.WatchlistToken.as_view(), name="watchlist-token"),
+    path("alert-rules/", watchlists.AlertRuleList.as_view(), name="alert-rules"),
+    path("alert-rules/<int:pk>/", watchlists.AlertRuleDetail.as_view(), name="alert-rule"),
+    path("briefings/", briefings.BriefingList.as_view(), name="briefings"),
+    path("briefings/<day:day>/", briefings.BriefingDetail.as_view(), name="briefing"),
     path("bulk/tokens-<day:day>.csv", views.BulkTokens.as_view(), name="bulk-tokens"),
 ]

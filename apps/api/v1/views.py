@@ -104,7 +104,8 @@ class ApiView(GenericAPIView):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         patch_vary_headers(response, ["Accept"])  # JSON or CSV by the Accept header
-        if isinstance(response, Response) and response.status_code == 200:
+        # Only reads: a write's 200 must never turn into a 304 (its change is already made).
+        if isinstance(response, Response) and response.status_code == 200 and request.method in ("GET", "HEAD"):
             response.render()
             etag = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
             response["ETag"] = etag

@@ -1,4 +1,4 @@
-"""Whatever a caller puts in the query string, the read endpoints answer 2xx or 4xx, never 500."""
+"""Whatever a caller puts in the query string or a write's body, the API answers 2xx or 4xx, never 500."""
 
 from __future__ import annotations
 
@@ -28,7 +28,15 @@ PARAMS = [
     "format",
     *(f"{name}_{end}" for name in sorted(SCREENER_RANGE_FIELDS)[:4] for end in ("min", "max")),
 ]
-URLS = ["/api/v1/tokens/", "/api/v1/tokens/hype/", "/api/v1/tokens/hype/prices/", "/api/v1/ratings/"]
+URLS = [
+    "/api/v1/tokens/",
+    "/api/v1/tokens/hype/",
+    "/api/v1/tokens/hype/prices/",
+    "/api/v1/ratings/",
+    "/api/v1/watchlists/",
+    "/api/v1/alert-rules/",
+    "/api/v1/briefings/",
+]
 AWKWARD = [
     "",
     "-",
@@ -68,3 +76,42 @@ def test_no_awkward_value_in_any_parameter_makes_a_500(api, data):
 def test_no_query_string_makes_a_500(api, data, url, params):
     response = api.get(url, params)
     assert response.status_code < 500, (url, params, response.content[:300])
+
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from(AWKWARD),
+        st.text(max_size=30),
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=5,
+)
+WRITE_FIELDS = ["name", "token", "watchlist", "kind", "threshold", "direction", "delivery", "is_active"]
+bodies = st.one_of(st.dictionaries(st.sampled_from(WRITE_FIELDS), json_values, max_size=5), json_values)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.sampled_from(["watchlists", "tokens", "rules", "rule", "watchlist"]), payload=bodies)
+def test_no_write_body_makes_a_500(writer, reader, data, target, payload):
+    from apps.watchlists.models import AlertKind, AlertRule, Watchlist
+
+    # Examples share the database: an earlier one may have renamed the list or changed the rule.
+    watchlist = Watchlist.objects.filter(user=reader, is_default=True).first() or Watchlist.objects.create(
+        user=reader, name="Fuzz", is_default=True
+    )
+    rule = AlertRule.objects.filter(user=reader).first() or AlertRule.objects.create(
+        user=reader, kind=AlertKind.PRICE_MOVE, threshold=5, watchlist=watchlist
+    )
+    method, url = {
+        "watchlists": ("post", "/api/v1/watchlists/"),
+        "tokens": ("post", f"/api/v1/watchlists/{watchlist.pk}/tokens/"),
+        "rules": ("post", "/api/v1/alert-rules/"),
+        "rule": ("patch", f"/api/v1/alert-rules/{rule.pk}/"),
+        "watchlist": ("patch", f"/api/v1/watchlists/{watchlist.pk}/"),
+    }[target]
+    response = getattr(writer, method)(url, payload, content_type="application/json")
+    assert response.status_code < 500, (url, payload, response.content[:300])

@@ -369,4 +369,7 @@ def test_url_names():
     assert reverse("api_v1:token-rating", kwargs={"slug": "hype"}) == "/api/v1/tokens/hype/rating/"
     assert reverse("api_v1:bulk-tokens", kwargs={"day": "2026-11-20"}) == "/api/v1/bulk/tokens-2026-11-20.csv"
     assert reverse("api_v1:schema") == "/api/v1/schema/"
+    assert reverse("api_v1:watchlist-token", kwargs={"pk": 3, "slug": "hype"}) == "/api/v1/watchlists/3/tokens/hype/"
+    assert reverse("api_v1:alert-rule", kwargs={"pk": 3}) == "/api/v1/alert-rules/3/"
+    assert reverse("api_v1:briefing", kwargs={"day": "2026-11-20"}) == "/api/v1/briefings/2026-11-20/"
     assert reverse("api-docs") == "/api/docs/"
