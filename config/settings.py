@@ -453,6 +453,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"GradeEnum": "apps.ratings.models.Grade"},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.api.schema.problem_responses"],
 }
 # Where the quota counters live in Redis (tests use a namespace of their own).
 ACCRUAL_API_QUOTA_KEY_PREFIX = env_str("ACCRUAL_API_QUOTA_KEY_PREFIX", "accrual:api")

@@ -44,7 +44,7 @@ MAX_RANGE_DAYS = 3660
 
 
 def parse_day(value: str | None, name: str) -> dt.date | None:
-    if not value:
+    if value is None:  # absent; present but empty is not a date
         return None
     try:
         return dt.date.fromisoformat(value)
@@ -52,9 +52,9 @@ def parse_day(value: str | None, name: str) -> dt.date | None:
         raise ValidationError({name: f"{value!r} is not a date: use YYYY-MM-DD."}) from None
 
 
-def parse_ordering(value: str, allowed, default: str) -> tuple[str, str]:
+def parse_ordering(value: str | None, allowed, default: str) -> tuple[str, str]:
     """``ordering=market_cap`` (ascending) or ``-market_cap`` (descending)."""
-    if not value:
+    if value is None:
         return default, "desc"
     key = value.removeprefix("-")
     if key not in allowed:
@@ -62,10 +62,10 @@ def parse_ordering(value: str, allowed, default: str) -> tuple[str, str]:
     return key, "desc" if value.startswith("-") else "asc"
 
 
-def parse_choice(value: str, allowed, name: str) -> str:
-    if value and value not in allowed:
+def parse_choice(value: str | None, allowed, name: str) -> str:
+    if value is not None and value not in allowed:
         raise ValidationError({name: f"Unknown {name} {value!r}; one of: {', '.join(sorted(allowed))}."})
-    return value
+    return value or ""
 
 
 def parse_chain(value: str) -> str:
@@ -136,7 +136,7 @@ def _token(slug: str) -> Token:
 RANGE_PARAMS = [
     OpenApiParameter(
         f"{name}_{end}",
-        str,
+        {"type": "number", "minimum": -(10**39), "maximum": 10**39},
         description=f"{'Lowest' if end == 'min' else 'Highest'} {name} (inclusive). {s.FIGURE_HELP.get(name, '')}",
     )
     for name in sorted(SCREENER_RANGE_FIELDS)
@@ -153,6 +153,7 @@ RANGE_PARAMS = [
         OpenApiParameter(
             "ordering",
             str,
+            enum=[*SCREENER_SORTS, *(f"-{key}" for key in SCREENER_SORTS)],
             description=(
                 f"Sort key, '-' for descending: {', '.join(SCREENER_SORTS)}. "
                 "Default -market_cap; missing figures last, slug breaks ties."
@@ -168,7 +169,7 @@ class TokenList(ApiList):
 
     def get_queryset(self):
         params = self.request.query_params
-        sort, direction = parse_ordering(params.get("ordering", ""), SCREENER_SORTS, "market_cap")
+        sort, direction = parse_ordering(params.get("ordering"), SCREENER_SORTS, "market_cap")
         ranges = {}
         for name in SCREENER_RANGE_FIELDS:
             bounds = []
@@ -178,15 +179,17 @@ class TokenList(ApiList):
                     bounds.append(Decimal(raw) if raw else None)
                 except InvalidOperation:
                     raise ValidationError({f"{name}_{end}": f"{raw!r} is not a number."}) from None
-                if bounds[-1] is not None and not (bounds[-1].is_finite() and -40 < bounds[-1].adjusted() < 40):
-                    raise ValidationError({f"{name}_{end}": "Must be a finite number from 10^-40 to 10^40 in size."})
+                if bounds[-1] is not None and not (
+                    bounds[-1].is_finite() and -1000 < bounds[-1].adjusted() < 40 and abs(bounds[-1]) <= 10**39
+                ):
+                    raise ValidationError({f"{name}_{end}": "Must be a finite number from -10^39 to 10^39."})
             if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
                 raise ValidationError({name: "The minimum is above the maximum."})
             if bounds != [None, None]:
                 ranges[name] = tuple(bounds)
         filters = {
             "q": params.get("search", "")[:100],
-            "category": parse_choice(params.get("category", ""), Category.values, "category"),
+            "category": parse_choice(params.get("category"), Category.values, "category"),
             "chain": parse_chain(params.get("chain", "")),
             "ranges": ranges,
             "sort": sort,
@@ -305,6 +308,7 @@ class Events(_TokenList):
         OpenApiParameter(
             "ordering",
             str,
+            enum=[*LEADERBOARD_SORTS, *(f"-{key}" for key in LEADERBOARD_SORTS)],
             description=(
                 f"Sort key, '-' for descending: {', '.join(LEADERBOARD_SORTS)}. Default: the grade's score, best first."
             ),
@@ -318,12 +322,12 @@ class RatingList(ApiList):
 
     def get_queryset(self):
         params = self.request.query_params
-        grade = parse_choice(params.get("grade", ""), GRADE_FIELDS, "grade") or "investor"
-        sort, direction = parse_ordering(params.get("ordering", ""), LEADERBOARD_SORTS, "")
+        grade = parse_choice(params.get("grade"), GRADE_FIELDS, "grade") or "investor"
+        sort, direction = parse_ordering(params.get("ordering"), LEADERBOARD_SORTS, "")
         filters = {
             "grade": grade,
-            "category": parse_choice(params.get("category", ""), Category.values, "category"),
-            "band": parse_choice(params.get("band", ""), [*BANDS, NOT_RATED_FILTER], "band"),
+            "category": parse_choice(params.get("category"), Category.values, "category"),
+            "band": parse_choice(params.get("band"), [*BANDS, NOT_RATED_FILTER], "band"),
             "sort": sort,
             "direction": direction,
         }
@@ -416,13 +420,14 @@ def bulk_rows(day: dt.date):
 class BulkTokens(APIView):
     @extend_schema(
         summary="Every token's figures for a day, as one CSV file",
+        parameters=[OpenApiParameter("day", OpenApiTypes.DATE, OpenApiParameter.PATH, description="YYYY-MM-DD.")],
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request, day: str):
         """Streamed: one line per token, its snapshot dated that day or the newest before it."""
         date = parse_day(day, "day")
         if date > dt.datetime.now(dt.UTC).date():
-            raise ValidationError({"day": "That day has not happened yet."})
+            raise Http404("No file for a day that has not happened yet.")
         status = data_status()
         # The file changes only with the data's generation (a refresh, an editor's save).
         etag = f'"tokens-{date}-{status.generation}"'
