@@ -10,8 +10,9 @@ import hashlib
 import io
 from decimal import Decimal, InvalidOperation
 
+from django.core.cache import cache
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponseNotModified, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -41,6 +42,8 @@ from . import serializers as s
 from .selectors import ratings_as_of_day, snapshots_as_of, token_rating
 
 MAX_RANGE_DAYS = 3660
+# Stale flags are worked out against the time of rendering: a body is kept a minute at most.
+BODY_CACHE_SECONDS = 60
 
 
 def parse_day(value: str | None, name: str) -> dt.date | None:
@@ -106,10 +109,13 @@ class ApiView(GenericAPIView):
         patch_vary_headers(response, ["Accept"])  # JSON or CSV by the Accept header
         if isinstance(response, Response) and response.status_code == 200:
             response.render()
-            etag = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
-            response["ETag"] = etag
+            response["ETag"] = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
+            if key := getattr(self, "body_cache_key", None):
+                headers = [(h, v) for h, v in response.items() if h.lower() != "content-length"]
+                cache.set(key, (response.content, headers), BODY_CACHE_SECONDS)
+        if response.status_code == 200 and response.has_header("ETag"):
             wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
-            if etag in wanted or "*" in wanted:
+            if response["ETag"] in wanted or "*" in wanted:
                 # The 304 keeps the 200's headers (ETag, Vary, quota headers), not its body.
                 not_modified = HttpResponseNotModified()
                 for header, value in response.items():
@@ -122,8 +128,21 @@ class ApiView(GenericAPIView):
 
 
 class ApiList(ListModelMixin, ApiView):
+    """A list's rendered page is kept for BODY_CACHE_SECONDS under the data's generation, the
+    format and the URL: the same for every caller (the key is checked and counted first)."""
+
     def get(self, request, *args, **kwargs):
-        return self.list(request, *args, **kwargs)
+        url = hashlib.sha256(request.get_full_path().encode()).hexdigest()
+        self.body_cache_key = f"api:v1:body:{data_status().generation}:{request.accepted_media_type}:{url}"
+        cached = cache.get(self.body_cache_key)
+        if cached is None:
+            return self.list(request, *args, **kwargs)
+        self.body_cache_key = None
+        content, headers = cached
+        response = HttpResponse(content)
+        for header, value in headers:
+            response[header] = value
+        return response
 
 
 def _token(slug: str) -> Token:
@@ -176,7 +195,7 @@ class TokenList(ApiList):
             for end in ("min", "max"):
                 raw = params.get(f"{name}_{end}")
                 try:
-                    bounds.append(Decimal(raw) if raw else None)
+                    bounds.append(Decimal(raw) if raw is not None else None)
                 except InvalidOperation:
                     raise ValidationError({f"{name}_{end}": f"{raw!r} is not a number."}) from None
                 if bounds[-1] is not None and not (

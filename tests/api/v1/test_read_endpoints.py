@@ -182,6 +182,7 @@ def test_cursor_paging_walks_every_row_once_in_a_stable_order(api, monkeypatch):
         ("/tokens/", {"ordering": ""}, "ordering"),
         ("/tokens/aave/prices/", {"start": ""}, "start"),
         ("/tokens/", {"ps_max": "1.1e39"}, "ps_max"),
+        ("/tokens/", {"ps_max": ""}, "ps_max"),
         ("/tokens/", {"format": ""}, "format"),
         ("/tokens/", {"format": "xml"}, "format"),
     ],
@@ -302,6 +303,20 @@ def test_the_bulk_file_of_a_day_to_come_is_a_404(api):
     response = api.get(f"{API}/bulk/tokens-2999-01-01.csv")
     assert response.status_code == 404
     assert "not happened yet" in response.json()["detail"]
+
+
+def test_a_list_page_is_kept_until_the_data_changes(api):
+    MetricSnapshotFactory(token__slug="aave")
+    first = api.get(f"{API}/tokens/")
+    MetricSnapshotFactory(token__slug="gmx")
+    with CaptureQueriesContext(connection) as queries:
+        again = api.get(f"{API}/tokens/")
+    assert again.content == first.content and again["ETag"] == first["ETag"]
+    assert len(queries) <= 2  # the key, and nothing for the page
+    assert api.get(f"{API}/tokens/", headers={"If-None-Match": first["ETag"]}).status_code == 304
+    assert api.get(f"{API}/tokens/?format=csv").content.startswith(b"slug,")
+    data_changed()
+    assert sorted(slugs(api.get(f"{API}/tokens/"))) == ["aave", "gmx"]
 
 
 def test_etag_and_if_none_match_gives_304(api):
