@@ -68,7 +68,9 @@ def child_setup(args: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     have = Token.objects.filter(slug__startswith="synth-").count()
-    if have != args.tokens:
+    # A generation cut short leaves the tokens without their snapshots: built again.
+    built = Token.objects.filter(slug__startswith="synth-", latest_snapshot__isnull=False).count()
+    if have != args.tokens or built != have:
         if have:
             call_command("generate_synthetic_universe", delete=True)
         _say(f"generating {args.tokens} synthetic tokens × {args.days} days (once)")
