@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python -m bench.bench_alerts $(ALERTS_ARGS)
 	$(BIN)/python -m bench.bench_pages $(PAGES_ARGS)
 	$(BIN)/python -m bench.bench_newsletter $(NEWSLETTER_ARGS)
+	$(BIN)/python -m bench.bench_api $(API_ARGS)
 
 # Re-pin requirements/*.txt from the .in files. No index or wheel-folder lines are written:
 # the pins must install with any pip or uv on any machine.

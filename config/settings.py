@@ -457,6 +457,7 @@ SPECTACULAR_SETTINGS = {
         "AlertKindEnum": "apps.watchlists.models.AlertKind",
         "BriefingStatusEnum": "apps.briefings.models.Briefing.Status",
     },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.api.schema.problem_responses"],
 }
 # Where the quota counters live in Redis (tests use a namespace of their own).
 ACCRUAL_API_QUOTA_KEY_PREFIX = env_str("ACCRUAL_API_QUOTA_KEY_PREFIX", "accrual:api")

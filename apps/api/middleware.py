@@ -16,6 +16,7 @@ from .throttling import REQUEST_ATTRIBUTE, ratelimit_headers
 
 API_PATH = "/api/"
 # Not "token": it names a crypto token in this API's filters.
+RESPONSE_FORMATS = {"json", "csv"}
 KEY_PARAMETERS = {"api_key", "apikey", "api-key", "key", "access_token", "x-api-key"}
 KEY_LIKE = re.compile(rf"{KEY_PREFIX}[A-Za-z0-9]{{{PREFIX_RANDOM_LENGTH}}}")
 
@@ -39,6 +40,12 @@ class ApiMiddleware:
                 400,
                 code="key-in-query-string",
                 detail="API keys are not accepted in the URL; send it in the X-API-Key or Authorization header.",
+            )
+        fmt = request.GET.get("format")
+        if fmt is not None and fmt not in RESPONSE_FORMATS and not request.path.endswith("/schema/"):
+            # Else an empty one passes for the default and any other is a bare 404.
+            return problem_response(
+                400, code="invalid", detail="Unknown format.", errors={"format": "One of: json, csv."}
             )
         response = self.get_response(request)
         decision = getattr(request, REQUEST_ATTRIBUTE, None)

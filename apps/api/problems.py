@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import exception_handler
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -47,4 +48,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]):
         code = codes if isinstance(codes, str) else "error"
     response.data = problem(response.status_code, code=code.replace("_", "-"), detail=detail, **extra)
     response.content_type = PROBLEM_CONTENT_TYPE
+    if (request := context.get("request")) is not None:
+        # A problem is JSON whatever format the caller asked for (?format=csv included).
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
     return response

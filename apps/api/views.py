@@ -102,7 +102,13 @@ class MeUsageView(APIView):
 
     @extend_schema(
         responses=UsageSerializer,
-        parameters=[OpenApiParameter("days", int, description=f"How many days back, 1 to {MAX_USAGE_DAYS} (30).")],
+        parameters=[
+            OpenApiParameter(
+                "days",
+                {"type": "integer", "minimum": 1, "maximum": MAX_USAGE_DAYS},
+                description=f"How many days back, 1 to {MAX_USAGE_DAYS} (30).",
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
         query = UsageQuery(data=request.query_params)

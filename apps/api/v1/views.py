@@ -10,8 +10,9 @@ import hashlib
 import io
 from decimal import Decimal, InvalidOperation
 
+from django.core.cache import cache
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponseNotModified, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -41,10 +42,12 @@ from . import serializers as s
 from .selectors import ratings_as_of_day, snapshots_as_of, token_rating
 
 MAX_RANGE_DAYS = 3660
+# Stale flags are worked out against the time of rendering: a body is kept a minute at most.
+BODY_CACHE_SECONDS = 60
 
 
 def parse_day(value: str | None, name: str) -> dt.date | None:
-    if not value:
+    if value is None:  # absent; present but empty is not a date
         return None
     try:
         return dt.date.fromisoformat(value)
@@ -52,9 +55,9 @@ def parse_day(value: str | None, name: str) -> dt.date | None:
         raise ValidationError({name: f"{value!r} is not a date: use YYYY-MM-DD."}) from None
 
 
-def parse_ordering(value: str, allowed, default: str) -> tuple[str, str]:
+def parse_ordering(value: str | None, allowed, default: str) -> tuple[str, str]:
     """``ordering=market_cap`` (ascending) or ``-market_cap`` (descending)."""
-    if not value:
+    if value is None:
         return default, "desc"
     key = value.removeprefix("-")
     if key not in allowed:
@@ -62,10 +65,10 @@ def parse_ordering(value: str, allowed, default: str) -> tuple[str, str]:
     return key, "desc" if value.startswith("-") else "asc"
 
 
-def parse_choice(value: str, allowed, name: str) -> str:
-    if value and value not in allowed:
+def parse_choice(value: str | None, allowed, name: str) -> str:
+    if value is not None and value not in allowed:
         raise ValidationError({name: f"Unknown {name} {value!r}; one of: {', '.join(sorted(allowed))}."})
-    return value
+    return value or ""
 
 
 def parse_chain(value: str) -> str:
@@ -107,10 +110,13 @@ class ApiView(GenericAPIView):
         # Only reads: a write's 200 must never turn into a 304 (its change is already made).
         if isinstance(response, Response) and response.status_code == 200 and request.method in ("GET", "HEAD"):
             response.render()
-            etag = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
-            response["ETag"] = etag
+            response["ETag"] = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
+            if key := getattr(self, "body_cache_key", None):
+                headers = [(h, v) for h, v in response.items() if h.lower() != "content-length"]
+                cache.set(key, (response.content, headers), BODY_CACHE_SECONDS)
+        if response.status_code == 200 and response.has_header("ETag"):
             wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
-            if etag in wanted or "*" in wanted:
+            if response["ETag"] in wanted or "*" in wanted:
                 # The 304 keeps the 200's headers (ETag, Vary, quota headers), not its body.
                 not_modified = HttpResponseNotModified()
                 for header, value in response.items():
@@ -123,8 +129,21 @@ class ApiView(GenericAPIView):
 
 
 class ApiList(ListModelMixin, ApiView):
+    """A list's rendered page is kept for BODY_CACHE_SECONDS under the data's generation, the
+    format and the URL: the same for every caller (the key is checked and counted first)."""
+
     def get(self, request, *args, **kwargs):
-        return self.list(request, *args, **kwargs)
+        url = hashlib.sha256(request.get_full_path().encode()).hexdigest()
+        self.body_cache_key = f"api:v1:body:{data_status().generation}:{request.accepted_media_type}:{url}"
+        cached = cache.get(self.body_cache_key)
+        if cached is None:
+            return self.list(request, *args, **kwargs)
+        self.body_cache_key = None
+        content, headers = cached
+        response = HttpResponse(content)
+        for header, value in headers:
+            response[header] = value
+        return response
 
 
 def _token(slug: str) -> Token:
@@ -137,7 +156,7 @@ def _token(slug: str) -> Token:
 RANGE_PARAMS = [
     OpenApiParameter(
         f"{name}_{end}",
-        str,
+        {"type": "number", "minimum": -(10**39), "maximum": 10**39},
         description=f"{'Lowest' if end == 'min' else 'Highest'} {name} (inclusive). {s.FIGURE_HELP.get(name, '')}",
     )
     for name in sorted(SCREENER_RANGE_FIELDS)
@@ -154,6 +173,7 @@ RANGE_PARAMS = [
         OpenApiParameter(
             "ordering",
             str,
+            enum=[*SCREENER_SORTS, *(f"-{key}" for key in SCREENER_SORTS)],
             description=(
                 f"Sort key, '-' for descending: {', '.join(SCREENER_SORTS)}. "
                 "Default -market_cap; missing figures last, slug breaks ties."
@@ -169,25 +189,27 @@ class TokenList(ApiList):
 
     def get_queryset(self):
         params = self.request.query_params
-        sort, direction = parse_ordering(params.get("ordering", ""), SCREENER_SORTS, "market_cap")
+        sort, direction = parse_ordering(params.get("ordering"), SCREENER_SORTS, "market_cap")
         ranges = {}
         for name in SCREENER_RANGE_FIELDS:
             bounds = []
             for end in ("min", "max"):
                 raw = params.get(f"{name}_{end}")
                 try:
-                    bounds.append(Decimal(raw) if raw else None)
+                    bounds.append(Decimal(raw) if raw is not None else None)
                 except InvalidOperation:
                     raise ValidationError({f"{name}_{end}": f"{raw!r} is not a number."}) from None
-                if bounds[-1] is not None and not (bounds[-1].is_finite() and -40 < bounds[-1].adjusted() < 40):
-                    raise ValidationError({f"{name}_{end}": "Must be a finite number from 10^-40 to 10^40 in size."})
+                if bounds[-1] is not None and not (
+                    bounds[-1].is_finite() and -1000 < bounds[-1].adjusted() < 40 and abs(bounds[-1]) <= 10**39
+                ):
+                    raise ValidationError({f"{name}_{end}": "Must be a finite number from -10^39 to 10^39."})
             if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
                 raise ValidationError({name: "The minimum is above the maximum."})
             if bounds != [None, None]:
                 ranges[name] = tuple(bounds)
         filters = {
             "q": params.get("search", "")[:100],
-            "category": parse_choice(params.get("category", ""), Category.values, "category"),
+            "category": parse_choice(params.get("category"), Category.values, "category"),
             "chain": parse_chain(params.get("chain", "")),
             "ranges": ranges,
             "sort": sort,
@@ -306,6 +328,7 @@ class Events(_TokenList):
         OpenApiParameter(
             "ordering",
             str,
+            enum=[*LEADERBOARD_SORTS, *(f"-{key}" for key in LEADERBOARD_SORTS)],
             description=(
                 f"Sort key, '-' for descending: {', '.join(LEADERBOARD_SORTS)}. Default: the grade's score, best first."
             ),
@@ -319,12 +342,12 @@ class RatingList(ApiList):
 
     def get_queryset(self):
         params = self.request.query_params
-        grade = parse_choice(params.get("grade", ""), GRADE_FIELDS, "grade") or "investor"
-        sort, direction = parse_ordering(params.get("ordering", ""), LEADERBOARD_SORTS, "")
+        grade = parse_choice(params.get("grade"), GRADE_FIELDS, "grade") or "investor"
+        sort, direction = parse_ordering(params.get("ordering"), LEADERBOARD_SORTS, "")
         filters = {
             "grade": grade,
-            "category": parse_choice(params.get("category", ""), Category.values, "category"),
-            "band": parse_choice(params.get("band", ""), [*BANDS, NOT_RATED_FILTER], "band"),
+            "category": parse_choice(params.get("category"), Category.values, "category"),
+            "band": parse_choice(params.get("band"), [*BANDS, NOT_RATED_FILTER], "band"),
             "sort": sort,
             "direction": direction,
         }
@@ -417,13 +440,14 @@ def bulk_rows(day: dt.date):
 class BulkTokens(APIView):
     @extend_schema(
         summary="Every token's figures for a day, as one CSV file",
+        parameters=[OpenApiParameter("day", OpenApiTypes.DATE, OpenApiParameter.PATH, description="YYYY-MM-DD.")],
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request, day: str):
         """Streamed: one line per token, its snapshot dated that day or the newest before it."""
         date = parse_day(day, "day")
         if date > dt.datetime.now(dt.UTC).date():
-            raise ValidationError({"day": "That day has not happened yet."})
+            raise Http404("No file for a day that has not happened yet.")
         status = data_status()
         # The file changes only with the data's generation (a refresh, an editor's save).
         etag = f'"tokens-{date}-{status.generation}"'

@@ -177,6 +177,14 @@ def test_cursor_paging_walks_every_row_once_in_a_stable_order(api, monkeypatch):
         ("/ratings/", {"band": "Z"}, "band"),
         ("/ratings/", {"grade": "gambler"}, "grade"),
         ("/bulk/tokens-2026-02-31.csv", {}, "day"),
+        # Present but empty is not "absent" (schemathesis: an empty enum or date was accepted).
+        ("/ratings/", {"band": ""}, "band"),
+        ("/tokens/", {"ordering": ""}, "ordering"),
+        ("/tokens/aave/prices/", {"start": ""}, "start"),
+        ("/tokens/", {"ps_max": "1.1e39"}, "ps_max"),
+        ("/tokens/", {"ps_max": ""}, "ps_max"),
+        ("/tokens/", {"format": ""}, "format"),
+        ("/tokens/", {"format": "xml"}, "format"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_parameter(api, url, params, field):
@@ -276,6 +284,39 @@ def test_top_lists_with_revisions_and_drafts_hidden(api):
     assert [e["token"]["slug"] for e in revision["entries"]] == ["tok-0", "tok-1"]
     assert api.get(f"{API}/top-lists/best/").json()["revisions"][0]["number"] == 1
     assert api.get(f"{API}/top-lists/draft/").status_code == 404
+
+
+def test_a_tiny_bound_is_a_number_like_any_other(api):
+    MetricSnapshotFactory(token__slug="aave")
+    assert slugs(api.get(f"{API}/tokens/", {"ps_min": "5e-324"})) == ["aave"]
+
+
+@pytest.mark.parametrize("url", ["/tokens/?format=csv&page_size=0", "/tokens/nope/?format=csv"])
+def test_a_problem_is_json_even_when_csv_was_asked_for(api, url):
+    response = api.get(f"{API}{url}")
+    assert response.status_code in (400, 404)
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == response.status_code
+
+
+def test_the_bulk_file_of_a_day_to_come_is_a_404(api):
+    response = api.get(f"{API}/bulk/tokens-2999-01-01.csv")
+    assert response.status_code == 404
+    assert "not happened yet" in response.json()["detail"]
+
+
+def test_a_list_page_is_kept_until_the_data_changes(api):
+    MetricSnapshotFactory(token__slug="aave")
+    first = api.get(f"{API}/tokens/")
+    MetricSnapshotFactory(token__slug="gmx")
+    with CaptureQueriesContext(connection) as queries:
+        again = api.get(f"{API}/tokens/")
+    assert again.content == first.content and again["ETag"] == first["ETag"]
+    assert len(queries) <= 2  # the key, and nothing for the page
+    assert api.get(f"{API}/tokens/", headers={"If-None-Match": first["ETag"]}).status_code == 304
+    assert api.get(f"{API}/tokens/?format=csv").content.startswith(b"slug,")
+    data_changed()
+    assert sorted(slugs(api.get(f"{API}/tokens/"))) == ["aave", "gmx"]
 
 
 def test_etag_and_if_none_match_gives_304(api):

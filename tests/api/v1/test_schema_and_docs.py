@@ -46,3 +46,17 @@ def test_docs_page_has_no_external_urls_and_its_scripts_carry_the_csp_nonce(clie
     nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
     scripts = re.findall(r"<script([^>]*)>", html)
     assert scripts and all(f'nonce="{nonce}"' in attrs for attrs in scripts)
+
+
+def test_every_operation_documents_its_problem_responses_and_parameters_their_bounds(client):
+    schema = client.get("/api/v1/schema/", headers={"Accept": "application/vnd.oai.openapi+json"}).json()
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            for status in ("400", "401", "403", "404", "429"):
+                content = operation["responses"][status]["content"]
+                assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}, path
+    tokens = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/tokens/"]["get"]["parameters"]}
+    assert tokens["ps_min"] == {"type": "number", "minimum": -(10**39), "maximum": 10**39}
+    assert "-market_cap" in tokens["ordering"]["enum"]
+    usage = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/me/usage"]["get"]["parameters"]}
+    assert usage["days"] == {"type": "integer", "minimum": 1, "maximum": 35}
