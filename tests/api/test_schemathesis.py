@@ -100,7 +100,8 @@ def within_what_a_schema_can_say(query: dict) -> None:
         end = dt.date.fromisoformat(query.get("end") or dt.date.today().isoformat())
         start = dt.date.fromisoformat(query.get("start") or end.isoformat())
         start = min(start, end)
-        query["start"], query["end"] = max(start, end - dt.timedelta(days=MAX_RANGE_DAYS)).isoformat(), str(end)
+        earliest = end - dt.timedelta(days=MAX_RANGE_DAYS) if end > dt.date.min + dt.timedelta(MAX_RANGE_DAYS) else end
+        query["start"], query["end"] = max(start, earliest).isoformat(), str(end)
 
 
 def explore(strategy, *, headers: dict, checks: list, positive: bool) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import F
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -72,7 +72,12 @@ class BriefingDetail(ApiView):
     serializer_class = BriefingDetailSerializer
     pagination_class = None
 
-    @extend_schema(summary="One day's briefing with its sections")
+    @extend_schema(
+        summary="One day's briefing with its sections",
+        parameters=[
+            OpenApiParameter("day", OpenApiTypes.DATE, OpenApiParameter.PATH, description="The briefing's day (UTC).")
+        ],
+    )
     def get(self, request, day: str):
         date = parse_day(day, "day")
         try:
