@@ -63,7 +63,8 @@ def child_setup(args: argparse.Namespace) -> None:
     from django.db import connection
 
     from apps.accounts.models import Plan, User
-    from apps.api.services import api_key_create
+    from apps.api.models import APIKey
+    from apps.api.services import api_key_create, api_key_revoke
     from apps.tokens.models import Token
 
     call_command("migrate", verbosity=0)
@@ -85,6 +86,10 @@ def child_setup(args: argparse.Namespace) -> None:
     if user.plan_id != plan.pk:
         user.plan = plan
         user.save(update_fields=["plan"])
+    # Each run's key is new; the last runs' are revoked, as a reader rotating keys would (a
+    # reader holds at most 10 active keys).
+    for old in APIKey.objects.filter(user=user, revoked=False):
+        api_key_revoke(key=old)
     _, plaintext = api_key_create(user=user, name=f"bench {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}", scopes=["read"])
     print(plaintext)
 
