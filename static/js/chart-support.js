@@ -1,4 +1,4 @@
-// Shared by the token, rating and track-record charts: the vendored chart library loaded on
+// Shared by the token, rating, track-record and Top 10 charts: the vendored chart library loaded on
 // demand (carrying this script's CSP nonce), a chart's data fetched from its data-src once it
 // nears the viewport (so neither weighs on the page's first paint), a chart time as an ISO
 // date, and the readout line above a chart that follows the crosshair and otherwise shows the last point.
@@ -64,5 +64,57 @@ window.AccrualCharts = (function () {
     });
   }
 
-  return { withLibrary: withLibrary, whenVisible: whenVisible, load: load, toIso: toIso, readout: readout };
+  function pct(value) { return (value > 0 ? "+" : value < 0 ? "\u2212" : "") + Math.abs(value).toFixed(1) + "%"; }
+
+  // Cumulative changes in percent, one line per entry of data.lines ({key, points}), a zero
+  // line and the readout: the track record's bands and a Top 10 list, each against all rated
+  // tokens. options: colors (by key, plus text, grid, border, zero), label(key), dashed (the
+  // benchmark line's key) and width(key).
+  function changeChart(container, data, options) {
+    var colors = options.colors;
+    var chart = LightweightCharts.createChart(container, {
+      autoSize: true,
+      layout: {
+        background: { type: "solid", color: "transparent" },
+        textColor: colors.text,
+        fontFamily: getComputedStyle(document.body).fontFamily,
+        fontSize: 11,
+        attributionLogo: false, // it injects an inline <style>, which the CSP refuses; credited on the page
+      },
+      grid: { vertLines: { color: colors.grid }, horzLines: { color: colors.grid } },
+      rightPriceScale: { borderColor: colors.border },
+      timeScale: { borderColor: colors.border, fixLeftEdge: true, fixRightEdge: true },
+      crosshair: { mode: 0 },
+      handleScroll: { vertTouchDrag: false },
+    });
+    var format = { type: "custom", formatter: pct, minMove: 0.01 };
+    var first = null;
+    data.lines.forEach(function (line) {
+      var series = chart.addLineSeries({
+        color: colors[line.key] || colors.text,
+        lineWidth: options.width(line.key),
+        lineStyle: line.key === options.dashed ? 2 : 0,
+        priceFormat: format,
+        priceLineVisible: false,
+        title: options.label(line.key),
+      });
+      series.setData(line.points);
+      if (!first) first = series;
+    });
+    if (first) first.createPriceLine({ price: 0, color: colors.zero, lineWidth: 1, lineStyle: 1, axisLabelVisible: false });
+    chart.timeScale().fitContent();
+
+    var times = (data.lines[0] || { points: [] }).points.map(function (p) { return p.time; });
+    function describe(time) {
+      return time + " · " + data.lines.map(function (line) {
+        var point = line.points.filter(function (p) { return p.time === time; })[0];
+        return options.label(line.key) + " " + (point ? pct(point.value) : "—");
+      }).join(" · ");
+    }
+    readout(chart, container, times[times.length - 1], describe);
+  }
+
+  return {
+    withLibrary: withLibrary, whenVisible: whenVisible, load: load, toIso: toIso, readout: readout, changeChart: changeChart,
+  };
 })();

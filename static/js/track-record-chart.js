@@ -1,61 +1,20 @@
 // Track record: each Investor band's cumulative return, month-end to month-end, against all
-// rated tokens (dashed). Data comes from <script type="application/json"
-// id="track-record-chart-data"> (json_script); the chart library is loaded here, carrying
-// this script's CSP nonce. The same figures are in the table under the chart.
+// rated tokens (dashed), drawn by AccrualCharts.changeChart. Data comes from <script
+// type="application/json" id="track-record-chart-data"> (json_script); the chart library is
+// loaded by chart-support.js, carrying this script's CSP nonce. The same figures are in the
+// table under the chart.
 (function () {
   "use strict";
 
-  var COLORS = {
-    A: "#0d7a4a", B: "#6f9a1f", C: "#7d8797", D: "#c77700", E: "#c0392b", all: "#16202e",
-    text: "#4a5568", grid: "#eef1f6", border: "#dfe3ea", zero: "#b8c0cc",
+  var OPTIONS = {
+    colors: {
+      A: "#0d7a4a", B: "#6f9a1f", C: "#7d8797", D: "#c77700", E: "#c0392b", all: "#16202e",
+      text: "#4a5568", grid: "#eef1f6", border: "#dfe3ea", zero: "#b8c0cc",
+    },
+    label: function (key) { return key === "all" ? "All rated" : key; },
+    dashed: "all",
+    width: function (key) { return key === "all" ? 3 : 2; },
   };
-
-  function pct(value) { return (value > 0 ? "+" : value < 0 ? "\u2212" : "") + Math.abs(value).toFixed(1) + "%"; }
-
-  function label(key) { return key === "all" ? "All rated" : key; }
-
-  function draw(container, data) {
-    var chart = LightweightCharts.createChart(container, {
-      autoSize: true,
-      layout: {
-        background: { type: "solid", color: "transparent" },
-        textColor: COLORS.text,
-        fontFamily: getComputedStyle(document.body).fontFamily,
-        fontSize: 11,
-        attributionLogo: false, // it injects an inline <style>, which the CSP refuses; credited on the page
-      },
-      grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-      rightPriceScale: { borderColor: COLORS.border },
-      timeScale: { borderColor: COLORS.border, fixLeftEdge: true, fixRightEdge: true },
-      crosshair: { mode: 0 },
-      handleScroll: { vertTouchDrag: false },
-    });
-    var format = { type: "custom", formatter: pct, minMove: 0.01 };
-    var first = null;
-    data.lines.forEach(function (line) {
-      var series = chart.addLineSeries({
-        color: COLORS[line.key] || COLORS.text,
-        lineWidth: line.key === "all" ? 3 : 2,
-        lineStyle: line.key === "all" ? 2 : 0,
-        priceFormat: format,
-        priceLineVisible: false,
-        title: label(line.key),
-      });
-      series.setData(line.points);
-      if (!first) first = series;
-    });
-    if (first) first.createPriceLine({ price: 0, color: COLORS.zero, lineWidth: 1, lineStyle: 1, axisLabelVisible: false });
-    chart.timeScale().fitContent();
-
-    var times = (data.lines[0] || { points: [] }).points.map(function (p) { return p.time; });
-    function describe(time) {
-      return time + " · " + data.lines.map(function (line) {
-        var point = line.points.filter(function (p) { return p.time === time; })[0];
-        return label(line.key) + " " + (point ? pct(point.value) : "—");
-      }).join(" · ");
-    }
-    AccrualCharts.readout(chart, container, times[times.length - 1], describe);
-  }
 
   function init() {
     var source = document.getElementById("track-record-chart-data");
@@ -63,7 +22,7 @@
     if (!source || !container) return;
     var data = JSON.parse(source.textContent);
     if (!(data.lines || []).length) return;
-    AccrualCharts.withLibrary(container, function () { draw(container, data); });
+    AccrualCharts.withLibrary(container, function () { AccrualCharts.changeChart(container, data, OPTIONS); });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
