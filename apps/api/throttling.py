@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from rest_framework.throttling import BaseThrottle
 
-from apps.accounts.selectors import plan_for
-
 from .models import APIKey
 from .quotas import QuotaDecision, quota_check
 
@@ -22,7 +20,7 @@ class PlanQuotaThrottle(BaseThrottle):
         key = request.auth
         if not isinstance(key, APIKey):
             return True
-        self.decision = quota_check(user_id=key.user_id, key_prefix=key.prefix, plan=plan_for(key.user))
+        self.decision = quota_check(user_id=key.user_id, key_prefix=key.prefix, plan=key.plan)
         setattr(request._request, REQUEST_ATTRIBUTE, self.decision)
         return self.decision.allowed
 

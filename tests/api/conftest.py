@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from apps.api import quotas
+from apps.api.authentication import forget_touches
 from apps.api.services import api_key_create
 from tests.accounts.conftest import make_reader
 from tests.support.plans import ensure_plans
@@ -19,6 +20,7 @@ REDIS_URL_FOR_TESTS = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6
 @pytest.fixture(autouse=True)
 def _plans_and_fresh_counters(request):
     quotas.reset_local_state()
+    forget_touches()
     if "django_db" in request.keywords or "db" in request.fixturenames:
         request.getfixturevalue("db")
         ensure_plans()

@@ -14,7 +14,9 @@ from django.contrib.auth import hashers
 from django.db import connection
 from django.utils import timezone
 
+from apps.accounts.models import Plan
 from apps.api.authentication import LAST_USED_RESOLUTION, key_authenticate
+from apps.api.key_cache import key_cached, key_remember
 from apps.api.keys import PREFIX_RANDOM_LENGTH, SECRET_LENGTH
 from apps.api.models import APIKey
 from apps.api.services import api_key_revoke
@@ -44,7 +46,11 @@ def test_the_database_holds_the_prefix_and_a_hash_never_the_key(alice):
     assert not any(secret in str(value) for value in row.values())
 
 
-def test_checking_a_key_is_one_indexed_query_and_a_constant_time_compare(alice, monkeypatch, django_assert_num_queries):
+def test_checking_a_key_is_one_indexed_query_then_a_cache_read_and_a_constant_time_compare(
+    alice, monkeypatch, django_assert_num_queries
+):
+    alice.plan = Plan.objects.get(slug="free")
+    alice.save(update_fields=["plan"])
     key, plaintext = new_key(alice)
     APIKey.objects.filter(pk=key.pk).update(last_used=timezone.now())  # no last_used write this time
     compares = []
@@ -58,11 +64,47 @@ def test_checking_a_key_is_one_indexed_query_and_a_constant_time_compare(alice, 
 
     monkeypatch.setattr(hashers, "check_password", no_password_hasher)
     monkeypatch.setattr(crypto, "check_password", no_password_hasher)
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1) as captured:
         assert key_authenticate(plaintext) == key
-    assert compares == [1]
+    assert 'WHERE ("api_apikey"."prefix" = ' in captured.captured_queries[0]["sql"]
+    with django_assert_num_queries(0):  # kept in the cache, with the reader and plan
+        assert key_authenticate(plaintext) == key
+    assert compares == [1, 1]  # the secret is compared every time, cached or not
     constraints = connection.introspection.get_constraints(connection.cursor(), APIKey._meta.db_table)
     assert any(c["columns"] == ["prefix"] and c["unique"] for c in constraints.values())
+
+
+def test_a_reader_without_a_plan_has_the_default_plan_read_once_with_the_key(alice, django_assert_num_queries):
+    _, plaintext = new_key(alice)
+    default = Plan.objects.get(is_default=True)
+    key_authenticate(plaintext)  # fills the cache (and writes last_used)
+    with django_assert_num_queries(0):
+        assert key_authenticate(plaintext).plan == default
+
+
+def test_a_key_cached_from_rows_read_before_a_revocation_is_not_used_after_it(alice):
+    """A slow request reads the version, then the rows; the key is revoked; then the slow request
+    keeps what it read. Its entry carries the old version, so the next check reads the rows."""
+    key, plaintext = new_key(alice)
+    prefix = key.prefix
+    _, version_before = key_cached(prefix)
+    stale = APIKey.objects.select_related("user", "user__plan").get(prefix=prefix)
+    stale.plan = Plan.objects.get(is_default=True)
+    api_key_revoke(key=key)
+    key_remember(prefix, stale, version_before)
+    assert key_authenticate(plaintext) is None
+
+
+def test_a_login_keeps_the_cached_keys_and_other_changes_retire_them(alice):
+    key, plaintext = new_key(alice)
+    key_authenticate(plaintext)
+    key_authenticate(plaintext)
+    assert key_cached(key.prefix)[0] == key
+    alice.last_login = timezone.now()
+    alice.save(update_fields=["last_login"])
+    assert key_cached(key.prefix)[0] == key
+    Plan.objects.get(slug="pro").save()
+    assert key_cached(key.prefix)[0] is None
 
 
 def test_both_headers_are_accepted(client, alice):
@@ -88,15 +130,17 @@ def test_a_revoked_key_is_refused_on_its_very_next_request(client, alice):
     assert response.status_code == 401 and response.json()["code"] == "invalid-key"
 
 
-def test_an_expired_key_is_refused_on_its_very_next_request(client, alice):
-    key, plaintext = new_key(alice, expires_at=timezone.now() + dt.timedelta(days=1))
-    assert api_get(client, ME, plaintext).status_code == 200
-    APIKey.objects.filter(pk=key.pk).update(expiry_date=timezone.now() - dt.timedelta(seconds=1))
+def test_an_expired_key_is_refused_on_its_very_next_request(client, alice, monkeypatch):
+    expires = timezone.now() + dt.timedelta(days=1)
+    _, plaintext = new_key(alice, expires_at=expires)
+    assert api_get(client, ME, plaintext).status_code == 200  # and now kept in the cache
+    monkeypatch.setattr(timezone, "now", lambda: expires + dt.timedelta(seconds=1))
     assert api_get(client, ME, plaintext).status_code == 401
 
 
 def test_a_deactivated_readers_key_is_refused(client, alice):
     _, plaintext = new_key(alice)
+    assert api_get(client, ME, plaintext).status_code == 200  # and now kept in the cache
     alice.is_active = False
     alice.save(update_fields=["is_active"])
     assert api_get(client, ME, plaintext).status_code == 401
@@ -160,16 +204,18 @@ def test_an_unknown_prefix_and_a_wrong_secret_get_the_same_answer(client, alice)
     assert len({(a["WWW-Authenticate"], a["Content-Type"]) for a in answers}) == 1
 
 
-def test_last_used_is_written_at_most_once_per_resolution(client, alice, django_assert_num_queries):
+def test_last_used_is_written_at_most_once_per_resolution(alice, monkeypatch, django_assert_num_queries):
     key, plaintext = new_key(alice)
     assert key_authenticate(plaintext).last_used is not None
     first = APIKey.objects.get(pk=key.pk).last_used
-    with django_assert_num_queries(1):  # the lookup only: no write
+    with django_assert_num_queries(0):  # the key from the cache, and no write
         key_authenticate(plaintext)
     assert APIKey.objects.get(pk=key.pk).last_used == first
-    APIKey.objects.filter(pk=key.pk).update(last_used=first - LAST_USED_RESOLUTION - dt.timedelta(seconds=1))
-    key_authenticate(plaintext)
-    assert APIKey.objects.get(pk=key.pk).last_used > first - dt.timedelta(seconds=1)
+    later = first + LAST_USED_RESOLUTION + dt.timedelta(seconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    with django_assert_num_queries(1):  # the conditional write
+        key_authenticate(plaintext)
+    assert APIKey.objects.get(pk=key.pk).last_used == later
 
 
 def test_an_invalid_key_touches_nothing(alice):

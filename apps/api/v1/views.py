@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,7 @@ from apps.ratings.models import Rating
 from apps.ratings.selectors import BANDS, GRADE_FIELDS, LEADERBOARD_SORTS, NOT_RATED_FILTER, VERSION, leaderboard
 from apps.tokens.models import AccrualPolicy, Category, Chain, MetricSnapshot, PriceDay, RevenueDay, Token
 from apps.tokens.selectors import (
+    DATA_STATUS_CACHE_KEY,
     SCREENER_RANGE_FIELDS,
     SCREENER_SORTS,
     data_status,
@@ -38,6 +40,7 @@ from apps.tokens.selectors import (
     token_reports,
 )
 
+from ..authentication import key_cache_keys
 from . import serializers as s
 from .selectors import ratings_as_of_day, snapshots_as_of, token_rating
 
@@ -93,10 +96,31 @@ FORMAT = OpenApiParameter("format", str, enum=["json", "csv"], description="csv 
 
 
 class ApiView(GenericAPIView):
-    """ETag on every 200; If-None-Match → 304 with no body. A header says when the data set is sample."""
+    """ETag on every 200; If-None-Match → 304 with no body. A header says when the data set is sample.
+
+    What a request reads from the cache (its key's entry, the data status, a list's kept page)
+    is read in one round trip, before the key is checked (``cache_reads``)."""
+
+    body_cache_key: str | None = None  # a list's kept page (ApiList)
+
+    def perform_authentication(self, request):
+        # After content negotiation, which the kept page's key needs; before the key is checked.
+        self.body_cache_key = self.kept_body_key(request)
+        keys = [DATA_STATUS_CACHE_KEY, *key_cache_keys(request), *filter(None, [self.body_cache_key])]
+        request.cache_reads = cache.get_many(keys)
+        super().perform_authentication(request)
+
+    def kept_body_key(self, request) -> str | None:
+        return None
+
+    @functools.cached_property
+    def data_status(self):
+        """Read once a request (from ``cache_reads`` when they hold it)."""
+        status = getattr(self.request, "cache_reads", {}).get(DATA_STATUS_CACHE_KEY)
+        return status if status is not None else data_status()
 
     def get_serializer_context(self):
-        return {**super().get_serializer_context(), "sample": data_status().mode == "sample"}
+        return {**super().get_serializer_context(), "sample": self.data_status.mode == "sample"}
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -111,9 +135,10 @@ class ApiView(GenericAPIView):
         if isinstance(response, Response) and response.status_code == 200 and request.method in ("GET", "HEAD"):
             response.render()
             response["ETag"] = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
-            if key := getattr(self, "body_cache_key", None):
+            if self.body_cache_key:
                 headers = [(h, v) for h, v in response.items() if h.lower() != "content-length"]
-                cache.set(key, (response.content, headers), BODY_CACHE_SECONDS)
+                kept = (self.data_status.generation, response.content, headers)
+                cache.set(self.body_cache_key, kept, BODY_CACHE_SECONDS)
         if response.status_code == 200 and response.has_header("ETag"):
             wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
             if response["ETag"] in wanted or "*" in wanted:
@@ -123,23 +148,29 @@ class ApiView(GenericAPIView):
                     if header.lower() not in {"content-type", "content-length"}:
                         not_modified[header] = value
                 response = not_modified
-        if data_status().mode == "sample":
+        if self.data_status.mode == "sample":
             response["Accrual-Data-Set"] = "sample"
         return response
 
 
 class ApiList(ListModelMixin, ApiView):
-    """A list's rendered page is kept for BODY_CACHE_SECONDS under the data's generation, the
-    format and the URL: the same for every caller (the key is checked and counted first)."""
+    """A list's rendered page is kept for BODY_CACHE_SECONDS for its format and whole URL, and used
+    while the data's generation is the one it was rendered from: the same for every caller
+    (the key is checked and counted first)."""
+
+    def kept_body_key(self, request) -> str | None:
+        if request.method != "GET":
+            return None
+        # The whole URL: the page's links name its scheme and host.
+        url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()
+        return f"api:v1:body:{request.accepted_media_type}:{url}"
 
     def get(self, request, *args, **kwargs):
-        url = hashlib.sha256(request.get_full_path().encode()).hexdigest()
-        self.body_cache_key = f"api:v1:body:{data_status().generation}:{request.accepted_media_type}:{url}"
-        cached = cache.get(self.body_cache_key)
-        if cached is None:
+        kept = request.cache_reads.get(self.body_cache_key)
+        if kept is None or kept[0] != self.data_status.generation:
             return self.list(request, *args, **kwargs)
-        self.body_cache_key = None
-        content, headers = cached
+        self.body_cache_key = None  # nothing new to keep
+        _, content, headers = kept
         response = HttpResponse(content)
         for header, value in headers:
             response[header] = value
