@@ -15,8 +15,10 @@ memory. Goal: the API at ≥ 0.5 of the ceiling's requests/s, and its p99 under 
   database index 11 by default, flushed at start. ``bench/api_wsgi.py`` adds the ceiling.
 * **Load**: another process, ``--clients`` threads each making its share of ``--requests``
   per side one after another (a new connection each: gunicorn's sync workers close them),
-  within ``--max-seconds``; first 20 untimed requests a side, then the ceiling, then the API.
-  Client times: requests/s over the side's wall time, p50 and p99 per request. The API keeps
+  within ``--max-seconds``; first 20 untimed requests a side, then ``--rounds`` alternating
+  rounds of the ceiling and the API (a shared machine's load changes; alternating puts the
+  change on both sides). Client times: requests/s over the side's wall time summed over its
+  rounds, p50 and p99 per request. The API keeps
   a list's rendered page a minute (``ApiList``): its first request, which builds the page, is
   timed apart (``api_cold_ms``).
 
@@ -105,14 +107,12 @@ def _get(url: str, key: str | None) -> tuple[int, float, bytes]:
     return status, (time.perf_counter() - began) * 1000, body
 
 
-def _side(url: str, key: str | None, requests: int, clients: int, max_seconds: float) -> dict:
-    """``requests`` GETs of ``url`` from ``clients`` threads; client times."""
-    for _ in range(20):  # warm: each worker's first requests (imports, connections, caches)
-        _get(url, key)
+def _round(url: str, key: str | None, requests: int, clients: int, deadline: float) -> tuple[list[float], dict, float]:
+    """``requests`` GETs of ``url`` from ``clients`` threads: each request's time, the statuses,
+    and the round's wall time."""
     times: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
-    deadline = time.monotonic() + max_seconds
 
     def client(share: int) -> None:
         for _ in range(share):
@@ -129,12 +129,15 @@ def _side(url: str, key: str | None, requests: int, clients: int, max_seconds: f
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - began
+    return times, statuses, time.perf_counter() - began
+
+
+def _summary(times: list[float], statuses: dict[int, int], seconds: float) -> dict:
     cuts = statistics.quantiles(times, n=100, method="inclusive")
     return {
         "requests": len(times),
-        "seconds": round(wall, 2),
-        "requests_per_second": round(len(times) / wall, 1),
+        "seconds": round(seconds, 2),
+        "requests_per_second": round(len(times) / seconds, 1),
         "p50_ms": round(cuts[49], 1),
         "p99_ms": round(cuts[98], 1),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
@@ -142,11 +145,25 @@ def _side(url: str, key: str | None, requests: int, clients: int, max_seconds: f
 
 
 def child_load(args: argparse.Namespace) -> None:
+    """The two sides in alternating rounds, so a change in the machine's load between them
+    (this machine is shared) falls on both alike."""
     plan = json.loads(Path(args.load).read_text())
-    base, key = plan["base"], plan["key"]
-    ceiling = _side(base + CEILING_URL, key, plan["requests"], plan["clients"], plan["max_seconds"])
-    api = _side(base + API_URL, key, plan["requests"], plan["clients"], plan["max_seconds"])
-    print(json.dumps({"ceiling": ceiling, "api": api}))
+    base, key, rounds = plan["base"], plan["key"], plan["rounds"]
+    sides = {"ceiling": base + CEILING_URL, "api": base + API_URL}
+    for url in sides.values():
+        for _ in range(20):  # warm: each worker's first requests (imports, connections, caches)
+            _get(url, key)
+    totals = {name: ([], {}, 0.0) for name in sides}
+    deadline = time.monotonic() + plan["max_seconds"]
+    for _ in range(rounds):
+        for name, url in sides.items():
+            times, statuses, seconds = _round(url, key, plan["requests"] // rounds, plan["clients"], deadline)
+            all_times, all_statuses, all_seconds = totals[name]
+            all_times.extend(times)
+            for status, count in statuses.items():
+                all_statuses[status] = all_statuses.get(status, 0) + count
+            totals[name] = (all_times, all_statuses, all_seconds + seconds)
+    print(json.dumps({name: _summary(*total) for name, total in totals.items()}))
 
 
 def start_server(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen:
@@ -178,7 +195,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8732)
     parser.add_argument("--clients", type=int, default=4, help="client threads")
     parser.add_argument("--requests", type=int, default=2000, help="timed requests a side")
-    parser.add_argument("--max-seconds", type=float, default=180, help="bound on each side's timed requests")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds of the two sides")
+    parser.add_argument("--max-seconds", type=float, default=360, help="bound on the timed requests")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--child", choices=["setup"], help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
@@ -216,6 +234,7 @@ def main() -> None:
         "tokens": args.tokens,
         "workers": args.workers,
         "clients": args.clients,
+        "rounds": args.rounds,
         "url": API_URL,
         "load_before": round(os.getloadavg()[0], 2),
         "goal": {"ratio": GOAL_RATIO, "p99_ms": GOAL_P99_MS},
@@ -237,11 +256,12 @@ def main() -> None:
                     "key": key,
                     "requests": args.requests,
                     "clients": args.clients,
+                    "rounds": args.rounds,
                     "max_seconds": args.max_seconds,
                 }
             )
         )
-        _say(f"load: {args.requests} requests a side from {args.clients} threads, the ceiling first")
+        _say(f"load: {args.requests} requests a side from {args.clients} threads, in {args.rounds} alternating rounds")
         load = subprocess.run(
             [sys.executable, "-m", "bench.bench_api", "--load", str(plan)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, check=True,

@@ -9,12 +9,17 @@ from tests.tokens.sample_builder import write_sample
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Each test starts with an empty cache (data status, medians)."""
+    """Each test starts with an empty cache (data status, medians), and no API page held in
+    this process."""
     from django.core.cache import cache
 
+    from apps.api.v1.kept_pages import process_pages
+
     cache.clear()
+    process_pages.clear()
     yield
     cache.clear()
+    process_pages.clear()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

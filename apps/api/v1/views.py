@@ -42,11 +42,10 @@ from apps.tokens.selectors import (
 
 from ..authentication import key_cache_keys
 from . import serializers as s
+from .kept_pages import KeptPage, page_find, page_keep, process_pages
 from .selectors import ratings_as_of_day, snapshots_as_of, token_rating
 
 MAX_RANGE_DAYS = 3660
-# Stale flags are worked out against the time of rendering: a body is kept a minute at most.
-BODY_CACHE_SECONDS = 60
 
 
 def parse_day(value: str | None, name: str) -> dt.date | None:
@@ -101,16 +100,21 @@ class ApiView(GenericAPIView):
     What a request reads from the cache (its key's entry, the data status, a list's kept page)
     is read in one round trip, before the key is checked (``cache_reads``)."""
 
-    body_cache_key: str | None = None  # a list's kept page (ApiList)
+    page_key: str | None = None  # a list's kept page (ApiList, kept_pages)
+    held_page: KeptPage | None = None  # this process's copy of it
 
     def perform_authentication(self, request):
         # After content negotiation, which the kept page's key needs; before the key is checked.
-        self.body_cache_key = self.kept_body_key(request)
-        keys = [DATA_STATUS_CACHE_KEY, *key_cache_keys(request), *filter(None, [self.body_cache_key])]
+        self.page_key = self.kept_page_key(request)
+        keys = [DATA_STATUS_CACHE_KEY, *key_cache_keys(request)]
+        if self.page_key is not None:
+            self.held_page = process_pages.get(self.page_key)
+            if self.held_page is None:
+                keys.append(self.page_key)
         request.cache_reads = cache.get_many(keys)
         super().perform_authentication(request)
 
-    def kept_body_key(self, request) -> str | None:
+    def kept_page_key(self, request) -> str | None:
         return None
 
     @functools.cached_property
@@ -135,10 +139,9 @@ class ApiView(GenericAPIView):
         if isinstance(response, Response) and response.status_code == 200 and request.method in ("GET", "HEAD"):
             response.render()
             response["ETag"] = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
-            if self.body_cache_key:
+            if self.page_key:
                 headers = [(h, v) for h, v in response.items() if h.lower() != "content-length"]
-                kept = (self.data_status.generation, response.content, headers)
-                cache.set(self.body_cache_key, kept, BODY_CACHE_SECONDS)
+                page_keep(self.page_key, self.data_status.generation, response.content, headers)
         if response.status_code == 200 and response.has_header("ETag"):
             wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
             if response["ETag"] in wanted or "*" in wanted:
@@ -154,25 +157,28 @@ class ApiView(GenericAPIView):
 
 
 class ApiList(ListModelMixin, ApiView):
-    """A list's rendered page is kept for BODY_CACHE_SECONDS for its format and whole URL, and used
-    while the data's generation is the one it was rendered from: the same for every caller
-    (the key is checked and counted first)."""
+    """A list's rendered page is kept (``kept_pages``) for its format and whole URL."""
 
-    def kept_body_key(self, request) -> str | None:
+    def kept_page_key(self, request) -> str | None:
         if request.method != "GET":
             return None
         # The whole URL: the page's links name its scheme and host.
         url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()
-        return f"api:v1:body:{request.accepted_media_type}:{url}"
+        return f"api:v1:page:{request.accepted_media_type}:{url}"
 
     def get(self, request, *args, **kwargs):
-        kept = request.cache_reads.get(self.body_cache_key)
-        if kept is None or kept[0] != self.data_status.generation:
+        page = page_find(
+            self.page_key,
+            self.data_status.generation,
+            held=self.held_page,
+            shared=request.cache_reads.get(self.page_key),
+            read=self.held_page is None,
+        )
+        if page is None:
             return self.list(request, *args, **kwargs)
-        self.body_cache_key = None  # nothing new to keep
-        _, content, headers = kept
-        response = HttpResponse(content)
-        for header, value in headers:
+        self.page_key = None  # nothing new to keep
+        response = HttpResponse(page.content)
+        for header, value in page.headers:
             response[header] = value
         return response
 
