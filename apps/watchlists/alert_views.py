@@ -15,8 +15,9 @@ from apps.accounts.selectors import plan_for
 from . import alert_selectors as selectors
 from . import alerts
 from .forms import AlertRuleForm
+from .models import AlertRule, Notification
 from .services import LimitReached
-from .views import UNPROCESSABLE
+from .views import UNPROCESSABLE, deleted_meanwhile
 
 
 def _rules_page(request: HttpRequest, form: AlertRuleForm, status: int = 200) -> HttpResponse:
@@ -69,10 +70,12 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@deleted_meanwhile(AlertRule, "alert rule", htmx_tag="tr")
 def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     """Pauses an active rule, resumes a paused one."""
     rule = selectors.rule_for_user(user=request.user, pk=pk)
-    alerts.alert_rule_set_active(rule=rule, active=not rule.is_active)
+    changed = alerts.alert_rule_change(rule=rule, is_active=not rule.is_active)
+    rule.is_active = changed.is_active  # the fetched rule keeps its token and watchlist for the row
     if request.htmx:
         return render(request, "watchlists/_alert_rule.html", {"rule": rule})
     return redirect("alerts:rules")
@@ -87,6 +90,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@deleted_meanwhile(Notification, "notification", htmx_tag="li")
 def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
     notification = selectors.notification_for_user(user=request.user, pk=pk)
     alerts.notification_mark_read(notification=notification)

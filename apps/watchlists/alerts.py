@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -104,16 +106,13 @@ def alert_rule_delete(*, rule: AlertRule) -> None:
     rule.delete()
 
 
-def alert_rule_set_active(*, rule: AlertRule, active: bool) -> AlertRule:
-    rule.is_active = active
-    rule.save(update_fields=["is_active"])
-    return rule
-
-
 def notification_mark_read(*, notification: Notification) -> Notification:
+    """Raises Notification.DoesNotExist when it was deleted meanwhile (its token or rule gone)."""
     if notification.read_at is None:
-        notification.read_at = timezone.now()
-        notification.save(update_fields=["read_at"])
+        now = timezone.now()
+        if not Notification.objects.filter(pk=notification.pk).update(read_at=Coalesce("read_at", Value(now))):
+            raise Notification.DoesNotExist(f"Notification {notification.pk} was deleted")
+        notification.read_at = now
     return notification
 
 

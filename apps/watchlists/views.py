@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import csv
+import functools
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -21,12 +24,36 @@ from apps.tokens.models import Token
 
 from . import selectors, services
 from .forms import WatchlistNameForm
+from .models import Watchlist
 from .signals import PENDING_STAR_SESSION_KEY
 from .templatetags.watchlists import star_html
 
 # A form error or a plan limit: the request was understood but not carried out. htmx swaps
 # this status too (base.html's responseHandling), so the message replaces the form.
 UNPROCESSABLE = 422
+
+
+def deleted_meanwhile(model: type[Model], what: str, *, htmx_tag: str = "div") -> Callable:
+    """For a view whose service raises ``model.DoesNotExist`` when the reader's object was
+    deleted between the view's fetch and the write (another tab, say): the not-found page
+    saying so, nothing changed, instead of a 500. htmx gets the message as a fragment, with
+    the status it swaps, in place of its target (``htmx_tag``: a "div", a table row "tr", a list item "li")."""
+    message = f"This {what} was deleted, perhaps in another tab. Nothing was changed."
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except model.DoesNotExist:
+                if request.htmx:
+                    context = {"message": message, "tag": htmx_tag}
+                    return render(request, "watchlists/_deleted.html", context, status=UNPROCESSABLE)
+                return render(request, "watchlists/not_found.html", {"message": message}, status=404)
+
+        return wrapped
+
+    return decorator
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -123,6 +150,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@deleted_meanwhile(Watchlist, "watchlist")
 def rename(request: HttpRequest, pk: int) -> HttpResponse:
     watchlist = selectors.watchlist_for_user(user=request.user, pk=pk)
     form = WatchlistNameForm(request.POST)
@@ -145,7 +173,8 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
-    """GET asks for confirmation (a GET never changes anything); POST deletes."""
+    """GET asks for confirmation (a GET never changes anything); POST deletes. A list deleted
+    meanwhile (in another tab) is simply gone: the reader lands on their lists as after a delete."""
     watchlist = selectors.watchlist_for_user(user=request.user, pk=pk)
     if request.method == "POST":
         services.watchlist_delete(watchlist=watchlist)
@@ -155,12 +184,15 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@deleted_meanwhile(Watchlist, "watchlist")
 def remove_item(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
     watchlist = selectors.watchlist_for_user(user=request.user, pk=pk)
     token = _token_or_404(request, slug)
     if isinstance(token, HttpResponse):
         return token
-    services.watchlist_remove(user=request.user, token=token, watchlist=watchlist)
+    removed = services.watchlist_remove(user=request.user, token=token, watchlist=watchlist)
+    if not removed and not selectors.watchlist_exists(watchlist):
+        raise Watchlist.DoesNotExist  # deleted meanwhile: the decorator says so, not the detail page's bare 404
     return redirect(watchlist)
 
 

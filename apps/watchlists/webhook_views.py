@@ -14,8 +14,9 @@ from apps.accounts.selectors import plan_for
 
 from . import webhook_selectors as selectors
 from . import webhooks
+from .models import Webhook
 from .services import LimitReached
-from .views import UNPROCESSABLE
+from .views import UNPROCESSABLE, deleted_meanwhile
 
 
 def _list_page(request: HttpRequest, *, url: str = "", error: str = "", status: int = 200) -> HttpResponse:
@@ -67,6 +68,7 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@deleted_meanwhile(Webhook, "webhook")
 def webhook_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = selectors.webhook_for_user(user=request.user, pk=pk)
     webhooks.webhook_rotate_secret(webhook=webhook)
@@ -76,6 +78,7 @@ def webhook_rotate(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@deleted_meanwhile(Webhook, "webhook")
 def webhook_test(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = selectors.webhook_for_user(user=request.user, pk=pk)
     webhooks.webhook_send_test(webhook=webhook)
@@ -85,6 +88,7 @@ def webhook_test(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
+@deleted_meanwhile(Webhook, "webhook")
 def webhook_resume(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = selectors.webhook_for_user(user=request.user, pk=pk)
     webhooks.webhook_resume(webhook=webhook)

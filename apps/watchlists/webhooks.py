@@ -165,12 +165,22 @@ def webhook_create(*, user: User, url: str) -> Webhook:
     return Webhook.objects.create(user=user, url=url, secret=new_secret())
 
 
+def _lock_webhook(webhook: Webhook) -> None:
+    """Locks the webhook's row; Webhook.DoesNotExist when it was deleted meanwhile (in another
+    tab, say), so nothing is written for an endpoint that is gone."""
+    if Webhook.objects.select_for_update().filter(pk=webhook.pk).values_list("pk", flat=True).first() is None:
+        raise Webhook.DoesNotExist(f"Webhook {webhook.pk} was deleted")
+
+
 def webhook_delete(*, webhook: Webhook) -> None:
-    webhook.delete()
+    webhook.delete()  # one deleted meanwhile is simply gone, as asked
 
 
+@transaction.atomic
 def webhook_rotate_secret(*, webhook: Webhook) -> Webhook:
-    """A new secret; the old one stays valid (and signed with) for ROTATION_GRACE."""
+    """A new secret; the old one stays valid (and signed with) for ROTATION_GRACE. Raises
+    Webhook.DoesNotExist when it was deleted meanwhile."""
+    _lock_webhook(webhook)
     webhook.previous_secret = webhook.secret
     webhook.previous_secret_expires_at = timezone.now() + ROTATION_GRACE
     webhook.secret = new_secret()
@@ -180,7 +190,9 @@ def webhook_rotate_secret(*, webhook: Webhook) -> Webhook:
 
 @transaction.atomic
 def webhook_resume(*, webhook: Webhook) -> Webhook:
-    """Reactivates a paused endpoint; its pending deliveries become due at once."""
+    """Reactivates a paused endpoint; its pending deliveries become due at once. Raises
+    Webhook.DoesNotExist when it was deleted meanwhile."""
+    _lock_webhook(webhook)
     webhook.is_active = True
     webhook.paused_at = None
     webhook.consecutive_failures = 0
@@ -189,8 +201,11 @@ def webhook_resume(*, webhook: Webhook) -> Webhook:
     return webhook
 
 
+@transaction.atomic
 def webhook_send_test(*, webhook: Webhook) -> WebhookDelivery:
-    """Queues a test event; the next sender run posts it."""
+    """Queues a test event; the next sender run posts it. Raises Webhook.DoesNotExist when
+    the webhook was deleted meanwhile."""
+    _lock_webhook(webhook)
     now = timezone.now()
     payload = {
         "type": "webhook.test",
