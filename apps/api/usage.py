@@ -8,7 +8,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from . import quotas
 from .models import APIKey, KeyUsageDay
@@ -76,10 +75,7 @@ def usage_counts(*, user_id: int, days: list[dt.date]) -> dict[dt.date, dict[str
     database has none). One query and at most one Redis round trip, however many keys or days."""
     if not days:
         return {}
-    today = timezone.now().astimezone(dt.UTC).date()
-    # Redis keeps nothing older: no need to ask it.
-    kept = [day for day in days if (today - day).days < quotas.USAGE_DAYS_KEPT]
-    counted = quotas.counted_usage(user_id=user_id, days=kept) if kept else {}
+    counted = quotas.counted_usage(user_id=user_id, days=days)
     result: dict[dt.date, dict[str, int]] = {day: dict(counted.get(day, {})) for day in days}
     recorded = KeyUsageDay.objects.filter(key__user_id=user_id, date__range=(min(days), max(days))).values_list(
         "date", "key__prefix", "requests"

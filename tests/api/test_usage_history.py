@@ -197,3 +197,13 @@ def test_reading_usage_costs_the_same_queries_for_one_key_or_five(
     # The keys of the batch, then the upsert in its transaction (a savepoint here).
     with django_assert_num_queries(4):
         assert usage_record(day=_today()).keys == keys
+
+
+def test_when_redis_is_down_the_recorded_days_still_show(alice, settings):
+    key, plaintext = new_key(alice)
+    KeyUsageDay.objects.create(key=key, date=_today(), requests=9)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    days = api_get(Client(), f"{USAGE}?days=2", plaintext).json()["days"]
+
+    assert [day["requests"] for day in days] == [9, 0]
