@@ -6,6 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -14,57 +15,25 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="APIKey",
+            name='APIKey',
             fields=[
-                (
-                    "id",
-                    models.CharField(editable=False, max_length=150, primary_key=True, serialize=False, unique=True),
-                ),
-                ("hashed_key", models.CharField(editable=False, max_length=150)),
-                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
-                (
-                    "name",
-                    models.CharField(
-                        default=None,
-                        help_text="A free-form name for the API key. Need not be unique. 50 characters max.",
-                        max_length=50,
-                    ),
-                ),
-                (
-                    "revoked",
-                    models.BooleanField(
-                        blank=True,
-                        default=False,
-                        help_text="If the API key is revoked, clients cannot use it anymore. (This cannot be undone.)",
-                    ),
-                ),
-                (
-                    "expiry_date",
-                    models.DateTimeField(
-                        blank=True,
-                        help_text="Once API key expires, clients cannot use it anymore.",
-                        null=True,
-                        verbose_name="Expires",
-                    ),
-                ),
-                ("prefix", models.CharField(editable=False, max_length=16, unique=True)),
-                ("scopes", models.CharField(default="read", max_length=100)),
-                ("last_used", models.DateTimeField(blank=True, editable=False, null=True)),
-                (
-                    "user",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="api_keys",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.CharField(editable=False, max_length=150, primary_key=True, serialize=False, unique=True)),
+                ('hashed_key', models.CharField(editable=False, max_length=150)),
+                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('name', models.CharField(default=None, help_text='A free-form name for the API key. Need not be unique. 50 characters max.', max_length=50)),
+                ('revoked', models.BooleanField(blank=True, default=False, help_text='If the API key is revoked, clients cannot use it anymore. (This cannot be undone.)')),
+                ('expiry_date', models.DateTimeField(blank=True, help_text='Once API key expires, clients cannot use it anymore.', null=True, verbose_name='Expires')),
+                ('prefix', models.CharField(editable=False, max_length=16, unique=True)),
+                ('scopes', models.CharField(default='read', max_length=100)),
+                ('last_used', models.DateTimeField(blank=True, editable=False, null=True)),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "API key",
-                "verbose_name_plural": "API keys",
-                "ordering": ("-created",),
-                "abstract": False,
-                "indexes": [models.Index(fields=["user", "-created"], name="api_apikey_user_created")],
+                'verbose_name': 'API key',
+                'verbose_name_plural': 'API keys',
+                'ordering': ('-created',),
+                'abstract': False,
+                'indexes': [models.Index(fields=['user', '-created'], name='api_apikey_user_created')],
             },
         ),
     ]
