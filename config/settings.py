@@ -254,6 +254,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300,
         "options": {"expires": 280},
     },
+    # API usage: copy the day's per-key counts from Redis (35 days, lost on a flush) to the database.
+    "api-record-usage-every-10-minutes": {
+        "task": "api.record_usage",
+        "schedule": 600,
+        "options": {"expires": 580},
+    },
     # Webhooks: queue new notifications and post the deliveries that are due.
     "webhooks-every-minute": {
         "task": "webhooks.deliver",

@@ -38,3 +38,21 @@ class APIKey(AbstractAPIKey):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scope_list
+
+
+class KeyUsageDay(models.Model):
+    """Requests one key made on one day (UTC), copied from the quota counters by
+    ``usage.usage_record``: Redis keeps them 35 days and loses them on a flush, this keeps them."""
+
+    # No index of its own: the unique (key, date) index starts with the key.
+    key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="usage_days", db_index=False)
+    date = models.DateField()
+    requests = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        # Its index also serves "a user's keys' days in a date range": the user's few keys
+        # (api_apikey_user_created), then each key's range of dates.
+        constraints = [models.UniqueConstraint(fields=["key", "date"], name="api_keyusageday_key_date")]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.date}: {self.requests}"

@@ -4,8 +4,8 @@ counts both atomically, so several web processes never let more than the limit t
 refused request is not counted. Without Redis (the embedded mode: one process) they live in
 this process. If Redis fails, requests go through (fail open) and an error is logged.
 
-The same call counts the request against its key's usage for the day (the account page and
-``/api/v1/me/usage`` read it back).
+The same call counts the request against its key's usage for the day; ``apps.api.usage``
+copies those counts into the database and reads them back.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from apps.accounts.models import Plan
 logger = logging.getLogger(__name__)
 
 MINUTE = 60
-USAGE_DAYS_KEPT = 35  # days of per-key usage Redis keeps (the usage page shows 30)
+USAGE_DAYS_KEPT = 35  # days of per-key usage Redis keeps (the database keeps them for good: usage.py)
 REDIS_RETRY_AFTER = 15.0  # seconds a failed Redis is left alone, so an outage costs one timeout
 
 # KEYS: minute counter, month counter, the day's usage hash. ARGV: minute limit, month limit,
@@ -210,8 +211,13 @@ def quota_check(*, user_id: int, key_prefix: str, plan: Plan, now: float | None 
     return _local_check(user_id=user_id, key_prefix=key_prefix, plan=plan, windows=windows)
 
 
-def usage_counts(*, user_id: int, days: list[dt.date]) -> dict[dt.date, dict[str, int]]:
-    """Requests counted per day and key prefix, for ``days`` (one Redis round trip)."""
+class UsageUnreadable(Exception):
+    """The quota store could not be read (Redis unreachable)."""
+
+
+def counted_usage(*, user_id: int, days: list[dt.date]) -> dict[dt.date, dict[str, int]]:
+    """Requests counted per day and key prefix, for ``days`` (one Redis round trip); empty
+    when Redis is unreachable (fail open, as the quotas do)."""
     labels = [day.isoformat() for day in days]
     if not settings.REDIS_URL:
         with _local_lock:
@@ -232,3 +238,49 @@ def usage_counts(*, user_id: int, days: list[dt.date]) -> dict[dt.date, dict[str
     return {
         day: {field.decode(): int(count) for field, count in row.items()} for day, row in zip(days, rows, strict=True)
     }
+
+
+def counted_usage_on(*, day: dt.date, batch: int = 500) -> Iterator[list[tuple[int, dict[str, int]]]]:
+    """Every account's requests counted on ``day`` per key prefix, ``batch`` accounts at a
+    time: SCAN (never KEYS, which blocks Redis) and one pipelined read a batch.
+    Raises UsageUnreadable when Redis fails."""
+    label = day.isoformat()
+    if not settings.REDIS_URL:
+        with _local_lock:
+            counted = [(user_id, dict(row)) for (user_id, on), row in _local_usage.items() if on == label and row]
+        for start in range(0, len(counted), batch):
+            yield counted[start : start + batch]
+        return
+    import redis
+
+    client = _redis(settings.REDIS_URL)
+    head, tail = f"{_key_prefix()}:", f":usage:{label}"
+    names: list[bytes] = []
+    try:
+        for name in client.scan_iter(match=f"{_redis_glob(head)}*{tail}", count=1000):
+            names.append(name)
+            if len(names) == batch:
+                yield _read_usage_hashes(client, names, head, tail)
+                names = []
+        if names:
+            yield _read_usage_hashes(client, names, head, tail)
+    except (redis.RedisError, OSError) as exc:
+        raise UsageUnreadable(f"Redis unreachable ({type(exc).__name__}) while reading usage") from exc
+
+
+def _redis_glob(text: str) -> str:
+    """``text`` with Redis's glob characters escaped, so a key prefix matches only itself."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _read_usage_hashes(client, names: list[bytes], head: str, tail: str) -> list[tuple[int, dict[str, int]]]:
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(name)
+    result = []
+    for name, row in zip(names, pipe.execute(), strict=True):
+        user_id = name.decode()[len(head) : -len(tail)]
+        # Another namespace's keys can match the glob ("accrual:api:x:…"): only whole user ids.
+        if user_id.isdigit() and row:
+            result.append((int(user_id), {field.decode(): int(count) for field, count in row.items()}))
+    return result

@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 
 from .models import APIKey
-from .quotas import usage_counts
+from .usage import usage_counts
 
 
 def api_keys_for_user(*, user: User) -> QuerySet[APIKey]:
@@ -33,7 +33,8 @@ class UsageDay:
 
 
 def api_usage_by_day(*, user: User, days: int = 30, today: dt.date | None = None) -> list[UsageDay]:
-    """Requests per day (newest first) and per key, over the last ``days`` days (UTC)."""
+    """Requests per day (newest first) and per key, over the last ``days`` days (UTC): two
+    queries (the recorded days, the keys' names) however many keys or days."""
     today = today or timezone.now().astimezone(dt.UTC).date()
     dates = [today - dt.timedelta(days=n) for n in range(days)]
     counts = usage_counts(user_id=user.pk, days=dates)

@@ -14,7 +14,7 @@ from apps.accounts.selectors import plan_for
 from .selectors import api_usage_by_day
 from .throttling import REQUEST_ATTRIBUTE
 
-MAX_USAGE_DAYS = 35
+MAX_USAGE_DAYS = 90  # the database keeps every day (apps.api.usage); a bound keeps the answer small
 
 
 class _KeySerializer(serializers.Serializer):
@@ -106,7 +106,7 @@ class MeUsageView(APIView):
             OpenApiParameter(
                 "days",
                 {"type": "integer", "minimum": 1, "maximum": MAX_USAGE_DAYS},
-                description=f"How many days back, 1 to {MAX_USAGE_DAYS} (30).",
+                description=f"How many days back, today included, 1 to {MAX_USAGE_DAYS} (default 30).",
             )
         ],
     )

@@ -13,6 +13,7 @@ import pytest
 from apps.accounts.models import Plan
 from apps.api import quotas
 from apps.api.quotas import quota_check
+from apps.api.usage import usage_counts
 from tests.api.conftest import api_get, new_key
 
 pytestmark = pytest.mark.django_db
@@ -136,4 +137,4 @@ def test_usage_is_counted_per_key_per_day(client, alice, quota_backend):
     assert days[0]["requests"] == 4
     assert {k["name"]: k["requests"] for k in days[0]["keys"]} == {"one": 3, "two": 1}
     assert days[1]["requests"] == 0 and days[1]["keys"] == []
-    assert quotas.usage_counts(user_id=alice.pk, days=[]) == {}
+    assert usage_counts(user_id=alice.pk, days=[]) == {}

@@ -59,4 +59,4 @@ def test_every_operation_documents_its_problem_responses_and_parameters_their_bo
     assert tokens["ps_min"] == {"type": "number", "minimum": -(10**39), "maximum": 10**39}
     assert "-market_cap" in tokens["ordering"]["enum"]
     usage = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/me/usage"]["get"]["parameters"]}
-    assert usage["days"] == {"type": "integer", "minimum": 1, "maximum": 35}
+    assert usage["days"] == {"type": "integer", "minimum": 1, "maximum": 90}
