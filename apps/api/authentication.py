@@ -53,7 +53,9 @@ def key_authenticate(raw: str, cache_reads: dict | None = None) -> APIKey | None
     found = cache_reads if cache_reads is not None and cache_keys(prefix)[1] in cache_reads else None
     key, version = key_cached(prefix, found)
     if key is None:
-        key = APIKey.objects.select_related("user", "user__plan").filter(prefix=prefix, revoked=False).first()
+        # Without the password's hash: the key is kept in the cache, and no API request needs it.
+        keys = APIKey.objects.select_related("user", "user__plan").defer("user__password")
+        key = keys.filter(prefix=prefix, revoked=False).first()
         if key is None:
             return None
         key.plan = plan_for(key.user)

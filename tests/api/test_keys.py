@@ -6,17 +6,19 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import pickle
 import re
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import hashers
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
 from apps.accounts.models import Plan
 from apps.api.authentication import LAST_USED_RESOLUTION, key_authenticate
-from apps.api.key_cache import key_cached, key_remember
+from apps.api.key_cache import cache_keys, key_cached, key_remember
 from apps.api.keys import PREFIX_RANDOM_LENGTH, SECRET_LENGTH
 from apps.api.models import APIKey
 from apps.api.services import api_key_revoke
@@ -93,6 +95,14 @@ def test_a_key_cached_from_rows_read_before_a_revocation_is_not_used_after_it(al
     api_key_revoke(key=key)
     key_remember(prefix, stale, version_before)
     assert key_authenticate(plaintext) is None
+
+
+def test_the_cached_key_holds_no_password_hash(alice):
+    key, plaintext = new_key(alice)
+    key_authenticate(plaintext)
+    cached = key_cached(key.prefix)[0]
+    assert cached == key and "password" not in cached.user.__dict__
+    assert alice.password.encode() not in pickle.dumps(cache.get_many(cache_keys(key.prefix)))
 
 
 def test_a_login_keeps_the_cached_keys_and_other_changes_retire_them(alice):
