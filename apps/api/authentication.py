@@ -45,13 +45,12 @@ def key_cache_keys(request: Request) -> list[str]:
 
 def key_authenticate(raw: str, cache_reads: dict | None = None) -> APIKey | None:
     """The active key ``raw`` is, with its user and the plan its quotas come from (``key.plan``);
-    None if it is not one. ``cache_reads``: the request's cache values read already, which
-    hold the key's entry if they were read with ``key_cache_keys``."""
+    None if it is not one. ``cache_reads``: the request's cache values, read already with
+    ``key_cache_keys`` among them (ApiView); without them the key's entry is read here."""
     if not WELL_FORMED.fullmatch(raw):
         return None
     prefix = raw.partition(".")[0]
-    found = cache_reads if cache_reads is not None and cache_keys(prefix)[1] in cache_reads else None
-    key, version = key_cached(prefix, found)
+    key, version = key_cached(prefix, cache_reads)
     if key is None:
         # Without the password's hash: the key is kept in the cache, and no API request needs it.
         keys = APIKey.objects.select_related("user", "user__plan").defer("user__password")
