@@ -207,3 +207,14 @@ def test_when_redis_is_down_the_recorded_days_still_show(alice, settings):
     days = api_get(Client(), f"{USAGE}?days=2", plaintext).json()["days"]
 
     assert [day["requests"] for day in days] == [9, 0]
+
+
+def test_staff_read_the_recorded_days_in_the_admin_and_cannot_change_them(admin_client, alice):
+    key, _ = new_key(alice, name="laptop")
+    day = KeyUsageDay.objects.create(key=key, date=dt.date(2026, 11, 1), requests=1234)
+    listing = admin_client.get("/admin/api/keyusageday/", {"q": "alice@"})
+    assert listing.status_code == 200 and "1234" in listing.content.decode()
+    assert admin_client.get(f"/admin/api/keyusageday/{day.pk}/change/").status_code == 200  # a read-only view
+    assert admin_client.post(f"/admin/api/keyusageday/{day.pk}/change/", {"requests": 1}).status_code == 403
+    assert admin_client.get("/admin/api/keyusageday/add/").status_code == 403
+    assert KeyUsageDay.objects.get(pk=day.pk).requests == 1234
