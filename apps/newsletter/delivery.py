@@ -16,6 +16,8 @@ SMTP connection per batch, resumable and never sending a copy twice.
   backoff up to NEWSLETTER_MAX_ATTEMPTS; a recipient the server refuses counts against the
   address, and at NEWSLETTER_SUPPRESS_AFTER consecutive failures it is suppressed. A lost
   connection is reopened once; if that fails, the run puts its unsent rows back and stops.
+* With NEWSLETTER_BOUNCE_ADDRESS set, each message's envelope sender names its delivery (VERP,
+  verp.py), so bounces that arrive later by email are matched to it (bounces.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending confirmation"
     CONFIRMED = "confirmed", "Confirmed"
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-    SUPPRESSED = "suppressed", "Suppressed (kept failing)"
+    SUPPRESSED = "suppressed", "Suppressed (refused, bounced or complained)"
 
 
 class Subscription(models.Model):
