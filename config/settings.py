@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -380,6 +381,12 @@ NEWSLETTER_MAX_ATTEMPTS = env_int("NEWSLETTER_MAX_ATTEMPTS", 4)
 NEWSLETTER_RETRY_BACKOFF = env_int("NEWSLETTER_RETRY_BACKOFF", 300)
 NEWSLETTER_SUPPRESS_AFTER = env_int("NEWSLETTER_SUPPRESS_AFTER", 3)
 NEWSLETTER_SMTP_TIMEOUT = env_int("NEWSLETTER_SMTP_TIMEOUT", 30)
+# Where bounces go: "bounces@example.com" sends each newsletter message with the envelope
+# sender bounces+<signed delivery id>@example.com (VERP), so `manage.py newsletter_bounce`
+# can tell which delivery a bounce is about. Empty: the envelope sender is DEFAULT_FROM_EMAIL.
+NEWSLETTER_BOUNCE_ADDRESS = env_str("NEWSLETTER_BOUNCE_ADDRESS").strip()
+if NEWSLETTER_BOUNCE_ADDRESS and not re.fullmatch(r"[^@+\s]+@[^@\s]+", NEWSLETTER_BOUNCE_ADDRESS):
+    raise ImproperlyConfigured("NEWSLETTER_BOUNCE_ADDRESS must be a plain address like bounces@example.com (no '+')")
 # Issue kinds to the dotted path of their renderer factory: ``factory(issue_key)`` returns
 # ``render(subscription) -> (subject, html, text)``, or None for an unknown issue. An issue
 # key is "<kind>:<rest>" (e.g. "briefing:2026-12-05"), so a retry can render it again.

@@ -16,15 +16,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
-    list_display = ("email", "status", "source", "signed_up_at", "confirmed_at", "failure_count")
-    list_filter = ("status",)
+    list_display = ("email", "status", "source", "signed_up_at", "confirmed_at", "failure_count", "suppressed_at")
+    list_filter = ("status",)  # "Suppressed" among them: refused, bounced or complained about
     search_fields = ("email",)
     exclude = ("confirm_nonce",)
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("issue_key", "subscription", "status", "attempts", "sent_at", "next_attempt_at", "error")
-    list_filter = ("status", "issue_key")
+    list_display = (
+        "issue_key",
+        "subscription",
+        "status",
+        "attempts",
+        "sent_at",
+        "next_attempt_at",
+        "error",
+        "bounce",
+        "bounce_reason",
+    )
+    list_filter = ("status", "bounce", "issue_key")
     list_select_related = ("subscription",)
     search_fields = ("subscription__email", "issue_key", "message_id")

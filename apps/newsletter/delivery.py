@@ -16,6 +16,8 @@ SMTP connection per batch, resumable and never sending a copy twice.
   backoff up to NEWSLETTER_MAX_ATTEMPTS; a recipient the server refuses counts against the
   address, and at NEWSLETTER_SUPPRESS_AFTER consecutive failures it is suppressed. A lost
   connection is reopened once; if that fails, the run puts its unsent rows back and stops.
+* With NEWSLETTER_BOUNCE_ADDRESS set, each message's envelope sender names its delivery (VERP,
+  verp.py), so bounces that arrive later by email are matched to it (bounces.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -41,6 +43,8 @@ from apps.tokens.locks import single_flight_lock
 
 from .emails import message_id_for, newsletter_message
 from .models import Delivery, DeliveryStatus, Subscription, SubscriptionStatus
+from .services import subscription_record_failure
+from .verp import bounce_address_for
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +174,9 @@ def _enqueue(issue_key: str, now: dt.datetime) -> int:
     quote = db_connection.ops.quote_name
     sql = (
         f"INSERT INTO {quote(Delivery._meta.db_table)} "
-        "(issue_key, subscription_id, status, attempts, claim, message_id, error, created_at) "
-        f"SELECT %s, s.id, %s, 0, '', '', '', %s FROM {quote(Subscription._meta.db_table)} s WHERE s.status = %s "
+        "(issue_key, subscription_id, status, attempts, claim, message_id, error, bounce, bounce_reason, created_at) "
+        f"SELECT %s, s.id, %s, 0, '', '', '', '', '', %s FROM {quote(Subscription._meta.db_table)} s "
+        "WHERE s.status = %s "
         "ON CONFLICT (issue_key, subscription_id) DO NOTHING"
     )
     with db_connection.cursor() as cursor:
@@ -263,7 +268,12 @@ class _Run:
             raise
         message_id = message_id_for(issue_key=self.issue_key, delivery_id=delivery.pk)
         message = newsletter_message(
-            subscription=subscription, subject=subject, html=html, text=text, message_id=message_id
+            subscription=subscription,
+            subject=subject,
+            html=html,
+            text=text,
+            message_id=message_id,
+            bounce_address=bounce_address_for(delivery.pk),
         )
         mine = Delivery.objects.filter(pk=delivery.pk, claim=self.claim, status=DeliveryStatus.CLAIMED)
         # The subscription's status is read here, in the same statement that commits "sending".
@@ -311,16 +321,7 @@ class _Run:
         retry_at = None if attempts >= settings.NEWSLETTER_MAX_ATTEMPTS else now + backoff(attempts)
         suppressed = False
         if counts_against_address:
-            Subscription.objects.filter(pk=delivery.subscription_id).update(
-                failure_count=F("failure_count") + 1, last_error=error
-            )
-            suppressed = bool(
-                Subscription.objects.filter(
-                    pk=delivery.subscription_id,
-                    status=SubscriptionStatus.CONFIRMED,
-                    failure_count__gte=settings.NEWSLETTER_SUPPRESS_AFTER,
-                ).update(status=SubscriptionStatus.SUPPRESSED, suppressed_at=now)
-            )
+            suppressed = subscription_record_failure(subscription_id=delivery.subscription_id, error=error, now=now)
         Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
             status=DeliveryStatus.FAILED,
             attempts=attempts,

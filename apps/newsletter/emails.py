@@ -37,25 +37,30 @@ def _footer_html(url: str) -> str:
 
 
 def newsletter_message(
-    *, subscription: Subscription, subject: str, html: str, text: str, message_id: str
+    *, subscription: Subscription, subject: str, html: str, text: str, message_id: str, bounce_address: str = ""
 ) -> EmailMultiAlternatives:
-    """The email for one subscriber, unsent (the caller picks the connection)."""
+    """The email for one subscriber, unsent (the caller picks the connection). ``bounce_address``,
+    when given, is the envelope sender (VERP, see verp.py); the From header stays DEFAULT_FROM_EMAIL."""
     url = links.unsubscribe_url(subscription)
     body_html = html
     footer = _footer_html(url)
     closing = body_html.lower().rfind("</body>")
     body_html = body_html[:closing] + footer + body_html[closing:] if closing >= 0 else body_html + footer
+    headers = {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "List-Id": f"Accrual newsletter <newsletter.{message_domain()}>",
+        "Message-ID": message_id,
+    }
+    if bounce_address:
+        # EmailMessage's from_email is the envelope sender (MAIL FROM); the header is set apart.
+        headers["From"] = settings.DEFAULT_FROM_EMAIL
     message = EmailMultiAlternatives(
         subject=subject,
         body=text.rstrip("\n") + _footer_text(url),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=bounce_address or settings.DEFAULT_FROM_EMAIL,
         to=[subscription.email],
-        headers={
-            "List-Unsubscribe": f"<{url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": f"Accrual newsletter <newsletter.{message_domain()}>",
-            "Message-ID": message_id,
-        },
+        headers=headers,
     )
     message.attach_alternative(body_html, "text/html")
     return message

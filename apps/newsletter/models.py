@@ -11,7 +11,7 @@ class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending confirmation"
     CONFIRMED = "confirmed", "Confirmed"
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-    SUPPRESSED = "suppressed", "Suppressed (kept failing)"
+    SUPPRESSED = "suppressed", "Suppressed (refused, bounced or complained)"
 
 
 class Subscription(models.Model):
@@ -56,6 +56,14 @@ class DeliveryStatus(models.TextChoices):
     UNKNOWN = "unknown", "Unknown (review)"
 
 
+class BounceKind(models.TextChoices):
+    """What a bounce that came back by email (a DSN or a complaint) said about a delivery."""
+
+    TRANSIENT = "transient", "Soft bounce (delayed or 4.x.x)"
+    PERMANENT = "permanent", "Hard bounce (5.x.x)"
+    COMPLAINT = "complaint", "Spam complaint"
+
+
 class Delivery(models.Model):
     issue_key = models.CharField(max_length=100)
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
@@ -69,6 +77,10 @@ class Delivery(models.Model):
     message_id = models.CharField(max_length=200, blank=True)
     error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A bounce that arrived later by email (apps/newsletter/bounces.py); the strongest one kept.
+    bounce = models.CharField(max_length=9, choices=BounceKind.choices, blank=True)
+    bounce_reason = models.CharField(max_length=300, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -1,5 +1,6 @@
 """Writes for subscriptions: sign-up, confirmation, unsubscribe. The answer a visitor sees
-never depends on the address's state; the emails (queued on commit) do the telling."""
+never depends on the address's state; the emails (queued on commit) do the telling. Also the
+failures that count against an address: refusals at send time and bounces by email."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import enum
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import User
 
 from . import links
-from .models import Subscription, SubscriptionStatus
+from .bounces import Bounce
+from .models import BounceKind, Delivery, Subscription, SubscriptionStatus
 
 UA_MAX = 300
 
@@ -125,3 +129,66 @@ def subscription_unsubscribe(*, subscription_id: int) -> Subscription | None:
         pk=subscription_id, status__in=[SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED]
     ).update(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=now, confirm_nonce="")
     return Subscription.objects.filter(pk=subscription_id).first()
+
+
+def subscription_record_failure(*, subscription_id: int, error: str, now: dt.datetime) -> bool:
+    """One more consecutive failure against the address (a refusal, a soft bounce); at
+    NEWSLETTER_SUPPRESS_AFTER a confirmed address is suppressed. True if this suppressed it."""
+    Subscription.objects.filter(pk=subscription_id).update(failure_count=F("failure_count") + 1, last_error=error)
+    return bool(
+        Subscription.objects.filter(
+            pk=subscription_id,
+            status=SubscriptionStatus.CONFIRMED,
+            failure_count__gte=settings.NEWSLETTER_SUPPRESS_AFTER,
+        ).update(status=SubscriptionStatus.SUPPRESSED, suppressed_at=now)
+    )
+
+
+# A delivery keeps its strongest bounce; a bounce no stronger than the one kept changes nothing,
+# so the same bounce twice (or a second "delayed" for one message) counts once.
+BOUNCE_STRENGTH = {"": 0, BounceKind.TRANSIENT: 1, BounceKind.PERMANENT: 2, BounceKind.COMPLAINT: 2}
+
+
+@dataclass(frozen=True)
+class BounceOutcome:
+    changed: bool
+    summary: str  # what was done, in words (the command prints it)
+
+
+def delivery_bounce_record(*, bounce: Bounce, now: dt.datetime | None = None) -> BounceOutcome:
+    """Applies a parsed bounce (bounces.parse_bounce) to its delivery and subscription: a hard
+    bounce or complaint suppresses the address at once; a soft one counts like a refusal."""
+    if bounce.ignored or bounce.delivery_id is None:
+        return BounceOutcome(False, f"ignored: {bounce.reason}")
+    now = now or timezone.now()
+    kind = BounceKind(bounce.kind)
+    weaker = [k for k, strength in BOUNCE_STRENGTH.items() if strength < BOUNCE_STRENGTH[kind]]
+    label = f"{kind.label.lower()} for delivery {bounce.delivery_id}"
+    with transaction.atomic():
+        delivery = Delivery.objects.filter(pk=bounce.delivery_id).values("subscription_id", "bounce").first()
+        if delivery is None:
+            return BounceOutcome(False, f"ignored: delivery {bounce.delivery_id} no longer exists")
+        subscription_id = delivery["subscription_id"]
+        recorded = Delivery.objects.filter(pk=bounce.delivery_id, bounce__in=weaker).update(
+            bounce=kind, bounce_reason=bounce.reason, bounced_at=now
+        )
+        if not recorded:
+            return BounceOutcome(False, f"{label}: already recorded, nothing changed")
+        error = f"{kind.label}: {bounce.reason}"[:300]
+        if kind == BounceKind.TRANSIENT:
+            if subscription_record_failure(subscription_id=subscription_id, error=error, now=now):
+                return BounceOutcome(True, f"{label}: subscription {subscription_id} suppressed (too many failures)")
+            count = Subscription.objects.filter(pk=subscription_id).values_list("failure_count", flat=True).first()
+            return BounceOutcome(
+                True,
+                f"{label}: counted against subscription {subscription_id} "
+                f"({count} of {settings.NEWSLETTER_SUPPRESS_AFTER} before suppression)",
+            )
+        # A pending address (signed up again since) is as dead; an unsubscribed one stays as it chose.
+        suppressed = Subscription.objects.filter(
+            pk=subscription_id, status__in=[SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING]
+        ).update(status=SubscriptionStatus.SUPPRESSED, suppressed_at=now, last_error=error, confirm_nonce="")
+        if suppressed:
+            return BounceOutcome(True, f"{label}: subscription {subscription_id} suppressed")
+        status = Subscription.objects.filter(pk=subscription_id).values_list("status", flat=True).first()
+        return BounceOutcome(True, f"{label}: recorded; subscription {subscription_id} was already {status}")
