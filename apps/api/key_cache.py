@@ -7,19 +7,29 @@ reader or plan puts a new version in place, at once and again when the transacti
 an entry of another version is never used. The version is read in the same round trip as the
 entry and *before* the database: an entry that a slow request writes from rows read before a
 change carries the version from before it, so a revoked key is refused from its next request.
+
+A change saved while the cache is unreachable cannot retire the entries: it is logged, never
+fails the save, and the entries expire within ENTRY_TTL of the cache's return.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from django.core.cache import cache
 from django.db import transaction
 
+from apps.accounts.middleware import CACHE_ERRORS
+
 from .models import APIKey
 
+logger = logging.getLogger(__name__)
+
 VERSION_KEY = "api:keys:version"
-ENTRY_TTL = 600  # seconds; a bound on any change the signals cannot see (raw SQL)
+# Seconds; a bound on any change the version missed (raw SQL, a cache outage). Each active key
+# is read from the database once per ENTRY_TTL at most: nothing at any traffic.
+ENTRY_TTL = 60
 # Reader saves that change nothing a key's check or its request reads.
 IGNORED_USER_FIELDS = frozenset({"last_login"})
 
@@ -58,8 +68,15 @@ def key_remember(prefix: str, key: APIKey, version: str | None) -> None:
 def keys_changed() -> None:
     """Retire every cached key: now, and once the change is committed (a request between the
     two may have read the rows from before it)."""
-    cache.set(VERSION_KEY, secrets.token_hex(8), None)
-    transaction.on_commit(lambda: cache.set(VERSION_KEY, secrets.token_hex(8), None))
+    _new_version()
+    transaction.on_commit(_new_version)
+
+
+def _new_version() -> None:
+    try:
+        cache.set(VERSION_KEY, secrets.token_hex(8), None)
+    except CACHE_ERRORS as exc:
+        logger.error("API key cache unreachable (%s): cached keys expire within %s s", type(exc).__name__, ENTRY_TTL)
 
 
 def on_change(sender, **kwargs) -> None:

@@ -13,15 +13,17 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import hashers
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from apps.accounts.models import Plan
 from apps.api.authentication import LAST_USED_RESOLUTION, key_authenticate
-from apps.api.key_cache import cache_keys, key_cached, key_remember
+from apps.api.key_cache import ENTRY_TTL, cache_keys, key_cached, key_remember
 from apps.api.keys import PREFIX_RANDOM_LENGTH, SECRET_LENGTH
 from apps.api.models import APIKey
 from apps.api.services import api_key_revoke
+from tests.accounts.test_rate_limits import UNREACHABLE_REDIS
 from tests.api.conftest import api_get, new_key
 
 pytestmark = pytest.mark.django_db
@@ -232,3 +234,16 @@ def test_an_invalid_key_touches_nothing(alice):
     key, plaintext = new_key(alice)
     assert key_authenticate(plaintext[:-1] + ("a" if plaintext[-1] != "a" else "b")) is None
     assert APIKey.objects.get(pk=key.pk).last_used is None
+
+
+def test_a_key_reader_or_plan_saved_while_the_cache_is_down_is_saved_and_the_outage_logged(alice, caplog):
+    key, _ = new_key(alice)
+    down = override_settings(CACHES=UNREACHABLE_REDIS)
+    with down, caplog.at_level(logging.ERROR, logger="apps.api.key_cache"), transaction.atomic():
+        api_key_revoke(key=key)
+        alice.is_active = False
+        alice.save(update_fields=["is_active"])
+        Plan.objects.get(slug="pro").save()
+    assert APIKey.objects.get(pk=key.pk).revoked and not type(alice).objects.get(pk=alice.pk).is_active
+    assert "API key cache unreachable" in caplog.text
+    assert ENTRY_TTL <= 60  # the bound on an entry the outage kept from being retired
