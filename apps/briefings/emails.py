@@ -1,5 +1,6 @@
 """A briefing as an email: subject, HTML and plain text, with the reader's own tokens first,
-and the newsletter's renderer factory for "briefing:<YYYY-MM-DD>" issues."""
+the newsletter's renderer factory for "briefing:<YYYY-MM-DD>" issues, and the test copies
+staff send themselves (manage.py send_briefing --test-to, the admin's action)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
+from django.utils.html import escape
 
 from apps.accounts.models import User
 
@@ -65,3 +68,37 @@ def briefing_renderer(issue_key: str) -> Render | None:
         return render_briefing_email(briefing, watched_slugs=slugs)
 
     return render
+
+
+TEST_SUBJECT_PREFIX = "[TEST] "
+TEST_FOOTER = (
+    "This is a test copy of the briefing, sent by Accrual's staff to this address only. "
+    "Subscribers' copies end with their own unsubscribe link here."
+)
+
+
+def test_copy_message(briefing: Briefing, address: str) -> EmailMultiAlternatives:
+    """``briefing`` as a subscriber at ``address`` gets it (the tokens on that account's
+    watchlists first, if the address is an account's), with "[TEST]" in its subject and a
+    footer saying it is a test in place of the unsubscribe link: the address may not subscribe,
+    and a test copy must change no subscription."""
+    user = User.objects.filter(email__iexact=address).first()
+    subject, html, text = render_briefing_email(briefing, subscription_user=user)
+    footer_html = f'<p style="font-size:12px;color:#666"><strong>TEST COPY.</strong> {escape(TEST_FOOTER)}</p>'
+    closing = html.lower().rfind("</body>")
+    html = html[:closing] + footer_html + html[closing:] if closing >= 0 else html + footer_html
+    message = EmailMultiAlternatives(
+        subject=TEST_SUBJECT_PREFIX + subject,
+        body=f"{text.rstrip()}\n\n--\nTEST COPY. {TEST_FOOTER}\n",
+        to=[address],
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def send_test_copies(briefing: Briefing, addresses: list[str]) -> int:
+    """Email one test copy of ``briefing`` (a draft too) to each address, over one connection;
+    records no delivery. Returns how many were sent; SMTP errors propagate."""
+    messages = [test_copy_message(briefing, address) for address in addresses]
+    with get_connection(timeout=settings.NEWSLETTER_SMTP_TIMEOUT) as connection:
+        return connection.send_messages(messages) or 0

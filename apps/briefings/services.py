@@ -379,3 +379,85 @@ def briefing_mark_sent(*, briefing: Briefing, now: dt.datetime | None = None) ->
         briefing.status, briefing.sent_at = Briefing.Status.SENT, now
         return True
     return False
+
+
+# --- Sending by hand (manage.py send_briefing) -----------------------------------------------
+
+
+class BriefingNotSendable(Exception):
+    """Why a day's briefing cannot be sent by hand; nothing was changed."""
+
+
+def briefing_check_sendable(*, day: dt.date, without_note: bool = False, now: dt.datetime | None = None) -> Briefing:
+    """``day``'s briefing if staff may send it now, else BriefingNotSendable saying why. Reads
+    only (a dry run calls it too). A draft is the schedule's "waiting for the editor's note";
+    ``without_note`` sends it as built, as the "skip" policy or the note deadline would."""
+    now = (now or timezone.now()).astimezone(dt.UTC)
+    if day > now.date():
+        raise BriefingNotSendable(f"{day} is in the future (today is {now.date()} UTC): nothing was sent.")
+    briefing = Briefing.objects.filter(date=day).first()
+    if briefing is None:
+        raise BriefingNotSendable(
+            f"There is no briefing for {day}: the schedule builds one once that day's ratings exist. Nothing was sent."
+        )
+    if briefing.is_sample and data_set_held() != DataSet.Mode.SAMPLE:
+        raise BriefingNotSendable(
+            f"The briefing for {day} was built from the sample data set, which is no longer loaded. Nothing was sent."
+        )
+    if briefing.status == Briefing.Status.DRAFT and not without_note and not _note_waiting(briefing):
+        raise BriefingNotSendable(
+            f"The briefing for {day} is still a draft waiting for the editor's note: write it in the admin "
+            "(Briefings › Editor notes) and run this again, or pass --without-note to send it as it is. "
+            "Nothing was sent."
+        )
+    return briefing
+
+
+def _note_waiting(briefing: Briefing) -> bool:
+    """A draft built before its note was written: the note is there, the briefing lacks it."""
+    if briefing.sections.get("note") is not None:
+        return True
+    return EditorNote.objects.filter(date=briefing.date).exclude(text="").exists()
+
+
+def briefing_make_ready(*, briefing: Briefing, now: dt.datetime | None = None) -> bool:
+    """Publish a draft as the schedule's next run would: rebuilt first if its note was written
+    since, then made ready (a conditional update). False if it was no longer a draft."""
+    if briefing.status != Briefing.Status.DRAFT:
+        return False
+    if briefing.sections.get("note") is None and _note_waiting(briefing):
+        briefing = briefing_build(day=briefing.date, now=now)
+    if Briefing.objects.filter(pk=briefing.pk, status=Briefing.Status.DRAFT).update(status=Briefing.Status.READY):
+        briefing.status = Briefing.Status.READY
+        return True
+    return False
+
+
+def briefing_send(*, day: str, on_render=None):
+    """Email ``day``'s ready or sent briefing to every confirmed subscriber who has not had it,
+    through the newsletter's delivery engine (exactly once each), then mark it sent. None if
+    there is no ready or sent briefing that day. ``on_render(subscription)``, if given, is
+    called before each message (progress). Shared by the ``briefings.send`` task and the command."""
+    # The newsletter sends; a briefing is one of its issues (its renderer is in NEWSLETTER_RENDERERS).
+    from apps.newsletter.delivery import send_issue
+
+    from . import emails, selectors
+
+    issue_key = f"briefing:{day}"
+    render = emails.briefing_renderer(issue_key)
+    if render is None:
+        return None
+    if on_render is not None:
+        inner = render
+
+        def render(subscription):
+            on_render(subscription)
+            return inner(subscription)
+
+    result = send_issue(issue_key=issue_key, render=render)
+    # A run another worker holds, or one stopped by a lost connection, leaves the rest to
+    # the newsletter's retry task; the briefing is marked sent by the run that finishes.
+    briefing = selectors.briefing_to_send(day)
+    if briefing is not None and not result.busy and not result.stopped:
+        briefing_mark_sent(briefing=briefing)
+    return result

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from celery import shared_task
 from django.db import DatabaseError, transaction
 
-from . import emails, selectors, services
+from . import services
 
 logger = logging.getLogger(__name__)
 SEND_SOFT_LIMIT = 50 * 60  # as the newsletter's own send task: 10,000 subscribers well within it
@@ -48,18 +48,8 @@ def build_and_send() -> dict:
 def send(day: str) -> dict:
     """Email ``day``'s ready briefing to every confirmed subscriber through the newsletter's
     delivery engine, then mark it sent. Idempotent: a repeated run sends only what is left."""
-    # The newsletter sends; a briefing is one of its issues (its renderer is in NEWSLETTER_RENDERERS).
-    from apps.newsletter.delivery import send_issue
-
-    issue_key = f"briefing:{day}"
-    render = emails.briefing_renderer(issue_key)
-    if render is None:
+    result = services.briefing_send(day=day)
+    if result is None:
         logger.error("briefing %s: no ready or sent briefing of that day; nothing sent", day)
-        return {"issue_key": issue_key, "skipped": True}
-    result = send_issue(issue_key=issue_key, render=render)
-    # A run another worker holds, or one stopped by a lost connection, leaves the rest to
-    # the newsletter's retry task; the briefing is marked sent by the run that finishes.
-    briefing = selectors.briefing_to_send(day)
-    if briefing is not None and not result.busy and not result.stopped:
-        services.briefing_mark_sent(briefing=briefing)
+        return {"issue_key": f"briefing:{day}", "skipped": True}
     return asdict(result)
