@@ -1,10 +1,12 @@
 """Admin: editors write a day's note before its briefing's send time; briefings are read-only
-here (the schedule builds them)."""
+here (the schedule builds them), and staff can email themselves a test copy of one."""
 
 from __future__ import annotations
 
+import logging
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
@@ -12,7 +14,10 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from .emails import send_test_copies
 from .models import Briefing, EditorNote
+
+logger = logging.getLogger(__name__)
 
 
 class EditorNoteForm(forms.ModelForm):
@@ -59,6 +64,26 @@ class BriefingAdmin(admin.ModelAdmin):
     list_filter = ["status", "is_sample"]
     date_hierarchy = "date"
     readonly_fields = ["date", "status", "built_at", "sent_at", "is_sample", "sections"]
+    actions = ["send_test_copy_to_me"]
+
+    @admin.action(description="Send a test copy to me")
+    def send_test_copy_to_me(self, request: HttpRequest, queryset) -> None:
+        """A [TEST] copy of each selected briefing, drafts too, to the staff user's own address
+        (as ``send_briefing --test-to``): no delivery recorded, no subscription changed."""
+        address = (request.user.email or "").strip()
+        if not address:
+            self.message_user(request, "Your account has no email address: nothing was sent.", messages.ERROR)
+            return
+        briefings = list(queryset.order_by("date"))
+        try:
+            for briefing in briefings:
+                send_test_copies(briefing, [address])
+        except Exception as exc:  # the mail server refused or is down: say so, not a 500
+            logger.exception("briefing test copy to %s failed", address)
+            self.message_user(request, f"The test copy could not be sent: {exc}", messages.ERROR)
+            return
+        days = ", ".join(f"{b.date:%Y-%m-%d}" for b in briefings)
+        self.message_user(request, f"Sent a [TEST] copy of the briefing for {days} to {address}.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.briefings import services
 from apps.briefings.models import Briefing, EditorNote
 from apps.newsletter.models import Delivery, Subscription
-from tests.factories import SubscriptionFactory
+from tests.factories import SubscriptionFactory, UserFactory
 from tests.support.smtp import SMTPServer
 
 from .conftest import DAY
@@ -188,3 +188,38 @@ def test_a_test_copy_to_a_bad_address_or_a_missing_day_is_refused(smtp, readers)
     assert "Not an email address" in refused("2026-11-20", "--test-to", "nobody")
     assert "There is no briefing for 2026-11-21" in refused("2026-11-21", "--test-to", "ed@example.com")
     assert smtp.messages == []
+
+
+def test_the_admin_sends_a_test_copy_to_the_staff_user(client, smtp, readers, editors_group):
+    editor = UserFactory(email="editor@example.com", is_staff=True)
+    editor.groups.add(editors_group)
+    client.force_login(editor)
+    briefing = draft()
+
+    response = client.post(
+        "/admin/briefings/briefing/",
+        {"action": "send_test_copy_to_me", "_selected_action": [briefing.pk]},
+        follow=True,
+    )
+
+    assert "Sent a [TEST] copy of the briefing for 2026-11-20 to editor@example.com" in response.content.decode()
+    assert recipients(smtp) == ["editor@example.com"] and smtp.messages[0]["Subject"].startswith("[TEST] ")
+    assert not Delivery.objects.exists()
+    briefing.refresh_from_db()
+    assert briefing.status == Briefing.Status.DRAFT
+
+
+def test_the_admins_test_copy_says_so_when_the_mail_server_is_down(client, smtp, readers, editors_group):
+    editor = UserFactory(email="editor@example.com", is_staff=True)
+    editor.groups.add(editors_group)
+    client.force_login(editor)
+    briefing = draft()
+    smtp.stop()
+
+    response = client.post(
+        "/admin/briefings/briefing/",
+        {"action": "send_test_copy_to_me", "_selected_action": [briefing.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200 and "could not be sent" in response.content.decode()
