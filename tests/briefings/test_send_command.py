@@ -223,3 +223,14 @@ def test_the_admins_test_copy_says_so_when_the_mail_server_is_down(client, smtp,
     )
 
     assert response.status_code == 200 and "could not be sent" in response.content.decode()
+
+
+def test_it_sends_inline_with_the_console_backend_of_make_run(settings, readers, capsys):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    ready()
+
+    out = run("2026-11-20")
+
+    printed = capsys.readouterr().out
+    assert "sent 3, failed 0" in out and printed.count("Subject: Accrual briefing 2026-11-20") == 3
+    assert Briefing.objects.get().status == Briefing.Status.SENT

@@ -101,10 +101,9 @@ class Command(BaseCommand):
         result = services.briefing_send(day=date.isoformat(), on_render=progress)
         if result is None:  # made ready above, so only a concurrent change gets here
             raise CommandError(f"{issue_key}: the briefing is no longer ready or sent. Nothing was sent.")
-        summary = (
-            f"{issue_key}: sent {result.sent}, failed {result.failed}, skipped {result.skipped} "
-            f"(unsubscribed since), {result.unknown} left unknown by a stopped run"
-        )
+        summary = f"{issue_key}: sent {result.sent}, failed {result.failed}, skipped {result.skipped}"
+        if result.unknown:  # a dead run's in-flight messages: never resent, reviewed in the admin
+            summary += f", {result.unknown} left unknown by a stopped run"
         if result.busy:
             raise CommandError(f"{issue_key}: another run is sending it right now; nothing was sent here.")
         if result.stopped:
