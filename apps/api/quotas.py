@@ -220,26 +220,36 @@ _local_usage: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaul
 
 
 def _local_check(*, user_id: int, key_prefix: str, plan: Plan, windows: _Windows) -> QuotaDecision:
-    seed: int | None = None
-    while True:
-        with _local_lock:
-            minute_id, minute = _local_minutes.get(user_id, (windows.minute_id, 0))
-            month_id, month = _local_months.get(user_id, (None, 0))
-            if month_id != windows.month_id:
-                if seed is None:
-                    break  # unseeded: read the database outside the lock, then try again
-                month = seed  # unless another thread seeded it meanwhile (then its count stands)
-            minute = minute if minute_id == windows.minute_id else 0
-            if minute >= plan.api_requests_per_minute or month >= plan.api_requests_per_month:
-                _local_months[user_id] = (windows.month_id, month)
-                return _decision(plan, windows, False, minute, month)
-            minute, month = minute + 1, month + 1
-            _local_minutes[user_id] = (windows.minute_id, minute)
-            _local_months[user_id] = (windows.month_id, month)
-            _local_usage[(user_id, windows.day)][key_prefix] += 1
-            return _decision(plan, windows, True, minute, month)
-        # The account's first request of the month in this process costs this one query.
+    decision = _local_count(user_id=user_id, key_prefix=key_prefix, plan=plan, windows=windows, seed=None)
+    if decision is None:
+        # The account's first request of the month in this process costs this one query, made
+        # outside the lock so other accounts' requests never wait on the database.
         seed = _month_seed(user_id, windows)
+        decision = _local_count(user_id=user_id, key_prefix=key_prefix, plan=plan, windows=windows, seed=seed)
+    return decision
+
+
+def _local_count(
+    *, user_id: int, key_prefix: str, plan: Plan, windows: _Windows, seed: int | None
+) -> QuotaDecision | None:
+    """The script's work in this process; None (nothing counted) when the account's month is
+    unseeded and no ``seed`` is given. A month another thread seeded meanwhile keeps its count."""
+    with _local_lock:
+        minute_id, minute = _local_minutes.get(user_id, (windows.minute_id, 0))
+        month_id, month = _local_months.get(user_id, (None, 0))
+        if month_id != windows.month_id:
+            if seed is None:
+                return None
+            month = seed
+            _local_months[user_id] = (windows.month_id, month)
+        minute = minute if minute_id == windows.minute_id else 0
+        if minute >= plan.api_requests_per_minute or month >= plan.api_requests_per_month:
+            return _decision(plan, windows, False, minute, month)
+        minute, month = minute + 1, month + 1
+        _local_minutes[user_id] = (windows.minute_id, minute)
+        _local_months[user_id] = (windows.month_id, month)
+        _local_usage[(user_id, windows.day)][key_prefix] += 1
+    return _decision(plan, windows, True, minute, month)
 
 
 def reset_local_state() -> None:
