@@ -4,6 +4,11 @@ counts both atomically, so several web processes never let more than the limit t
 refused request is not counted. Without Redis (the embedded mode: one process) they live in
 this process. If Redis fails, requests go through (fail open) and an error is logged.
 
+Redis keeps nothing on disk: when an account's month counter is missing (a new month, or a
+flush or restart) it is seeded from the month's requests recorded in the database
+(KeyUsageDay) before counting, so a restart does not hand out a second month's quota. The
+process's own counters are seeded the same way on an account's first request of the month.
+
 The same call counts the request against its key's usage for the day; ``apps.api.usage``
 copies those counts into the database and reads them back.
 """
@@ -31,11 +36,21 @@ MINUTE = 60
 USAGE_DAYS_KEPT = 35  # days of per-key usage Redis keeps (the database keeps them for good: usage.py)
 REDIS_RETRY_AFTER = 15.0  # seconds a failed Redis is left alone, so an outage costs one timeout
 
+UNSEEDED = -1  # the script's answer when the month counter is missing and no seed was given
+
 # KEYS: minute counter, month counter, the day's usage hash. ARGV: minute limit, month limit,
-# minute TTL, month TTL, usage field (the key's prefix), usage TTL.
+# minute TTL, month TTL, usage field (the key's prefix), usage TTL, and optionally the month's
+# seed. A missing month counter without a seed answers UNSEEDED and counts nothing; with one
+# it is set (NX: a process that seeded first wins, both agree) and the request counted.
 CHECK_AND_COUNT = """
 local minute = tonumber(redis.call('GET', KEYS[1]) or '0')
-local month = tonumber(redis.call('GET', KEYS[2]) or '0')
+local month = redis.call('GET', KEYS[2])
+if not month then
+  if ARGV[7] == nil then return {-1, minute, 0} end
+  redis.call('SET', KEYS[2], ARGV[7], 'NX', 'EX', ARGV[4])
+  month = redis.call('GET', KEYS[2])
+end
+month = tonumber(month)
 if minute >= tonumber(ARGV[1]) or month >= tonumber(ARGV[2]) then
   return {0, minute, month}
 end
@@ -118,6 +133,29 @@ def _decision(plan: Plan, windows: _Windows, allowed: bool, minute: int | None, 
     )
 
 
+def _month_seed(user_id: int, windows: _Windows) -> int:
+    """The month's requests recorded in the database for the account, from the 1st to today;
+    0 (and an error logged) when the database fails, so the request still goes through."""
+    from django.db import DatabaseError, connection, transaction
+
+    from .usage import requests_recorded
+
+    today = dt.date.fromisoformat(windows.day)
+    try:
+        if not connection.in_atomic_block:
+            return requests_recorded(user_id=user_id, first=today.replace(day=1), last=today)
+        # In a transaction a failed query would poison the rest of it: a savepoint contains it.
+        with transaction.atomic():
+            return requests_recorded(user_id=user_id, first=today.replace(day=1), last=today)
+    except DatabaseError as exc:
+        logger.error(
+            "API quotas: database error (%s) while seeding account %s's month counter; counting from 0",
+            type(exc).__name__,
+            user_id,
+        )
+        return 0
+
+
 # --- Redis -------------------------------------------------------------------------------
 
 _redis_down_until: dict[str, float] = {}
@@ -159,8 +197,13 @@ def _redis_check(url: str, *, user_id: int, key_prefix: str, plan: Plan, windows
         key_prefix,
         USAGE_DAYS_KEPT * 86_400,
     ]
+    script = _check_and_count_script(url)
     try:
-        allowed, minute, month = _check_and_count_script(url)(keys=keys, args=args)
+        allowed, minute, month = script(keys=keys, args=args)
+        if allowed == UNSEEDED:
+            # The month's first request of the account (or the first since a flush) costs one
+            # query and a second round trip; later ones find the counter and cost neither.
+            allowed, minute, month = script(keys=keys, args=[*args, _month_seed(user_id, windows)])
     except (redis.RedisError, OSError) as exc:
         _redis_failed(url, exc, "counting a request")
         return _decision(plan, windows, True, None, None)
@@ -177,11 +220,29 @@ _local_usage: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaul
 
 
 def _local_check(*, user_id: int, key_prefix: str, plan: Plan, windows: _Windows) -> QuotaDecision:
+    decision = _local_count(user_id=user_id, key_prefix=key_prefix, plan=plan, windows=windows, seed=None)
+    if decision is None:
+        # The account's first request of the month in this process costs this one query, made
+        # outside the lock so other accounts' requests never wait on the database.
+        seed = _month_seed(user_id, windows)
+        decision = _local_count(user_id=user_id, key_prefix=key_prefix, plan=plan, windows=windows, seed=seed)
+    return decision
+
+
+def _local_count(
+    *, user_id: int, key_prefix: str, plan: Plan, windows: _Windows, seed: int | None
+) -> QuotaDecision | None:
+    """The script's work in this process; None (nothing counted) when the account's month is
+    unseeded and no ``seed`` is given. A month another thread seeded meanwhile keeps its count."""
     with _local_lock:
         minute_id, minute = _local_minutes.get(user_id, (windows.minute_id, 0))
-        month_id, month = _local_months.get(user_id, (windows.month_id, 0))
+        month_id, month = _local_months.get(user_id, (None, 0))
+        if month_id != windows.month_id:
+            if seed is None:
+                return None
+            month = seed
+            _local_months[user_id] = (windows.month_id, month)
         minute = minute if minute_id == windows.minute_id else 0
-        month = month if month_id == windows.month_id else 0
         if minute >= plan.api_requests_per_minute or month >= plan.api_requests_per_month:
             return _decision(plan, windows, False, minute, month)
         minute, month = minute + 1, month + 1

@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import Sum
 
 from . import quotas
 from .models import APIKey, KeyUsageDay
@@ -67,6 +68,15 @@ def usage_record(*, day: dt.date) -> UsageRecorded:
         if rows:
             raised += _upsert(rows)
     return UsageRecorded(day=day, keys=keys, raised=raised, unknown_prefixes=unknown)
+
+
+def requests_recorded(*, user_id: int, first: dt.date, last: dt.date) -> int:
+    """Requests recorded for all the account's keys from ``first`` to ``last`` (one query):
+    what the quotas seed a month counter with."""
+    total = KeyUsageDay.objects.filter(key__user_id=user_id, date__range=(first, last)).aggregate(
+        total=Sum("requests")
+    )["total"]
+    return total or 0
 
 
 def usage_counts(*, user_id: int, days: list[dt.date]) -> dict[dt.date, dict[str, int]]:
