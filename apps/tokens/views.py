@@ -12,7 +12,7 @@ from django.views.decorators.http import require_safe
 from apps.ratings.selectors import token_rating_panel
 from apps.watchlists.selectors import starred_token_ids
 
-from . import selectors
+from . import selectors, token_page
 from .forms import RANGE_FILTERS, ScreenerForm
 
 
@@ -53,7 +53,7 @@ def screener(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    page = selectors.token_page(slug)
+    page = token_page.token_page(slug)
     return render(
         request,
         "tokens/detail.html",
@@ -63,7 +63,7 @@ def token_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "s": page.snapshot,
             "rating_panel": token_rating_panel(page.token),
             "starred_ids": starred_token_ids(user=request.user, token_ids=[page.token.pk]),
-            "min_median_tokens": selectors.MIN_MEDIAN_TOKENS,
+            "min_median_tokens": token_page.MIN_MEDIAN_TOKENS,
         },
     )
 
@@ -73,7 +73,7 @@ TOKEN_LIST_PAGE_SIZE = 50
 
 def _token_list(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """A token's events or reports, paged: the token page shows only the latest few."""
-    token, items = selectors.token_events(slug) if kind == "events" else selectors.token_reports(slug)
+    token, items = token_page.token_events(slug) if kind == "events" else token_page.token_reports(slug)
     try:
         page = Paginator(items, TOKEN_LIST_PAGE_SIZE).page(request.GET.get("page") or 1)
     except InvalidPage as exc:
@@ -94,4 +94,4 @@ def token_reports(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 def token_charts(request: HttpRequest, slug: str) -> JsonResponse:
     """The token page's chart series, fetched by its script when the charts are scrolled to."""
-    return JsonResponse(selectors.token_chart(slug))
+    return JsonResponse(token_page.token_chart(slug))

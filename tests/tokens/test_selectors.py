@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.http import Http404
 
-from apps.tokens import selectors
+from apps.tokens import selectors, token_page
 from apps.tokens.models import Category, PriceDay, RevenueReport, Source
 from tests.factories import (
     TODAY,
@@ -218,7 +218,7 @@ def test_home_sections_with_no_data():
 
 def test_token_page_404_for_unknown_slug():
     with pytest.raises(Http404):
-        selectors.token_page("does-not-exist")
+        token_page.token_page("does-not-exist")
 
 
 def test_category_medians_use_latest_snapshots_of_the_same_category_only():
@@ -230,7 +230,7 @@ def test_category_medians_use_latest_snapshots_of_the_same_category_only():
     # An older snapshot of "a" is not the latest and must not count.
     MetricSnapshotFactory(token=a, date=TODAY - dt.timedelta(days=1), ps=Decimal(5000), latest=False)
 
-    page = selectors.token_page("a")
+    page = token_page.token_page("a")
 
     medians = {row.field: (row.category_median, row.category_count) for row in page.valuation}
     values = {row.field: row.value for row in page.valuation}
@@ -247,7 +247,7 @@ def test_each_category_median_counts_its_own_tokens_and_needs_three():
     token_with("c", ps=Decimal(30), phr=None, pf=None)
     token_with("d", ps=Decimal(40), phr=None, pf=Decimal(5))
 
-    rows = {row.field: row for row in selectors.token_page("a").valuation}
+    rows = {row.field: row for row in token_page.token_page("a").valuation}
 
     assert (rows["ps"].category_median, rows["ps"].category_count) == (Decimal(25), 4)
     assert (rows["phr"].category_median, rows["phr"].category_count) == (None, 2)
@@ -273,7 +273,7 @@ def test_supply_warning(circulating, total, max_supply, cap, fdv, limit_name, ca
     token = TokenFactory.build(circulating_supply=dec(circulating), total_supply=dec(total), max_supply=dec(max_supply))
     snapshot = MetricSnapshotFactory.build(token=token, market_cap_usd=dec(cap), fdv_usd=dec(fdv))
 
-    warning = selectors.supply_warning(token, snapshot)
+    warning = token_page.supply_warning(token, snapshot)
 
     if limit_name is None:
         assert warning is None
@@ -283,13 +283,13 @@ def test_supply_warning(circulating, total, max_supply, cap, fdv, limit_name, ca
 
 def test_token_page_events_latest_first_limited_with_total():
     token = TokenFactory(slug="t")
-    for days_ago in range(selectors.TOKEN_PAGE_EVENTS + 5):
+    for days_ago in range(token_page.TOKEN_PAGE_EVENTS + 5):
         AccrualEventFactory(token=token, date=TODAY - dt.timedelta(days=days_ago))
 
-    page = selectors.token_page("t")
+    page = token_page.token_page("t")
 
-    assert len(page.events) == selectors.TOKEN_PAGE_EVENTS
-    assert page.events_total == selectors.TOKEN_PAGE_EVENTS + 5
+    assert len(page.events) == token_page.TOKEN_PAGE_EVENTS
+    assert page.events_total == token_page.TOKEN_PAGE_EVENTS + 5
     assert page.events[0].date == TODAY
     assert [e.date for e in page.events] == sorted((e.date for e in page.events), reverse=True)
 
@@ -307,7 +307,7 @@ def test_token_page_lists_editor_reports_first():
     )
     RevenueReportFactory(token=token, period_start=dt.date(2026, 9, 1), period_end=dt.date(2026, 9, 30))
 
-    page = selectors.token_page("t")
+    page = token_page.token_page("t")
 
     assert page.reports[0] == editorial
     assert [r.period_start for r in page.reports[1:]] == [dt.date(2026, 10, 1), dt.date(2026, 9, 1)]
@@ -329,7 +329,7 @@ def test_token_page_chart_series():
     AccrualEventFactory(token=token, date=dt.date(2026, 11, 1), kind="burn", usd_amount=Decimal(500))  # a fee burn
     AccrualEventFactory(token=token, date=dt.date(2026, 11, 2), kind="burn", usd_amount=None)
 
-    chart = selectors.token_chart("t")
+    chart = token_page.token_chart("t")
 
     assert chart["price"] == [
         {"time": "2026-10-30", "value": 10.0},
@@ -358,7 +358,7 @@ def test_token_page_chart_draws_negative_revenue_below_zero():
     ):
         RevenueDayFactory(token=token, date=day, revenue_usd=revenue, holders_revenue_usd=holders)
 
-    chart = selectors.token_chart("t")
+    chart = token_page.token_chart("t")
 
     # Each bar's total (protocol + holders) is the day's revenue, holders drawn as stored.
     assert chart["revenue_daily"][1:] == [
@@ -375,10 +375,10 @@ def test_token_page_chart_is_bounded():
     token = TokenFactory(slug="t")
     PriceDay.objects.bulk_create(
         PriceDayFactory.build(token=token, date=TODAY - dt.timedelta(days=i))
-        for i in range(selectors.CHART_MAX_DAYS + 3)
+        for i in range(token_page.CHART_MAX_DAYS + 3)
     )
 
-    chart = selectors.token_chart("t")
+    chart = token_page.token_chart("t")
 
-    assert len(chart["price"]) == selectors.CHART_MAX_DAYS
+    assert len(chart["price"]) == token_page.CHART_MAX_DAYS
     assert chart["price"][-1]["time"] == TODAY.isoformat()

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.tokens import selectors, services, snapshots, views
+from apps.tokens import selectors, services, snapshots, token_page, views
 from apps.tokens.models import AccrualEvent, Category, MetricSnapshot, PriceDay, RevenueDay, Source, Token
 from apps.tokens.providers import coingecko
 from apps.tokens.providers.base import Catalogue, EventInfo, ReportInfo, TokenInfo
@@ -445,13 +445,13 @@ def test_token_charts_endpoint_refuses_post(client):
 
 
 def test_token_page_shows_the_latest_events_and_links_to_all_of_them(client):
-    full_token(events=selectors.TOKEN_PAGE_EVENTS + 3)
+    full_token(events=token_page.TOKEN_PAGE_EVENTS + 3)
 
     html = client.get("/tokens/hyperliquid/").content.decode()
 
     events = html[html.index('id="events-h"') : html.index('id="reports-h"')]
-    assert events.count("<tr>") == selectors.TOKEN_PAGE_EVENTS + 1  # and the header row
-    total = selectors.TOKEN_PAGE_EVENTS + 3
+    assert events.count("<tr>") == token_page.TOKEN_PAGE_EVENTS + 1  # and the header row
+    total = token_page.TOKEN_PAGE_EVENTS + 3
     assert f"of {total} events" in events and f'href="/tokens/hyperliquid/events/">All {total} events' in events
 
 

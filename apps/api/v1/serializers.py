@@ -21,7 +21,8 @@ from apps.tokens.models import (
     Source,
     Token,
 )
-from apps.tokens.selectors import VALUATION_METRICS, is_stale
+from apps.tokens.selectors import is_stale
+from apps.tokens.token_page import VALUATION_METRICS
 
 # DefiLlama's definitions, as PROVIDERS.md states them and the site uses them.
 FEES = "Fees: everything users pay to use the protocol"

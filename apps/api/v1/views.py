@@ -36,9 +36,8 @@ from apps.tokens.selectors import (
     SCREENER_SORTS,
     data_status,
     screener_tokens,
-    token_events,
-    token_reports,
 )
+from apps.tokens.token_page import token_events, token_reports
 
 from ..authentication import key_cache_keys
 from . import serializers as s
