@@ -77,7 +77,7 @@ def warm_pages() -> dict:
     from apps.tokens import selectors as token_selectors
     from apps.tokens.forms import ScreenerForm
 
-    from . import selectors
+    from . import selectors, track_record
     from .forms import LeaderboardForm
 
     token_selectors.home_sections()
@@ -90,5 +90,5 @@ def warm_pages() -> dict:
         form = LeaderboardForm({"grade": grade})
         form.is_valid()
         selectors.leaderboard_list(**form.selector_kwargs(), as_of=as_of)
-    selectors.track_record(as_of=as_of)
+    track_record.track_record(as_of=as_of)
     return {"screener": len(token_selectors.SCREENER_SORTS), "leaderboard": 2}

@@ -15,6 +15,8 @@ from apps.watchlists.selectors import starred_token_ids
 from . import selectors
 from .forms import CompareForm, LeaderboardForm
 from .methodology import METHODOLOGY
+from .track_record import FORWARD_DAYS
+from .track_record import track_record as ratings_track_record
 
 PAGE_SIZE = 50
 
@@ -71,10 +73,10 @@ def track_record(request: HttpRequest) -> HttpResponse:
         request,
         "ratings/track_record.html",
         {
-            "record": selectors.track_record(as_of=as_of),
+            "record": ratings_track_record(as_of=as_of),
             "as_of": as_of,
             "sample": data_status().mode == "sample",
-            "forward_days": selectors.FORWARD_DAYS,
+            "forward_days": FORWARD_DAYS,
             "bands": METHODOLOGY.bands,
             "methodology": METHODOLOGY,
         },

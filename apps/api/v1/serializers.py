@@ -8,8 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.editorial.models import Revision, RevisionEntry, TopList
+from apps.ratings.explain import explain
 from apps.ratings.models import Rating
-from apps.ratings.selectors import explain
 from apps.tokens.models import (
     AccrualEvent,
     AccrualPolicy,
