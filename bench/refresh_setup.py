@@ -191,7 +191,7 @@ def _utc(day: dt.date, hour: int = 0, minute: int = 0) -> str:
 def setup_universe(u: Universe) -> None:
     from django.db import connection
 
-    from apps.tokens import snapshots
+    from apps.tokens import revenue_reports, snapshots
     from apps.tokens.models import Category, Token
 
     data = u.data
@@ -272,7 +272,7 @@ def setup_universe(u: Universe) -> None:
     if u.protocols:
         # Protocols also get the days their revenue refresh re-reads, as a daily run finds them.
         written += snapshots.snapshots_recompute(token_ids=u.revenue_token_ids, since=u.revenue_since)
-        snapshots.revenue_reports_build(token_ids=u.revenue_token_ids)
+        revenue_reports.revenue_reports_build(token_ids=u.revenue_token_ids)
     say(f"setup: {written:,} snapshots and the revenue reports ({time.monotonic() - started:.1f}s)")
 
     # Every older day has its snapshot too, as in a system that has run for months: the

@@ -22,7 +22,7 @@ from django.db.models import F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import services, snapshots
+from . import revenue_reports, services, snapshots
 from .data_set import DataSetConflict, data_set_claim
 from .models import PriceDay, RevenueDay, SyncRun, Token
 from .providers.base import (
@@ -323,7 +323,7 @@ def revenue_refresh(
         fetch=fetch,
         cost=lambda item: 0 if item.key in from_overview else REVENUE_CALLS,
         upsert_many=services.revenue_upsert_many,
-        after_write=lambda token_ids: snapshots.revenue_reports_build(token_ids=token_ids),
+        after_write=lambda token_ids: revenue_reports.revenue_reports_build(token_ids=token_ids),
         progress=progress,
         max_calls=max_calls,
         deadline=deadline,

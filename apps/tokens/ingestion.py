@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from . import services, snapshots
+from . import revenue_reports, services, snapshots
 from .data_set import DataSetConflict, data_set_claim, data_set_refusal
 from .models import DataSet, Source, SyncRun, Token
 from .providers.base import ProviderError
@@ -88,7 +88,7 @@ def _load(provider: SampleProvider, as_of, report: Progress) -> LoadResult:
     Token.objects.filter(pk__in=[t.pk for t in tokens if t.coingecko_id]).update(price_history_at=as_of)
     Token.objects.filter(pk__in=[t.pk for t in tokens if t.defillama_slug]).update(revenue_history_at=as_of)
 
-    reports = snapshots.revenue_reports_build(token_ids=[t.pk for t in tokens])
+    reports = revenue_reports.revenue_reports_build(token_ids=[t.pk for t in tokens])
     done_tokens = 0
 
     def snapshot_progress(count: int) -> None:

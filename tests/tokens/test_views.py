@@ -796,7 +796,7 @@ def test_buyback_yield_says_what_it_counts_on_the_token_page_and_the_screener(cl
 
 
 def test_negative_revenue_is_shown_and_the_multiples_and_yields_on_it_are_missing(client):
-    from apps.tokens import snapshots
+    from apps.tokens import revenue_reports, snapshots
 
     token = TokenFactory(slug="ethena", name="Ethena", symbol="ENA", category=Category.YIELD)
     PriceDayFactory(token=token, date=TODAY, price_usd=Decimal("1"), market_cap_usd=Decimal("1000000000"))
@@ -808,7 +808,7 @@ def test_negative_revenue_is_shown_and_the_multiples_and_yields_on_it_are_missin
             holders_revenue_usd=Decimal("-500") if worst else Decimal("5"),
         )  # fmt: skip
     snapshots.snapshots_recompute(token_ids=[token.pk])
-    snapshots.revenue_reports_build(token_ids=[token.pk])
+    revenue_reports.revenue_reports_build(token_ids=[token.pk])
 
     page = client.get("/tokens/ethena/").content.decode()
     screener = client.get(SCREENER).content.decode()
