@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from apps.api.v1.views import ApiDocsView
+from apps.api.v1.docs import ApiDocsView
 
 urlpatterns = [
     path("admin/", admin.site.urls),

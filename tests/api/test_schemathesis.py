@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 
 from apps.accounts.models import Plan
-from apps.api.v1.views import MAX_RANGE_DAYS
+from apps.api.v1.base import MAX_RANGE_DAYS
 from apps.editorial import services as editorial
 from apps.editorial.models import ListEntry, TopList
 from config.wsgi import application

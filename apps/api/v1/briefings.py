@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from apps.briefings.models import Briefing
 from apps.briefings.selectors import public_briefing, public_briefings
 
-from .views import FORMAT, ApiList, ApiView, parse_day
+from .base import FORMAT, ApiList, ApiView, parse_day
 
 BRIEFING_HELP = {
     "date": "The day the briefing is about (UTC); its URL.",

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
-from . import briefings, views, watchlists
+from . import briefings, ratings, tokens, top_lists, watchlists
 
 
 class DayConverter:
@@ -19,18 +19,18 @@ register_converter(DayConverter, "day")
 app_name = "api_v1"
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("tokens/", views.TokenList.as_view(), name="tokens"),
-    path("tokens/<slug:slug>/", views.TokenDetail.as_view(), name="token"),
-    path("tokens/<slug:slug>/prices/", views.PriceDays.as_view(), name="token-prices"),
-    path("tokens/<slug:slug>/revenue/", views.RevenueDays.as_view(), name="token-revenue"),
-    path("tokens/<slug:slug>/reports/", views.Reports.as_view(), name="token-reports"),
-    path("tokens/<slug:slug>/events/", views.Events.as_view(), name="token-events"),
-    path("tokens/<slug:slug>/rating/", views.TokenRating.as_view(), name="token-rating"),
-    path("tokens/<slug:slug>/ratings/", views.RatingHistory.as_view(), name="token-ratings"),
-    path("ratings/", views.RatingList.as_view(), name="ratings"),
-    path("methodology/", views.MethodologyView.as_view(), name="methodology"),
-    path("top-lists/", views.TopLists.as_view(), name="top-lists"),
-    path("top-lists/<slug:slug>/", views.TopListDetail.as_view(), name="top-list"),
+    path("tokens/", tokens.TokenList.as_view(), name="tokens"),
+    path("tokens/<slug:slug>/", tokens.TokenDetail.as_view(), name="token"),
+    path("tokens/<slug:slug>/prices/", tokens.PriceDays.as_view(), name="token-prices"),
+    path("tokens/<slug:slug>/revenue/", tokens.RevenueDays.as_view(), name="token-revenue"),
+    path("tokens/<slug:slug>/reports/", tokens.Reports.as_view(), name="token-reports"),
+    path("tokens/<slug:slug>/events/", tokens.Events.as_view(), name="token-events"),
+    path("tokens/<slug:slug>/rating/", ratings.TokenRating.as_view(), name="token-rating"),
+    path("tokens/<slug:slug>/ratings/", ratings.RatingHistory.as_view(), name="token-ratings"),
+    path("ratings/", ratings.RatingList.as_view(), name="ratings"),
+    path("methodology/", ratings.MethodologyView.as_view(), name="methodology"),
+    path("top-lists/", top_lists.TopLists.as_view(), name="top-lists"),
+    path("top-lists/<slug:slug>/", top_lists.TopListDetail.as_view(), name="top-list"),
     path("watchlists/", watchlists.WatchlistList.as_view(), name="watchlists"),
     path("watchlists/<int:pk>/", watchlists.WatchlistDetail.as_view(), name="watchlist"),
     path("watchlists/<int:pk>/tokens/", watchlists.WatchlistTokens.as_view(), name="watchlist-tokens"),
@@ -39,5 +39,5 @@ urlpatterns = [
     path("alert-rules/<int:pk>/", watchlists.AlertRuleDetail.as_view(), name="alert-rule"),
     path("briefings/", briefings.BriefingList.as_view(), name="briefings"),
     path("briefings/<day:day>/", briefings.BriefingDetail.as_view(), name="briefing"),
-    path("bulk/tokens-<day:day>.csv", views.BulkTokens.as_view(), name="bulk-tokens"),
+    path("bulk/tokens-<day:day>.csv", tokens.BulkTokens.as_view(), name="bulk-tokens"),
 ]

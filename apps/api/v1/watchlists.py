@@ -30,8 +30,8 @@ from apps.watchlists.models import (
 )
 from apps.watchlists.selectors import watchlist_for_user, watchlists_with_tokens
 
+from .base import FORMAT, ApiList, ApiView
 from .serializers import TokenRefSerializer
-from .views import FORMAT, ApiList, ApiView
 
 NO_SUCH_RULE = "No such alert rule"
 THRESHOLD_HELP = (
