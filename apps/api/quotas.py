@@ -296,9 +296,7 @@ def counted_usage(*, user_id: int, days: list[dt.date]) -> dict[dt.date, dict[st
     except (redis.RedisError, OSError) as exc:
         _redis_failed(url, exc, "reading usage")
         return {}
-    return {
-        day: {field.decode(): int(count) for field, count in row.items()} for day, row in zip(days, rows, strict=True)
-    }
+    return {day: _usage_row(row) for day, row in zip(days, rows, strict=True)}
 
 
 def counted_usage_on(*, day: dt.date, batch: int = 500) -> Iterator[list[tuple[int, dict[str, int]]]]:
@@ -343,5 +341,10 @@ def _read_usage_hashes(client, names: list[bytes], head: str, tail: str) -> list
         user_id = name.decode()[len(head) : -len(tail)]
         # Another namespace's keys can match the glob ("accrual:api:x:…"): only whole user ids.
         if user_id.isdigit() and row:
-            result.append((int(user_id), {field.decode(): int(count) for field, count in row.items()}))
+            result.append((int(user_id), _usage_row(row)))
     return result
+
+
+def _usage_row(row: dict[bytes, bytes]) -> dict[str, int]:
+    """A day's usage hash as Redis returns it: key prefix → requests."""
+    return {field.decode(): int(count) for field, count in row.items()}

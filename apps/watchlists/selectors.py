@@ -33,11 +33,6 @@ def watchlist_for_user(*, user: User, pk: int) -> Watchlist:
         raise Http404("No such watchlist") from exc
 
 
-def watchlist_exists(watchlist: Watchlist) -> bool:
-    """Whether the list is still there (a view's object may have been deleted in another tab)."""
-    return Watchlist.objects.filter(pk=watchlist.pk).exists()
-
-
 def watchlists_of(user: User) -> QuerySet[Watchlist]:
     """The reader's lists, each with its number of tokens (one query)."""
     return Watchlist.objects.filter(user=user).annotate(size=Count("items")).order_by("-is_default", "name", "pk")
@@ -191,7 +186,6 @@ __all__ = [
     "WatchlistTotals",
     "grade_change",
     "starred_token_ids",
-    "watchlist_exists",
     "watchlist_for_user",
     "watchlist_page",
     "watchlist_totals",

@@ -143,7 +143,8 @@ def watchlist_add(*, user: User, token: Token, watchlist: Watchlist | None = Non
 
 @transaction.atomic
 def watchlist_remove(*, user: User, token: Token, watchlist: Watchlist | None = None) -> bool:
-    """Removes the token from the list (the default list when none is given); whether it was there."""
+    """Removes the token from the list (the default list when none is given); whether it was there.
+    Raises Watchlist.DoesNotExist when the given list was deleted meanwhile (another tab)."""
     if watchlist is None:
         watchlist = Watchlist.objects.filter(user=user, is_default=True).first()
         if watchlist is None:
@@ -151,6 +152,8 @@ def watchlist_remove(*, user: User, token: Token, watchlist: Watchlist | None = 
     elif watchlist.user_id != user.pk:
         raise PermissionError("Not the reader's watchlist")
     deleted, _ = WatchlistItem.objects.filter(watchlist=watchlist, token=token).delete()
+    if not deleted and not Watchlist.objects.filter(pk=watchlist.pk).exists():
+        raise Watchlist.DoesNotExist(f"Watchlist {watchlist.pk} was deleted")
     return bool(deleted)
 
 

@@ -190,9 +190,7 @@ def remove_item(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
     token = _token_or_404(request, slug)
     if isinstance(token, HttpResponse):
         return token
-    removed = services.watchlist_remove(user=request.user, token=token, watchlist=watchlist)
-    if not removed and not selectors.watchlist_exists(watchlist):
-        raise Watchlist.DoesNotExist  # deleted meanwhile: the decorator says so, not the detail page's bare 404
+    services.watchlist_remove(user=request.user, token=token, watchlist=watchlist)
     return redirect(watchlist)
 
 

@@ -293,7 +293,11 @@ class WatchlistToken(ApiView):
         token = Token.objects.filter(slug=slug).first()
         if token is None:
             raise Http404(f"No token with the slug {slug!r}.")
-        if not services.watchlist_remove(user=request.user, token=token, watchlist=watchlist):
+        try:
+            removed = services.watchlist_remove(user=request.user, token=token, watchlist=watchlist)
+        except Watchlist.DoesNotExist:
+            raise Http404("No such watchlist") from None
+        if not removed:
             raise Http404(f"{slug!r} is not on this watchlist.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
